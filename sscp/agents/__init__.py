@@ -1,0 +1,15 @@
+"""Agent registry: name → (agent class, config class). Every agent has the same create/update/sample_actions API."""
+
+from sscp.agents.sscp import SSCPAgent, SSCPConfig
+from sscp.errors import ConfigError
+
+AGENTS: dict[str, tuple[type, type]] = {
+    "sscp": (SSCPAgent, SSCPConfig),
+}
+
+
+def get_agent(name: str) -> tuple[type, type]:
+    """Returns (agent class, config class) for a registered name, or a ConfigError listing the valid names."""
+    if name not in AGENTS:
+        raise ConfigError(f"unknown agent {name!r}; valid agents: {', '.join(sorted(AGENTS))}")
+    return AGENTS[name]

@@ -1,0 +1,180 @@
+"""SSCP actor-critic (the paper's SSCQL): one vector-field network gives flow velocities and completion vectors;
+a twin critic trains it towards high Q through the completed action, and acting takes one network call.
+
+Method and defaults: ../../docs/method.md (Koirala & Fleming, arXiv 2506.21427, §1-3 of our method notes).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from sscp import flow
+from sscp.nets import Ensemble, VectorField
+
+
+@dataclass(frozen=True)
+class SSCPConfig:
+    """Hyperparameters of the SSCP actor-critic; defaults are the paper's (method.md §2-3)."""
+
+    lr: float = 3e-4
+    """Adam learning rate of the one optimiser on critic + actor loss."""
+    batch_size: int = 1024
+    """Transitions per gradient step."""
+    actor_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)
+    """Vector-field MLP widths (mish, no LayerNorm)."""
+    critic_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)
+    """Critic MLP widths (GELU, LayerNorm after each hidden activation)."""
+    actor_layer_norm: bool = False
+    """LayerNorm in the vector-field MLP (off in the paper)."""
+    critic_layer_norm: bool = True
+    """LayerNorm in the critic MLPs (on in the paper)."""
+    time_embed_dim: int = 128
+    """Width of the shared Fourier features and of the τ / d embedding MLPs."""
+    fourier_scale: float = 0.2
+    """Std of the learnable Fourier frequencies W ~ N(0, scale²)."""
+    num_critics: int = 2
+    """Critic ensemble size; targets take the min over the ensemble."""
+    discount: float = 0.99
+    """Discount γ (0.995 for long-horizon tasks)."""
+    alpha_flow: float = 1.0
+    """α₁: weight of the flow-matching loss."""
+    alpha_completion: float = 1.0
+    """α₂: weight of the completion loss; the paper tunes it per task (D4RL values 0.05-0.75)."""
+    normalize_q_loss: bool = True
+    """Scale the actor's Q term by stopgrad(1 / mean|Q|), as the authors' code does."""
+    critic_tau: float = 0.005
+    """Soft-update rate of the target critics, every step."""
+    actor_ema: float = 0.0005
+    """EMA rate of the acting ("target") actor, every step."""
+    action_clip_eps: float = 1e-5
+    """Dataset actions are clipped to ±(1 − eps) before the flow losses."""
+
+
+def _ema(new: Any, old: Any, rate: float) -> Any:
+    """Returns rate·new + (1 − rate)·old, leaf by leaf."""
+    return jax.tree.map(lambda n, o: rate * n + (1.0 - rate) * o, new, old)
+
+
+class SSCPAgent(flax.struct.PyTreeNode):
+    """Immutable SSCP agent: online and target parameters, optimiser state, RNG key; config and modules static."""
+
+    params: dict
+    target_params: dict
+    opt_state: Any
+    rng: jax.Array
+    config: SSCPConfig = flax.struct.field(pytree_node=False)
+    actor_def: VectorField = flax.struct.field(pytree_node=False)
+    critic_def: Ensemble = flax.struct.field(pytree_node=False)
+    optimizer: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+    def field(self, actor_params: dict):
+        """Returns h(obs, x, t, d) bound to the given actor parameters."""
+        return lambda obs, x, t, d: self.actor_def.apply(actor_params, obs, x, t, d)
+
+    def critic_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
+        """Returns the TD loss of each critic against r + γ·mask·min_j Q̄_j(s', π̄(s')), π̄ the EMA actor."""
+        obs_next = batch["next_observations"]
+        z = jax.random.normal(key, (*obs_next.shape[:-1], self.actor_def.action_dim))
+        next_actions = flow.one_step_sample(self.field(self.target_params["actor"]), obs_next, z)
+        next_q = self.critic_def.apply(self.target_params["critic"], obs_next, next_actions).min(axis=0)
+        target = batch["rewards"] + self.config.discount * batch["masks"] * next_q
+        target = jax.lax.stop_gradient(target)
+        q = self.critic_def.apply(params["critic"], batch["observations"], batch["actions"])
+        loss = jnp.mean((q - target[None]) ** 2)
+        return loss, {"critic_loss": loss, "q_mean": q.mean(), "q_max": q.max(), "q_min": q.min()}
+
+    def actor_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
+        """Returns α₁·L_flow + α₂·L_completion + L_Qπ at τ = u² (the critic receives no gradient from L_Qπ)."""
+        cfg = self.config
+        obs = batch["observations"]
+        actions = jnp.clip(batch["actions"], -1.0 + cfg.action_clip_eps, 1.0 - cfg.action_clip_eps)
+        path_key, noise_key = jax.random.split(key)
+        z, tau, x_tau = flow.sample_path(path_key, actions)
+        field = self.field(params["actor"])
+        velocity, completion = flow.flow_and_completion(field, obs, x_tau, tau)
+        completed = flow.complete(x_tau, tau, completion)
+        flow_loss = flow.flow_loss(velocity, actions, z)
+        completion_loss = flow.completion_loss(completed, actions)
+
+        critic_params = jax.lax.stop_gradient(params["critic"])
+        q = self.critic_def.apply(critic_params, obs, jnp.clip(completed, -1.0, 1.0)).mean(axis=0)
+        q_scale = jax.lax.stop_gradient(1.0 / jnp.abs(q).mean()) if cfg.normalize_q_loss else 1.0
+        q_loss = -q_scale * q.mean()
+        loss = cfg.alpha_flow * flow_loss + cfg.alpha_completion * completion_loss + q_loss
+
+        # Diagnostic only: how far the one-step action of the online actor is from the dataset action.
+        z_act = jax.random.normal(noise_key, actions.shape)
+        one_step = flow.one_step_sample(field, obs, z_act)
+        mse = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
+        info = {
+            "actor_loss": loss,
+            "flow_loss": flow_loss,
+            "completion_loss": completion_loss,
+            "q_loss": q_loss,
+            "one_step_mse": mse,
+        }
+        return loss, info
+
+    def total_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
+        """Returns L_Q + L_π, optimised jointly by one Adam, and the merged diagnostics."""
+        critic_key, actor_key = jax.random.split(key)
+        critic_loss, critic_info = self.critic_loss(batch, params, critic_key)
+        actor_loss, actor_info = self.actor_loss(batch, params, actor_key)
+        return critic_loss + actor_loss, {**critic_info, **actor_info}
+
+    def target_update(self, params: dict) -> dict:
+        """Returns the soft-updated targets: critics at critic_tau, the acting actor at actor_ema."""
+        return {
+            "critic": _ema(params["critic"], self.target_params["critic"], self.config.critic_tau),
+            "actor": _ema(params["actor"], self.target_params["actor"], self.config.actor_ema),
+        }
+
+    def update(self, batch: dict) -> tuple["SSCPAgent", dict]:
+        """Returns the agent after one gradient step on batch, and scalar diagnostics."""
+        rng, key = jax.random.split(self.rng)
+        grads, info = jax.grad(lambda p: self.total_loss(batch, p, key), has_aux=True)(self.params)
+        updates, opt_state = self.optimizer.update(grads, self.opt_state, self.params)
+        params = optax.apply_updates(self.params, updates)
+        info["grad_norm"] = optax.tree.norm(grads)
+        agent = self.replace(params=params, target_params=self.target_update(params), opt_state=opt_state, rng=rng)
+        return agent, info
+
+    def sample_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:
+        """Returns one-step actions in [−1, 1] from the EMA actor with fresh noise: one network call."""
+        z = jax.random.normal(key, (*observations.shape[:-1], self.actor_def.action_dim))
+        return flow.one_step_sample(self.field(self.target_params["actor"]), observations, z)
+
+    @classmethod
+    def create(cls, key: jax.Array, example_batch: dict, config: SSCPConfig) -> "SSCPAgent":
+        """Returns a freshly initialised agent; targets start as copies of the online networks."""
+        obs = example_batch["observations"][:1]
+        actions = example_batch["actions"][:1]
+        actor_def = VectorField(
+            action_dim=actions.shape[-1],
+            hidden_dims=config.actor_hidden_dims,
+            layer_norm=config.actor_layer_norm,
+            embed_dim=config.time_embed_dim,
+            fourier_scale=config.fourier_scale,
+        )
+        critic_def = Ensemble(config.critic_hidden_dims, config.num_critics, layer_norm=config.critic_layer_norm)
+        rng, actor_key, critic_key = jax.random.split(key, 3)
+        t = jnp.zeros((1,))
+        params = {
+            "actor": actor_def.init(actor_key, obs, actions, t, t),
+            "critic": critic_def.init(critic_key, obs, actions),
+        }
+        optimizer = optax.adam(config.lr)
+        return cls(
+            params=params,
+            target_params=jax.tree.map(jnp.copy, params),
+            opt_state=optimizer.init(params),
+            rng=rng,
+            config=config,
+            actor_def=actor_def,
+            critic_def=critic_def,
+            optimizer=optimizer,
+        )

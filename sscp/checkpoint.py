@@ -1,0 +1,78 @@
+"""Atomic checkpoints: everything needed to continue a run, written so that a kill never corrupts the last one."""
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import serialization
+
+from sscp.errors import CheckpointError
+
+_NAME = re.compile(r"^step_(\d{10})\.ckpt$")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Writes data to path via a temporary file, fsync and rename; on failure the old file at path is untouched."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"could not write {path}: {e.strerror or e}; the previous file is unchanged") from None
+
+
+def save(ckpt_dir: Path, step: int, state: Any, meta: dict, keep: int = 2) -> Path:
+    """Returns the path of a new checkpoint holding state (any pytree) and meta; keeps the newest `keep` files."""
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"step": step, "meta": meta, "state": serialization.to_state_dict(jax.device_get(state))}
+    path = ckpt_dir / f"step_{step:010d}.ckpt"
+    write_atomic(path, serialization.msgpack_serialize(payload))
+    for old in list_checkpoints(ckpt_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Returns checkpoint files in ckpt_dir, oldest first."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    return sorted(p for p in ckpt_dir.iterdir() if _NAME.match(p.name))
+
+
+def load(path: Path, template: Any) -> tuple[int, Any, dict]:
+    """Returns (step, state shaped like template, meta) from one checkpoint file, or a CheckpointError."""
+    try:
+        payload = serialization.msgpack_restore(Path(path).read_bytes())
+        state = serialization.from_state_dict(template, payload["state"])
+        pairs = zip(jax.tree.leaves(state), jax.tree.leaves(template), strict=True)
+        shapes_ok = all(np.shape(a) == np.shape(b) for a, b in pairs)
+    except Exception as e:  # msgpack, key and structure errors all mean "not a usable checkpoint"
+        raise CheckpointError(f"{path}: not a readable sscp checkpoint ({type(e).__name__}: {e})") from None
+    if not shapes_ok:
+        raise CheckpointError(f"{path}: parameter shapes differ from this run's config")
+    return int(payload["step"]), state, payload["meta"]
+
+
+def load_latest(ckpt_dir: Path, template: Any) -> tuple[int, Any, dict] | None:
+    """Returns the newest readable checkpoint in ckpt_dir (skipping unreadable ones, with a warning), or None."""
+    for path in reversed(list_checkpoints(ckpt_dir)):
+        try:
+            return load(path, template)
+        except CheckpointError as e:
+            print(f"warning: skipping {e}")
+    return None

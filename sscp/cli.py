@@ -1,0 +1,205 @@
+"""`sscp` command line: train, eval, data make, demo. Typed dataclass configs via tyro; errors as one line."""
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from sscp.errors import ConfigError, SSCPError
+
+USAGE = """usage: sscp COMMAND [OPTIONS]
+
+commands:
+  demo                       make a small dataset, train SSCP, evaluate, print the result (~10 min on 2 CPU cores)
+  train                      train an agent: sscp train --agent NAME --dataset NAME_OR_PATH [--steps N] [--seeds S ...]
+                             [--run-dir DIR] [--agent.FIELD VALUE ...]
+  eval RUN_DIR               evaluate a saved run: sscp eval RUN_DIR [--episodes N]
+  data make NAME             generate an OGBench-format dataset locally: sscp data make NAME [--episodes N] [--out DIR]
+
+`sscp COMMAND --help` lists every option with its meaning and default.
+"""
+
+
+def split_agent_overrides(args: list[str]) -> tuple[list[str], list[str]]:
+    """Returns (other args, agent args with the `agent.` prefix removed) from a train command line."""
+    rest, agent_args = [], []
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok.startswith("--agent."):
+            name, eq, value = tok[len("--agent.") :].partition("=")
+            agent_args.append("--" + name.replace("_", "-"))
+            if eq:
+                agent_args.append(value)
+            i += 1
+            while i < len(args) and not args[i].startswith("--"):
+                agent_args.append(args[i])
+                i += 1
+        else:
+            rest.append(tok)
+            i += 1
+    return rest, agent_args
+
+
+def parse_agent_overrides(config_cls: type, agent_args: list[str], agent_name: str) -> dict:
+    """Returns {field: typed value} for the --agent.FIELD options, or a ConfigError listing valid fields."""
+    if not agent_args:
+        return {}
+    valid = {f.name.replace("_", "-") for f in dataclasses.fields(config_cls)}
+    for tok in agent_args:
+        if tok.startswith("--") and tok[2:] not in valid:
+            raise ConfigError(
+                f"unknown option --agent.{tok[2:]} for agent {agent_name!r}; valid: "
+                + ", ".join(f"--agent.{v}" for v in sorted(valid))
+            )
+    parsed = tyro.cli(config_cls, args=agent_args, prog=f"sscp train --agent {agent_name} --agent.FIELD")
+    given = {tok[2:].replace("-", "_") for tok in agent_args if tok.startswith("--")}
+    return {k: getattr(parsed, k) for k in given}
+
+
+def cmd_train(args: list[str]) -> None:
+    """Parses and runs `sscp train`."""
+    from sscp.agents import AGENTS, get_agent
+    from sscp.train import TrainConfig, Trainer
+
+    rest, agent_args = split_agent_overrides(args)
+    if "-h" in rest or "--help" in rest:
+        lines = [f"agents: {', '.join(sorted(AGENTS))}. Agent options (--agent.FIELD VALUE), for sscp:"]
+        for f in dataclasses.fields(AGENTS["sscp"][1]):
+            lines.append(f"  --agent.{f.name.replace('_', '-')} (default {f.default})")
+        tyro.cli(TrainConfig, args=rest, prog="sscp train", description="\n".join(lines))
+    cfg = tyro.cli(TrainConfig, args=rest, prog="sscp train")
+    _, config_cls = get_agent(cfg.agent)
+    overrides = parse_agent_overrides(config_cls, agent_args, cfg.agent)
+    run(Trainer(cfg, overrides))
+
+
+def run(trainer) -> list[dict]:
+    """Trains, then prints the final table and the run folder; returns the final evaluation."""
+    start = time.perf_counter()
+    results = trainer.train()
+    wall = time.perf_counter() - start
+    print_results(trainer, results, wall)
+    return results
+
+
+def print_results(trainer, results: list[dict], wall: float) -> None:
+    """Prints one line per run: task, seed, success, return, updates/s, wall time."""
+    from sscp.logging import read_csv
+
+    rows = read_csv(trainer.run_dir / "train.csv")
+    speeds = [float(r["time/updates_per_sec"]) for r in rows[len(trainer.runs) :]] or [float("nan")]
+    ups = sorted(speeds)[len(speeds) // 2]
+    print(f"\n{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {'updates/s':>10} {'wall s':>8}")
+    for r, res in zip(trainer.runs, results, strict=True):
+        print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {ups:>10.0f} {wall:>8.0f}")
+    print(f"\nrun folder: {trainer.run_dir} (config.json, train.csv, eval.csv, curves.png, checkpoints/)")
+
+
+@dataclass(frozen=True)
+class EvalArgs:
+    """Evaluate the latest checkpoint of a run folder."""
+
+    run_dir: Annotated[str, tyro.conf.Positional]
+    """Run folder written by `sscp train`."""
+    episodes: int = 50
+    """Episodes per run."""
+    workers: int = -1
+    """Processes stepping envs (-1: one per CPU core, 0: in this process)."""
+
+
+def cmd_eval(args: list[str]) -> None:
+    """Parses and runs `sscp eval`: evaluates a saved run and writes eval_<step>.json beside it."""
+    from sscp import checkpoint
+    from sscp.train import TrainConfig, Trainer
+
+    a = tyro.cli(EvalArgs, args=args, prog="sscp eval")
+    run_dir = Path(a.run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        raise ConfigError(f"{run_dir}: no config.json; pass a run folder written by `sscp train`")
+    record = json.loads(cfg_path.read_text())
+    train = {k: tuple(v) if isinstance(v, list) else v for k, v in record["train"].items()}
+    train.update(run_dir=str(run_dir), progress=False)
+    agent = {k: tuple(v) if isinstance(v, list) else v for k, v in record["agent"].items()}
+    trainer = Trainer(TrainConfig(**train), agent)
+    restored = checkpoint.load_latest(run_dir / "checkpoints", trainer.agents)
+    if restored is None:
+        raise ConfigError(f"{run_dir}: no readable checkpoint in {run_dir / 'checkpoints'}")
+    trainer.step, trainer.agents, _ = restored
+    start = time.perf_counter()
+    results = trainer.evaluate(a.episodes, a.workers)
+    wall = time.perf_counter() - start
+    print(f"step {trainer.step}, {a.episodes} episodes per run, {wall:.0f} s")
+    print(f"{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {'length':>8}")
+    for r, res in zip(trainer.runs, results, strict=True):
+        print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {res['length']:>8.1f}")
+    out = run_dir / f"eval_{trainer.step}.json"
+    out.write_text(json.dumps([{**dataclasses.asdict(r), **res} for r, res in zip(trainer.runs, results)], indent=2))
+    print(f"wrote {out}")
+
+
+@dataclass(frozen=True)
+class DataMakeArgs:
+    """Generate an OGBench-format dataset locally with the scripted oracles shipped in `ogbench`."""
+
+    name: Annotated[str, tyro.conf.Positional]
+    """Dataset name, e.g. cube-single-play-v0 (see docs/data.md for the list)."""
+    episodes: int | None = None
+    """Training episodes (default: the official size); the -val split gets 10 % more."""
+    out: str | None = None
+    """Output folder (default: the dataset cache, $SSCP_DATA_DIR or ~/.cache/sscp/data)."""
+    workers: int | None = None
+    """Processes (default: every CPU core)."""
+    seed: int = 0
+    """Generation seed."""
+
+
+def cmd_data(args: list[str]) -> None:
+    """Parses and runs `sscp data make`."""
+    from sscp.data.registry import make_command
+
+    if not args or args[0] != "make":
+        raise ConfigError("usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S]")
+    a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
+    make_command(a.name, a.episodes, a.out, a.workers, a.seed)
+
+
+def cmd_demo(args: list[str]) -> None:
+    """Runs the built-in demo (see sscp.demo)."""
+    from sscp.demo import DemoArgs, demo
+
+    demo(tyro.cli(DemoArgs, args=args, prog="sscp demo"))
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `sscp` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    if argv[0] not in COMMANDS:
+        print(f"sscp: error: unknown command {argv[0]!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        COMMANDS[argv[0]](argv[1:])
+    except SSCPError as e:
+        print(f"sscp: error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("\nsscp: interrupted; a train run resumes from its last checkpoint when rerun with the same --run-dir",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Transition data on the device, with per-task rewards, sampled inside jit."""
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sscp.errors import DataError
+
+
+class OfflineData(flax.struct.PyTreeNode):
+    """Shared transitions [N, ...] plus rewards and masks per task [T, N]; lives on the device."""
+
+    observations: jax.Array
+    actions: jax.Array
+    next_observations: jax.Array
+    rewards: jax.Array
+    masks: jax.Array
+    env_names: tuple[str, ...] = flax.struct.field(pytree_node=False)
+
+    @property
+    def size(self) -> int:
+        """Returns the number of transitions."""
+        return int(self.observations.shape[0])
+
+    def sample(self, key: jax.Array, batch_size: int, task: jax.Array) -> dict:
+        """Returns a uniformly sampled batch of transitions with task `task`'s rewards and masks."""
+        idx = jax.random.randint(key, (batch_size,), 0, self.observations.shape[0])
+        return {
+            "observations": self.observations[idx],
+            "actions": self.actions[idx],
+            "next_observations": self.next_observations[idx],
+            "rewards": self.rewards[task, idx],
+            "masks": self.masks[task, idx],
+        }
+
+    def example_batch(self) -> dict:
+        """Returns a one-transition batch of the first task, for shaping networks."""
+        return self.sample(jax.random.PRNGKey(0), 1, 0)
+
+
+def stack_tasks(datasets: list[dict], env_names: list[str], sources: list[str]) -> OfflineData:
+    """Returns OfflineData from single-task datasets that share their transitions (only rewards/masks differ)."""
+    first = datasets[0]
+    for d, src in zip(datasets[1:], sources[1:], strict=True):
+        for k in ("observations", "actions"):
+            if d[k].shape != first[k].shape or not np.array_equal(d[k], first[k]):
+                raise DataError(
+                    f"{src}: its {k} differ from those of {sources[0]}; datasets trained together must be "
+                    "single-task variants of one dataset"
+                )
+    for d, src in zip(datasets, sources, strict=True):
+        if "rewards" not in d:
+            raise DataError(f"{src}: no rewards; offline RL needs a single-task dataset (e.g. ...-singletask-task1-v0)")
+    return OfflineData(
+        observations=jnp.asarray(first["observations"], jnp.float32),
+        actions=jnp.asarray(first["actions"], jnp.float32),
+        next_observations=jnp.asarray(first["next_observations"], jnp.float32),
+        rewards=jnp.asarray(np.stack([d["rewards"] for d in datasets]), jnp.float32),
+        masks=jnp.asarray(np.stack([d["masks"] for d in datasets]), jnp.float32),
+        env_names=tuple(env_names),
+    )

@@ -1,0 +1,152 @@
+"""Environment slots stepped in lockstep, in this process or spread over worker processes.
+
+OGBench environments are heavy (about a second and ~150 MB each to build), so evaluation keeps a few env slots and
+runs episodes through them in waves rather than building one env per episode.
+"""
+
+import multiprocessing as mp
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from sscp.errors import ConfigError
+
+
+def make_env(name: str):
+    """Returns a gymnasium env by id; OGBench ids register on import, MuJoCo v5 ids come with gymnasium."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    warnings.filterwarnings("ignore", module="glfw")
+    warnings.filterwarnings("ignore", message=".*precision lowered.*")
+    import gymnasium
+
+    import ogbench  # noqa: F401  (registers the OGBench ids)
+
+    try:
+        return gymnasium.make(name)
+    except gymnasium.error.Error as e:
+        raise ConfigError(f"cannot make environment {name!r}: {e}") from None
+
+
+@dataclass
+class StepResult:
+    """What one env slot returned for one step."""
+
+    observation: np.ndarray
+    reward: float
+    done: bool
+    success: float
+
+
+class _Slots:
+    """Env slots in one process: slot i holds one env, rebuilt only when its env id changes."""
+
+    def __init__(self):
+        self.envs: dict[int, tuple[str, object]] = {}
+
+    def reset(self, jobs: list[tuple[int, str, int]]) -> list[np.ndarray]:
+        out = []
+        for slot, name, seed in jobs:
+            if slot not in self.envs or self.envs[slot][0] != name:
+                if slot in self.envs:
+                    self.envs[slot][1].close()
+                self.envs[slot] = (name, make_env(name))
+            obs, _ = self.envs[slot][1].reset(seed=seed)
+            out.append(np.asarray(obs, np.float32))
+        return out
+
+    def step(self, jobs: list[tuple[int, np.ndarray]]) -> list[StepResult]:
+        out = []
+        for slot, action in jobs:
+            obs, reward, terminated, truncated, info = self.envs[slot][1].step(action)
+            out.append(
+                StepResult(
+                    np.asarray(obs, np.float32), float(reward), bool(terminated or truncated), float(info.get("success", 0))
+                )
+            )
+        return out
+
+    def close(self):
+        for _, env in self.envs.values():
+            env.close()
+        self.envs.clear()
+
+
+def _worker(conn) -> None:
+    slots = _Slots()
+    try:
+        while True:
+            cmd, payload = conn.recv()
+            if cmd == "close":
+                break
+            try:
+                conn.send(("ok", getattr(slots, cmd)(payload)))
+            except Exception as e:  # sent back and re-raised in the parent with the worker's message
+                conn.send(("error", f"{type(e).__name__}: {e}"))
+    finally:
+        slots.close()
+        conn.close()
+
+
+class EnvPool:
+    """Returns lockstep access to `num_slots` env slots; workers = 0 keeps them in this process."""
+
+    def __init__(self, num_slots: int, workers: int = 0):
+        if num_slots < 1:
+            raise ConfigError(f"need at least one env slot, got {num_slots}")
+        self.num_slots = num_slots
+        self.workers = min(workers, num_slots)
+        if self.workers == 0:
+            self._local = _Slots()
+            return
+        ctx = mp.get_context("spawn")  # forking a process that runs JAX/MuJoCo threads is unsafe
+        self._conns, self._procs = [], []
+        for _ in range(self.workers):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+            proc.start()
+            self._conns.append(parent)
+            self._procs.append(proc)
+
+    def _owner(self, slot: int) -> int:
+        return slot % self.workers
+
+    def _call(self, cmd: str, jobs: list[tuple]) -> list:
+        if self.workers == 0:
+            return getattr(self._local, cmd)(jobs)
+        groups: dict[int, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault(self._owner(job[0]), []).append(i)
+        for w, idx in groups.items():
+            self._conns[w].send((cmd, [jobs[i] for i in idx]))
+        out: list = [None] * len(jobs)
+        for w, idx in groups.items():
+            status, result = self._conns[w].recv()
+            if status == "error":
+                raise RuntimeError(f"env worker {w}: {result}")
+            for i, r in zip(idx, result, strict=True):
+                out[i] = r
+        return out
+
+    def reset(self, jobs: list[tuple[int, str, int]]) -> list[np.ndarray]:
+        """Returns first observations after resetting each (slot, env id, seed)."""
+        return self._call("reset", jobs)
+
+    def step(self, jobs: list[tuple[int, np.ndarray]]) -> list[StepResult]:
+        """Returns one StepResult per (slot, action)."""
+        return self._call("step", jobs)
+
+    def close(self) -> None:
+        """Closes every env and stops the workers."""
+        if self.workers == 0:
+            self._local.close()
+            return
+        for conn, proc in zip(self._conns, self._procs, strict=True):
+            try:
+                conn.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()

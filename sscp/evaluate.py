@@ -1,0 +1,50 @@
+"""Rollouts of a batch of policies (one per run) in real environments; success rate and return per run."""
+
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from sscp.envs import EnvPool
+
+# act(run_index [M], observations [M, obs_dim], step) -> actions [M, action_dim] as a numpy array.
+ActFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+
+
+def evaluate(act: ActFn, env_names: list[str], episodes: int, pool: EnvPool, seed: int = 0) -> list[dict]:
+    """Returns, per run, mean success, return and episode length over `episodes` episodes in env_names[run].
+
+    Episodes go through the pool's slots in waves; every step makes ONE policy call for all slots. Episode seeds
+    depend only on (seed, run, episode), so results do not depend on the number of slots or workers.
+    """
+    queue = deque((r, e) for e in range(episodes) for r in range(len(env_names)))
+    slot_job: list[tuple[int, int] | None] = [None] * pool.num_slots
+    obs: list[np.ndarray | None] = [None] * pool.num_slots
+    ret = np.zeros(pool.num_slots)
+    length = np.zeros(pool.num_slots, dtype=np.int64)
+    results = [{"success": [], "return": [], "length": []} for _ in env_names]
+    step = 0
+    while queue or any(j is not None for j in slot_job):
+        free = [s for s in range(pool.num_slots) if slot_job[s] is None][: len(queue)]
+        if free:
+            jobs = [queue.popleft() for _ in free]
+            first = pool.reset([(s, env_names[r], seed * 1_000_003 + r * 10_007 + e) for s, (r, e) in zip(free, jobs)])
+            for s, job, o in zip(free, jobs, first, strict=True):
+                slot_job[s], obs[s], ret[s], length[s] = job, o, 0.0, 0
+        active = [s for s in range(pool.num_slots) if slot_job[s] is not None]
+        template = obs[active[0]]
+        batch_obs = np.stack([obs[s] if obs[s] is not None else np.zeros_like(template) for s in range(pool.num_slots)])
+        runs = np.array([slot_job[s][0] if slot_job[s] is not None else 0 for s in range(pool.num_slots)])
+        actions = act(runs, batch_obs, step)
+        step += 1
+        for s, res in zip(active, pool.step([(s, actions[s]) for s in active]), strict=True):
+            obs[s] = res.observation
+            ret[s] += res.reward
+            length[s] += 1
+            if res.done:
+                r = slot_job[s][0]
+                results[r]["success"].append(res.success)
+                results[r]["return"].append(ret[s])
+                results[r]["length"].append(length[s])
+                slot_job[s], obs[s] = None, None
+    return [{k: float(np.mean(v)) for k, v in res.items()} for res in results]

@@ -1,0 +1,108 @@
+"""Networks shared by the agents: MLPs, ensembles, the Fourier time/step embedding and the vector-field actor."""
+
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def default_init(scale: float = 1.0) -> Callable:
+    """Returns the variance-scaling (fan_avg, uniform) kernel initialiser used by every network (method.md §3)."""
+    return nn.initializers.variance_scaling(scale, "fan_avg", "uniform")
+
+
+ACTIVATIONS: dict[str, Callable] = {"mish": jax.nn.mish, "gelu": nn.gelu, "relu": nn.relu, "silu": nn.silu}
+
+
+class MLP(nn.Module):
+    """Returns the output of a multilayer perceptron: Dense → activation (→ LayerNorm) per hidden layer."""
+
+    hidden_dims: Sequence[int]
+    activation: str = "gelu"
+    activate_final: bool = False
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for i, size in enumerate(self.hidden_dims):
+            x = nn.Dense(size, kernel_init=default_init())(x)
+            if i + 1 < len(self.hidden_dims) or self.activate_final:
+                x = act(x)
+                if self.layer_norm:
+                    x = nn.LayerNorm()(x)
+        return x
+
+
+class FourierFeatures(nn.Module):
+    """Returns [cos(2π·x·Wᵀ), sin(2π·x·Wᵀ)] with a learnable W ~ N(0, scale²) of shape (out_dim/2, 1)."""
+
+    out_dim: int = 128
+    scale: float = 0.2
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        w = self.param("kernel", nn.initializers.normal(self.scale), (self.out_dim // 2, 1))
+        proj = 2.0 * jnp.pi * x[..., None] * w[:, 0]
+        return jnp.concatenate([jnp.cos(proj), jnp.sin(proj)], axis=-1)
+
+
+class TimeStepEmbedding(nn.Module):
+    """Returns e(τ) + e(d): one shared Fourier map, then a separate 2-layer MLP for τ and for d (method.md §3).
+
+    The MLPs are Dense → mish → Dense (no activation after the last layer), the usual timestep-embedder shape.
+    """
+
+    fourier_dim: int = 128
+    hidden_dim: int = 128
+    fourier_scale: float = 0.2
+
+    @nn.compact
+    def __call__(self, t: jax.Array, d: jax.Array) -> jax.Array:
+        fourier = FourierFeatures(self.fourier_dim, self.fourier_scale, name="fourier")
+        e_t = MLP((self.hidden_dim, self.hidden_dim), activation="mish", name="t_mlp")(fourier(t))
+        e_d = MLP((self.hidden_dim, self.hidden_dim), activation="mish", name="d_mlp")(fourier(d))
+        return e_t + e_d
+
+
+class VectorField(nn.Module):
+    """Returns h_θ(s, x, τ, d): d = 0 gives the flow velocity, d = 1 − τ the completion vector (method.md §1)."""
+
+    action_dim: int
+    hidden_dims: Sequence[int] = (512, 512, 512, 512)
+    activation: str = "mish"
+    layer_norm: bool = False
+    embed_dim: int = 128
+    fourier_scale: float = 0.2
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array, d: jax.Array) -> jax.Array:
+        emb = TimeStepEmbedding(self.embed_dim, self.embed_dim, self.fourier_scale, name="embed")(t, d)
+        h = jnp.concatenate([obs, x, emb], axis=-1)
+        return MLP((*self.hidden_dims, self.action_dim), self.activation, layer_norm=self.layer_norm, name="mlp")(h)
+
+
+class Ensemble(nn.Module):
+    """Returns the stacked outputs [n, ...] of n independently initialised copies of an MLP with a scalar head."""
+
+    hidden_dims: Sequence[int] = (512, 512, 512, 512)
+    num: int = 2
+    activation: str = "gelu"
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, *inputs: jax.Array) -> jax.Array:
+        vmapped = nn.vmap(
+            MLP,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num,
+        )
+        out = vmapped((*self.hidden_dims, 1), self.activation, layer_norm=self.layer_norm, name="members")(
+            jnp.concatenate(inputs, axis=-1)
+        )
+        return out[..., 0]
+

@@ -1,0 +1,126 @@
+"""The SSCP agent's behaviour that matters: the completion identity, gradient flow, EMA rates, acting with the EMA
+actor, and that its losses go down."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sscp import flow
+from sscp.agents.sscp import SSCPAgent, SSCPConfig
+
+TINY = SSCPConfig(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32), time_embed_dim=16, batch_size=64)
+
+
+def make_batch(key, n=64, obs_dim=6, act_dim=3):
+    k1, k2, k3 = jax.random.split(key, 3)
+    obs = jax.random.normal(k1, (n, obs_dim))
+    return {
+        "observations": obs,
+        "actions": jnp.tanh(obs[:, :act_dim] + 0.1 * jax.random.normal(k2, (n, act_dim))),
+        "next_observations": obs + 0.1 * jax.random.normal(k3, (n, obs_dim)),
+        "rewards": -jnp.ones(n),
+        "masks": jnp.ones(n),
+    }
+
+
+@pytest.fixture(scope="module")
+def agent_and_batch():
+    batch = make_batch(jax.random.PRNGKey(0))
+    return SSCPAgent.create(jax.random.PRNGKey(1), batch, TINY), batch
+
+
+def grad_norms(fn, params):
+    g = jax.grad(fn)(params)
+    return {k: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(v))) for k, v in g.items()}
+
+
+def test_completion_identity_on_the_straight_path():
+    """(a − x_τ)/(1 − τ) = a − z, so a completion vector equal to a − z lands exactly on the data action."""
+    key = jax.random.PRNGKey(3)
+    a = jax.random.uniform(key, (128, 4), minval=-1, maxval=1)
+    z, tau, x_tau = flow.sample_path(jax.random.PRNGKey(4), a)
+    np.testing.assert_allclose((a - x_tau) / (1 - tau[:, None]), a - z, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(flow.complete(x_tau, tau, a - z), a, atol=1e-5)
+    assert float(flow.completion_loss(flow.complete(x_tau, tau, a - z), a)) < 1e-10
+    assert float(flow.flow_loss(a - z, a, z)) == 0.0
+
+
+def test_time_sampling_is_u_squared():
+    """τ = u² has mean 1/3 and P(τ < 0.25) = 0.5: biased toward the noise end."""
+    _, tau, _ = flow.sample_path(jax.random.PRNGKey(0), jnp.zeros((200_000, 1)))
+    assert abs(float(tau.mean()) - 1 / 3) < 0.005
+    assert abs(float((tau < 0.25).mean()) - 0.5) < 0.005
+
+
+def test_one_network_call_equals_two(agent_and_batch):
+    agent, batch = agent_and_batch
+    field = agent.field(agent.params["actor"])
+    z, tau, x_tau = flow.sample_path(jax.random.PRNGKey(5), batch["actions"])
+    v, c = flow.flow_and_completion(field, batch["observations"], x_tau, tau)
+    np.testing.assert_allclose(v, field(batch["observations"], x_tau, tau, jnp.zeros_like(tau)), atol=1e-5)
+    np.testing.assert_allclose(c, field(batch["observations"], x_tau, tau, 1 - tau), atol=1e-5)
+
+
+def test_gradient_flow(agent_and_batch):
+    """Critic loss trains only the critic; actor loss (incl. the Q term) trains only the actor."""
+    agent, batch = agent_and_batch
+    key = jax.random.PRNGKey(6)
+    critic = grad_norms(lambda p: agent.critic_loss(batch, p, key)[0], agent.params)
+    actor = grad_norms(lambda p: agent.actor_loss(batch, p, key)[0], agent.params)
+    assert critic["critic"] > 0 and critic["actor"] == 0.0
+    assert actor["actor"] > 0 and actor["critic"] == 0.0
+    # The Q term alone still reaches the actor (through the completed action), never the critic.
+    q_only = agent.replace(config=SSCPConfig(**{**TINY.__dict__, "alpha_flow": 0.0, "alpha_completion": 0.0}))
+    q_grads = grad_norms(lambda p: q_only.actor_loss(batch, p, key)[0], agent.params)
+    assert q_grads["actor"] > 0 and q_grads["critic"] == 0.0
+
+
+def test_normalised_q_loss_is_scale_free(agent_and_batch):
+    """λ = 1/mean|Q| makes the Q term −mean(Q)/mean|Q|: in [−1, 1], and unchanged when Q is scaled."""
+    agent, batch = agent_and_batch
+    key = jax.random.PRNGKey(7)
+    q_loss = float(agent.actor_loss(batch, agent.params, key)[1]["q_loss"])
+    assert -1.0 - 1e-5 <= q_loss <= 1.0 + 1e-5
+    head = agent.params["critic"]["params"]["members"]["Dense_2"]
+    scaled = {**agent.params, "critic": {"params": {"members": {
+        **agent.params["critic"]["params"]["members"],
+        "Dense_2": {"kernel": 50.0 * head["kernel"], "bias": 50.0 * head["bias"]}}}}}
+    np.testing.assert_allclose(float(agent.actor_loss(batch, scaled, key)[1]["q_loss"]), q_loss, rtol=1e-4)
+
+
+def test_ema_rates(agent_and_batch):
+    agent, batch = agent_and_batch
+    new, _ = agent.update(batch)
+    for part, rate in (("actor", 0.0005), ("critic", 0.005)):
+        expected = jax.tree.map(lambda n, o: rate * n + (1 - rate) * o, new.params[part], agent.target_params[part])
+        for e, t in zip(jax.tree.leaves(expected), jax.tree.leaves(new.target_params[part]), strict=True):
+            np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-7)
+    changed = [float(jnp.abs(a - b).max()) for a, b in zip(
+        jax.tree.leaves(new.params["actor"]), jax.tree.leaves(agent.params["actor"]), strict=True)]
+    assert max(changed) > 0
+
+
+def test_acting_uses_the_ema_actor(agent_and_batch):
+    agent, batch = agent_and_batch
+    obs, key = batch["observations"][:8], jax.random.PRNGKey(8)
+    base = agent.sample_actions(obs, key)
+    noisy = jax.tree.map(lambda x: x + 1.0, agent.params["actor"])
+    np.testing.assert_array_equal(agent.replace(params={**agent.params, "actor": noisy}).sample_actions(obs, key), base)
+    moved = agent.replace(target_params={**agent.target_params, "actor": noisy}).sample_actions(obs, key)
+    assert float(jnp.abs(moved - base).max()) > 1e-3
+    assert float(jnp.abs(base).max()) <= 1.0
+
+
+def test_losses_go_down():
+    """On a small deterministic-ish dataset, flow, completion and critic losses fall over 300 updates."""
+    batch = make_batch(jax.random.PRNGKey(10), n=256)
+    agent = SSCPAgent.create(jax.random.PRNGKey(11), batch, TINY)
+    update = jax.jit(lambda a, b: a.update(b))
+    first = None
+    for _ in range(300):
+        agent, info = update(agent, batch)
+        first = first or {k: float(v) for k, v in info.items()}
+    last = {k: float(v) for k, v in info.items()}
+    for k in ("flow_loss", "completion_loss", "critic_loss", "one_step_mse"):
+        assert last[k] < 0.7 * first[k], (k, first[k], last[k])
