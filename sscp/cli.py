@@ -140,7 +140,9 @@ def cmd_eval(args: list[str]) -> None:
     for r, res in zip(trainer.runs, results, strict=True):
         print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {res['length']:>8.1f}")
     out = run_dir / f"eval_{trainer.step}.json"
-    out.write_text(json.dumps([{**dataclasses.asdict(r), **res} for r, res in zip(trainer.runs, results)], indent=2))
+    out.write_text(
+        json.dumps([{**dataclasses.asdict(r), **res} for r, res in zip(trainer.runs, results, strict=True)], indent=2)
+    )
     print(f"wrote {out}")
 
 
@@ -195,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sscp: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ConfigError) else 1
     except KeyboardInterrupt:
-        print("\nsscp: interrupted; a train run resumes from its last checkpoint when rerun with the same --run-dir",
-              file=sys.stderr)
+        print(
+            "\nsscp: interrupted; a train run resumes from its last checkpoint when rerun with the same --run-dir",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -5,7 +5,6 @@ runs episodes through them in waves rather than building one env per episode.
 """
 
 import multiprocessing as mp
-import os
 import warnings
 from dataclasses import dataclass
 
@@ -16,11 +15,9 @@ from sscp.errors import ConfigError
 
 def make_env(name: str):
     """Returns a gymnasium env by id; OGBench ids register on import, MuJoCo v5 ids come with gymnasium."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
     warnings.filterwarnings("ignore", module="glfw")
     warnings.filterwarnings("ignore", message=".*precision lowered.*")
     import gymnasium
-
     import ogbench  # noqa: F401  (registers the OGBench ids)
 
     try:
@@ -62,7 +59,10 @@ class _Slots:
             obs, reward, terminated, truncated, info = self.envs[slot][1].step(action)
             out.append(
                 StepResult(
-                    np.asarray(obs, np.float32), float(reward), bool(terminated or truncated), float(info.get("success", 0))
+                    np.asarray(obs, np.float32),
+                    float(reward),
+                    bool(terminated or truncated),
+                    float(info.get("success", 0)),
                 )
             )
         return out

@@ -28,7 +28,9 @@ def evaluate(act: ActFn, env_names: list[str], episodes: int, pool: EnvPool, see
         free = [s for s in range(pool.num_slots) if slot_job[s] is None][: len(queue)]
         if free:
             jobs = [queue.popleft() for _ in free]
-            first = pool.reset([(s, env_names[r], seed * 1_000_003 + r * 10_007 + e) for s, (r, e) in zip(free, jobs)])
+            first = pool.reset(
+                [(s, env_names[r], seed * 1_000_003 + r * 10_007 + e) for s, (r, e) in zip(free, jobs, strict=True)]
+            )
             for s, job, o in zip(free, jobs, first, strict=True):
                 slot_job[s], obs[s], ret[s], length[s] = job, o, 0.0, 0
         active = [s for s in range(pool.num_slots) if slot_job[s] is not None]

@@ -105,4 +105,3 @@ class Ensemble(nn.Module):
             jnp.concatenate(inputs, axis=-1)
         )
         return out[..., 0]
-

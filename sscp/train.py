@@ -58,6 +58,8 @@ class TrainConfig:
     """NaN/inf in a loss: stop with an error naming the step (keeping the last good checkpoint), or skip that update."""
     progress: bool = True
     """Show a progress bar."""
+    matmul_precision: Literal["default", "float32", "tensorfloat32", "bfloat16"] = "default"
+    """JAX matmul precision for float32 arrays ("default" is JAX's own choice for the device)."""
 
 
 @dataclass
@@ -148,6 +150,9 @@ class Trainer:
             raise ConfigError(f"bad agent option for {cfg.agent}: {e}") from None
         _check(cfg, self.agent_cfg)
         self.cfg = cfg
+        jax.config.update(
+            "jax_default_matmul_precision", None if cfg.matmul_precision == "default" else cfg.matmul_precision
+        )
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
         self.data = load_offline_data(cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes)
         if self.agent_cfg.batch_size > self.data.size:
@@ -249,7 +254,9 @@ class Trainer:
         base_key = jax.random.PRNGKey(self.step)
 
         def act(runs, obs, step):
-            return np.asarray(self.act(self.agents, jnp.asarray(runs), jnp.asarray(obs), jax.random.fold_in(base_key, step)))
+            return np.asarray(
+                self.act(self.agents, jnp.asarray(runs), jnp.asarray(obs), jax.random.fold_in(base_key, step))
+            )
 
         try:
             return evaluate(act, [r.env_name for r in self.runs], episodes, pool, seed=self.step)
@@ -286,9 +293,7 @@ class Trainer:
             self.elapsed += seconds
             self._log_train(info, seconds, n)
             bar.update(n)
-            bar.set_postfix(
-                {"upd/s": f"{n / seconds:.0f}", **{k: f"{np.mean(info[k]):.3g}" for k in list(info)[:3]}}
-            )
+            bar.set_postfix({"upd/s": f"{n / seconds:.0f}", **{k: f"{np.mean(info[k]):.3g}" for k in list(info)[:3]}})
             done = self.step >= cfg.steps
             if done or (cfg.eval_every and self.step % cfg.eval_every < n):
                 t0 = time.perf_counter()

@@ -83,9 +83,17 @@ def test_normalised_q_loss_is_scale_free(agent_and_batch):
     q_loss = float(agent.actor_loss(batch, agent.params, key)[1]["q_loss"])
     assert -1.0 - 1e-5 <= q_loss <= 1.0 + 1e-5
     head = agent.params["critic"]["params"]["members"]["Dense_2"]
-    scaled = {**agent.params, "critic": {"params": {"members": {
-        **agent.params["critic"]["params"]["members"],
-        "Dense_2": {"kernel": 50.0 * head["kernel"], "bias": 50.0 * head["bias"]}}}}}
+    scaled = {
+        **agent.params,
+        "critic": {
+            "params": {
+                "members": {
+                    **agent.params["critic"]["params"]["members"],
+                    "Dense_2": {"kernel": 50.0 * head["kernel"], "bias": 50.0 * head["bias"]},
+                }
+            }
+        },
+    }
     np.testing.assert_allclose(float(agent.actor_loss(batch, scaled, key)[1]["q_loss"]), q_loss, rtol=1e-4)
 
 
@@ -93,11 +101,15 @@ def test_ema_rates(agent_and_batch):
     agent, batch = agent_and_batch
     new, _ = agent.update(batch)
     for part, rate in (("actor", 0.0005), ("critic", 0.005)):
-        expected = jax.tree.map(lambda n, o: rate * n + (1 - rate) * o, new.params[part], agent.target_params[part])
+        expected = jax.tree.map(
+            lambda n, o, rate=rate: rate * n + (1 - rate) * o, new.params[part], agent.target_params[part]
+        )
         for e, t in zip(jax.tree.leaves(expected), jax.tree.leaves(new.target_params[part]), strict=True):
             np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-7)
-    changed = [float(jnp.abs(a - b).max()) for a, b in zip(
-        jax.tree.leaves(new.params["actor"]), jax.tree.leaves(agent.params["actor"]), strict=True)]
+    changed = [
+        float(jnp.abs(a - b).max())
+        for a, b in zip(jax.tree.leaves(new.params["actor"]), jax.tree.leaves(agent.params["actor"]), strict=True)
+    ]
     assert max(changed) > 0
 
 

@@ -60,3 +60,22 @@ def stack_tasks(datasets: list[dict], env_names: list[str], sources: list[str]) 
         masks=jnp.asarray(np.stack([d["masks"] for d in datasets]), jnp.float32),
         env_names=tuple(env_names),
     )
+
+
+def load_offline_data(
+    names: tuple[str, ...], data_dir: str | None = None, make_if_missing: bool = False, episodes: int | None = None
+) -> OfflineData:
+    """Returns the named single-task datasets (same transitions, different rewards) stacked on the device."""
+    from sscp.data import registry
+
+    specs = [registry.resolve(n, data_dir) for n in names]
+    datasets, env_names = [], []
+    for spec in specs:
+        if spec.env_name is None:
+            raise DataError(
+                f"{spec.train_path}: cannot tell which environment evaluates it; name the file like OGBench"
+            )
+        train, _ = registry.load(spec, make_if_missing=make_if_missing, episodes=episodes)
+        datasets.append(train)
+        env_names.append(spec.env_name)
+    return stack_tasks(datasets, env_names, [str(s.train_path) for s in specs])

@@ -1,0 +1,147 @@
+"""Training throughput (updates/s after compilation) and acting latency of an agent, as JSON rows.
+
+Synthetic data with cube-double shapes (obs 40, action 5, 1M transitions), the protocol of docs/benchmarks.md:
+the real training step (on-device sampling + update, K steps per lax.scan call, seeds vmapped).
+
+    python benchmarks/throughput.py --seeds 1 8 --out benchmarks/results/throughput-h100.json
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sscp.agents import get_agent
+from sscp.data.dataset import OfflineData
+from sscp.train import make_act_fn, make_step_fn, make_train_chunk
+
+
+def device_name() -> str:
+    """Returns e.g. 'NVIDIA H100 80GB HBM3' or 'cpu (2 cores)'."""
+    d = jax.devices()[0]
+    if d.platform == "cpu":
+        return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+    return d.device_kind
+
+
+def peak_memory_bytes() -> int:
+    """Returns the device's peak allocated bytes (GPU) or this process's peak RSS (CPU)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        return int(stats["peak_bytes_in_use"])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get("SSCP_COMMIT", "unknown")
+
+
+def synthetic_data(n: int, obs_dim: int, act_dim: int, tasks: int = 1) -> OfflineData:
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((n, obs_dim), dtype=np.float32)
+    return OfflineData(
+        observations=jnp.asarray(obs),
+        actions=jnp.asarray(np.tanh(rng.standard_normal((n, act_dim), dtype=np.float32))),
+        next_observations=jnp.asarray(obs + 0.01),
+        rewards=jnp.asarray(-(rng.random((tasks, n)) < 0.9).astype(np.float32)),
+        masks=jnp.ones((tasks, n), jnp.float32),
+        env_names=("synthetic",) * tasks,
+    )
+
+
+def measure(agent_name: str, seeds: int, data: OfflineData, overrides: dict, chunk: int, repeats: int) -> dict:
+    """Returns updates/s (aggregate and per seed) of the real training step, after one compile-and-warm-up call."""
+    agent_cls, config_cls = get_agent(agent_name)
+    cfg = config_cls(**overrides)
+    example = data.example_batch()
+    agents = jax.vmap(lambda k: agent_cls.create(k, example, cfg))(jax.random.split(jax.random.PRNGKey(0), seeds))
+    tasks = jnp.zeros(seeds, jnp.int32)
+    train_chunk = make_train_chunk(make_step_fn(agent_cls, cfg.batch_size, False))
+    agents, info = train_chunk(agents, tasks, data, chunk)
+    jax.block_until_ready(info)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        agents, info = train_chunk(agents, tasks, data, chunk)
+        jax.block_until_ready(info)
+        times.append(time.perf_counter() - start)
+    loss = float(np.mean(jax.device_get(info["critic_loss"])))
+    med = float(np.median(times))
+    act = make_act_fn()
+    obs = data.observations[:1]
+    runs = jnp.zeros(1, jnp.int32)
+    key = jax.random.PRNGKey(1)
+    np.asarray(act(agents, runs, obs, key))
+    lat = []
+    for i in range(300):
+        o = np.asarray(data.observations[i : i + 1])  # a host observation, as a controller would send it
+        start = time.perf_counter()
+        np.asarray(act(agents, runs, o, key))
+        lat.append(time.perf_counter() - start)
+    return {
+        "updates_per_sec": seeds * chunk / med,
+        "updates_per_sec_per_seed": chunk / med,
+        "latency_ms": 1000 * float(np.median(lat)),
+        "finite": bool(np.isfinite(loss)),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--agent", default="sscp")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512, 512])
+    p.add_argument("--transitions", type=int, default=1_000_000)
+    p.add_argument("--chunk", type=int, default=1000, help="updates per jitted lax.scan call")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--precision", nargs="+", default=["default"], help="matmul precisions to compare")
+    p.add_argument("--flat-optimizer", nargs="+", type=int, default=[1], help="1/0: Adam on one flat vector or not")
+    p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
+    a = p.parse_args()
+    data = synthetic_data(a.transitions, 40, 5)
+    hidden = tuple(a.hidden)
+    overrides = {"batch_size": a.batch, "actor_hidden_dims": hidden, "critic_hidden_dims": hidden}
+    rows = []
+    variants = [(p, f, s) for p in a.precision for f in a.flat_optimizer for s in a.seeds]
+    for precision, flat, seeds in variants:
+        jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
+        res = measure(a.agent, seeds, data, {**overrides, "flat_optimizer": bool(flat)}, a.chunk, a.repeats)
+        row = {
+            "agent": a.agent,
+            "device": device_name(),
+            "batch": a.batch,
+            "hidden": list(hidden),
+            "seeds": seeds,
+            "matmul_precision": precision,
+            "flat_optimizer": bool(flat),
+            **res,
+            "latency_batch": 1,
+            "peak_memory_bytes": peak_memory_bytes(),
+            "jax": jax.__version__,
+            "commit": commit(),
+            "date": time.strftime("%Y-%m-%d"),
+            "command": "python " + " ".join(sys.argv),
+        }
+        rows.append(row)
+        print(json.dumps(row))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        old = json.loads(a.out.read_text()) if a.out.exists() else []
+        a.out.write_text(json.dumps(old + rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

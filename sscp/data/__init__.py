@@ -1,0 +1,1 @@
+"""OGBench-format offline datasets: generated locally, validated on load, resolved by name."""

@@ -1,0 +1,225 @@
+"""Reading and writing OGBench-layout `.npz` datasets, validating every array before it is used.
+
+A file holds one row per stored step: `observations` [N, obs_dim], `actions` [N, act_dim] in [-1, 1], `terminals` [N]
+(1 at each episode's last stored step) and optionally `qpos`, `qvel`, `button_states`. Every episode is stored with
+its final observation, so loading drops that row and builds `next_observations`, exactly like
+`ogbench.load_dataset(compact_dataset=False)`.
+"""
+
+import errno
+import os
+import struct
+import zipfile
+import zlib
+from contextlib import suppress
+from pathlib import Path
+
+import numpy as np
+
+from sscp.errors import DataError
+
+REQUIRED_KEYS = ("observations", "actions", "terminals")
+INFO_KEYS = ("qpos", "qvel", "button_states")
+ACTION_TOLERANCE = 1e-6
+
+# Keys that must be 2-D float arrays when present, and keys that hold integer-like values (0/1 flags, button states).
+_FLOAT_KEYS = ("observations", "actions", "qpos", "qvel")
+_INTEGER_LIKE_KINDS = "biuf"
+
+# What numpy and zipfile raise on damaged or truncated archives; some only surface when a member array is read.
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    OSError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+    MemoryError,
+)
+
+
+def _remedy(path: Path) -> str:
+    """Returns the instruction appended to every validation error: how to get an intact file."""
+    name = path.name.removesuffix(".npz").removesuffix("-val")
+    return f"regenerate it with `sscp data make {name}` or replace it with an intact OGBench file"
+
+
+def _error(path: Path, problem: str, key: str | None = None) -> DataError:
+    """Returns the one-line error `<file>: key '<key>' <problem>; <remedy>`."""
+    where = f"key '{key}' " if key is not None else ""
+    return DataError(f"{path}: {where}{problem}; {_remedy(path)}")
+
+
+def _describe(error: BaseException) -> str:
+    """Returns the exception as one line, e.g. `BadZipFile: File is not a zip file`."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Returns the required and info arrays of the archive at `path`, read fully so truncation shows up here."""
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise _error(path, what)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as error:
+        raise _error(path, f"is not a readable .npz archive ({_describe(error)})") from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise _error(path, "holds a single .npy array, not an .npz archive of named arrays")
+    with archive:
+        for key in REQUIRED_KEYS:
+            if key not in archive.files:
+                raise _error(path, f"is missing (the archive has {sorted(archive.files)})", key)
+        arrays = {}
+        for key in REQUIRED_KEYS + INFO_KEYS:
+            if key not in archive.files:
+                continue
+            try:
+                arrays[key] = archive[key]
+            except _READ_ERRORS as error:
+                if "allow_pickle" in str(error):
+                    problem = "holds pickled Python objects, which are never loaded (only numeric arrays are)"
+                else:
+                    problem = f"cannot be read, the file is truncated or corrupt ({_describe(error)})"
+                raise _error(path, problem, key) from error
+    return arrays
+
+
+def _first_rows(mask: np.ndarray) -> np.ndarray:
+    """Returns the indices of rows where `mask` (any shape with rows first) has at least one True."""
+    return np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))
+
+
+def _check_finite(path: Path, key: str, values: np.ndarray) -> None:
+    for test, label in ((np.isnan, "NaN"), (np.isinf, "infinite (or too large for float32)")):
+        bad = test(values)
+        count = int(bad.sum())
+        if count:
+            raise _error(path, f"has {count} {label} values (first at row {_first_rows(bad)[0]})", key)
+
+
+def _validate(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Returns the arrays with float keys cast to float32 and actions clipped, after checking everything."""
+    expected_ndim = {"observations": (2,), "actions": (2,), "qpos": (2,), "qvel": (2,), "terminals": (1,)}
+    expected_ndim["button_states"] = (1, 2)
+    for key, values in arrays.items():
+        if values.ndim not in expected_ndim[key]:
+            dims = " or ".join(f"{d}-D" for d in expected_ndim[key])
+            raise _error(path, f"has shape {values.shape}; expected a {dims} array", key)
+        if key in _FLOAT_KEYS and values.dtype.kind != "f":
+            raise _error(path, f"has dtype {values.dtype}; expected float16, float32 or float64", key)
+        if key not in _FLOAT_KEYS and values.dtype.kind not in _INTEGER_LIKE_KINDS:
+            raise _error(path, f"has dtype {values.dtype}; expected bool, integer or float", key)
+
+    num_steps = len(arrays["observations"])
+    for key, values in arrays.items():
+        if len(values) != num_steps:
+            raise _error(path, f"has {len(values)} rows but 'observations' has {num_steps}", key)
+    if num_steps == 0:
+        raise _error(path, "has no rows (the dataset is empty)", "observations")
+    for key in ("observations", "actions"):
+        if arrays[key].shape[1] == 0:
+            raise _error(path, f"has shape {arrays[key].shape}; expected at least one column", key)
+
+    checked = dict(arrays)
+    for key in _FLOAT_KEYS:
+        if key in arrays:
+            with np.errstate(over="ignore"):
+                checked[key] = arrays[key].astype(np.float32, copy=False)
+            _check_finite(path, key, checked[key])
+    for key in ("terminals", "button_states"):
+        if key in arrays and arrays[key].dtype.kind == "f":
+            _check_finite(path, key, arrays[key])
+
+    actions = checked["actions"]
+    outside = np.abs(actions) > 1.0 + ACTION_TOLERANCE
+    if outside.any():
+        row = _first_rows(outside)[0]
+        value = actions[row][outside[row]][0]
+        problem = f"has {int(outside.sum())} values outside [-1, 1] (first at row {row}: {value:g})"
+        raise _error(path, problem, "actions")
+    checked["actions"] = np.clip(actions, -1.0, 1.0)
+
+    terminals = arrays["terminals"]
+    not_binary = (terminals != 0) & (terminals != 1)
+    if not_binary.any():
+        row = _first_rows(not_binary)[0]
+        problem = f"has {int(not_binary.sum())} values other than 0 and 1 (first at row {row}: {terminals[row]})"
+        raise _error(path, problem, "terminals")
+    if terminals[-1] != 1:
+        raise _error(path, "does not end with 1, so the last episode is cut off", "terminals")
+    if terminals.all():
+        raise _error(path, "is 1 at every row, so no episode has a transition", "terminals")
+    checked["terminals"] = terminals.astype(np.float32)
+    return checked
+
+
+def load_ogbench_npz(path: str | os.PathLike, *, add_info: bool = False) -> dict[str, np.ndarray]:
+    """Returns the transitions of an OGBench-layout `.npz` file, validated; raises DataError naming file and key.
+
+    The result has `observations`, `actions`, `next_observations` (float32) and `terminals` (float32, 1 at each
+    episode's last transition); with `add_info`, also `qpos`, `qvel` (float32) and `button_states` where the file has
+    them, aligned with `observations`.
+    """
+    path = Path(path)
+    arrays = _validate(path, _read_arrays(path))
+
+    terminals = arrays["terminals"]
+    has_transition = terminals == 0  # The final stored step of an episode has no next observation.
+    is_next = np.concatenate([[False], has_transition[:-1]])
+    dataset = {
+        "observations": arrays["observations"][has_transition],
+        "actions": arrays["actions"][has_transition],
+        "next_observations": arrays["observations"][is_next],
+        "terminals": np.concatenate([terminals[1:], [1.0]]).astype(np.float32)[has_transition],
+    }
+    if add_info:
+        for key in INFO_KEYS:
+            if key in arrays:
+                dataset[key] = arrays[key][has_transition]
+    return dataset
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Makes a rename inside `directory` durable; file systems that cannot sync directories are skipped."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Writes `arrays` as a compressed `.npz` at `path` so that the final name only ever holds a complete file.
+
+    The data goes to `path.tmp-<pid>` in the same folder, is flushed to disk and then renamed over `path`; any failure
+    (including Ctrl-C) removes the temporary file and leaves an existing file at `path` untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # An open file object, because np.savez_compressed appends '.npz' to names that lack it.
+        with open(tmp, "wb") as file:
+            np.savez_compressed(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+        _fsync_directory(path.parent)
+    except BaseException as error:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            reason = error.strerror or _describe(error)
+            raise DataError(
+                f"{path}: could not write the file ({reason}); free disk space, fix the folder permissions "
+                "or write to another folder (e.g. `--out DIR` or $SSCP_DATA_DIR)"
+            ) from error
+        raise
