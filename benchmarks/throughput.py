@@ -42,10 +42,13 @@ def peak_memory_bytes() -> int:
 
 
 def commit() -> str:
+    """Returns $SSCP_COMMIT if set (machines without git), else the checkout's short commit hash."""
+    if os.environ.get("SSCP_COMMIT"):
+        return os.environ["SSCP_COMMIT"]
     try:
         return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True).strip()
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("SSCP_COMMIT", "unknown")
+        return "unknown"
 
 
 def synthetic_data(n: int, obs_dim: int, act_dim: int, tasks: int = 1) -> OfflineData:

@@ -1,0 +1,68 @@
+"""Renders benchmarks/results/*.json as the tables of docs/benchmarks.md (between the generated-table markers).
+
+python benchmarks/render.py
+"""
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- tables:begin (python benchmarks/render.py) -->", "<!-- tables:end -->"
+
+
+def table(columns: list[tuple[str, object]], pattern: str) -> str:
+    """Returns a markdown table: one column per (header, row -> cell) pair, one row per result in the files."""
+    lines = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for path in sorted(RESULTS.glob(pattern)):
+        for r in json.loads(path.read_text()):
+            lines.append("| " + " | ".join(str(cell(r)) for _, cell in columns) + " |")
+    return "\n".join(lines)
+
+
+THROUGHPUT = [
+    ("device", lambda r: r["device"]),
+    ("agent", lambda r: r["agent"]),
+    ("batch", lambda r: r["batch"]),
+    ("network", lambda r: f"{len(r['hidden'])} × {r['hidden'][0]}"),
+    ("seeds", lambda r: r["seeds"]),
+    ("matmul precision", lambda r: r.get("matmul_precision", "default")),
+    ("flat Adam", lambda r: "yes" if r.get("flat_optimizer", True) else "no"),
+    ("updates/s (all seeds)", lambda r: f"{r['updates_per_sec']:,.0f}"),
+    ("updates/s per seed", lambda r: f"{r['updates_per_sec_per_seed']:,.0f}"),
+    ("acting latency, batch 1 (ms)", lambda r: f"{r['latency_ms']:.2f}"),
+    ("peak memory (GB)", lambda r: f"{r['peak_memory_bytes'] / 1e9:.2f}"),
+    ("commit", lambda r: r["commit"]),
+    ("date", lambda r: r["date"]),
+]
+
+PROFILE = [
+    ("device", lambda r: r["device"]),
+    ("XLA command buffers", lambda r: "WHILE, CONDITIONAL added" if "command_buffer" in r["command"] else "default"),
+    ("seeds", lambda r: r["seeds"]),
+    ("scan unroll", lambda r: r["unroll"]),
+    ("updates/s", lambda r: f"{r['updates_per_sec']:,.0f}"),
+    ("wall ms/step", lambda r: f"{r['ms_per_step_wall']:.2f}"),
+    ("GPU-busy ms/step", lambda r: f"{r['ms_per_step_kernels']:.2f}"),
+    ("kernels/step", lambda r: f"{r['kernels_per_step']:.0f}"),
+    ("commit", lambda r: r["commit"]),
+]
+
+
+def main() -> None:
+    text = DOC.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    body = (
+        "\n\n### Training throughput (`benchmarks/throughput.py`)\n\n"
+        + table(THROUGHPUT, "throughput-*.json")
+        + "\n\n### Where a step's time goes (`benchmarks/profile_step.py`)\n\n"
+        + table(PROFILE, "profile*.json")
+        + "\n\n"
+    )
+    DOC.write_text(text[:start] + body + text[end:])
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
