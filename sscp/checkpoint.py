@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,14 @@ def save(ckpt_dir: Path, step: int, state: Any, meta: dict, keep: int = 2) -> Pa
     payload = {"step": step, "meta": meta, "state": serialization.to_state_dict(jax.device_get(state))}
     path = ckpt_dir / f"step_{step:010d}.ckpt"
     write_atomic(path, serialization.msgpack_serialize(payload))
-    for old in list_checkpoints(ckpt_dir)[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+    if keep > 0:
+        others = [p for p in list_checkpoints(ckpt_dir) if p != path]
+        # Files of later steps are unreadable ones that the resume skipped: drop them, or they would count as the
+        # newest and get this (good) checkpoint pruned.
+        newer = [p for p in others if p.name > path.name]
+        older = [p for p in others if p.name < path.name]
+        for old in newer + older[: max(0, len(older) - (keep - 1))]:
+            old.unlink(missing_ok=True)
     return path
 
 
@@ -74,5 +81,5 @@ def load_latest(ckpt_dir: Path, template: Any) -> tuple[int, Any, dict] | None:
         try:
             return load(path, template)
         except CheckpointError as e:
-            print(f"warning: skipping {e}")
+            print(f"warning: skipping {e}", file=sys.stderr)
     return None

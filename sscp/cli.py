@@ -57,7 +57,14 @@ def parse_agent_overrides(config_cls: type, agent_args: list[str], agent_name: s
                 f"unknown option --agent.{tok[2:]} for agent {agent_name!r}; valid: "
                 + ", ".join(f"--agent.{v}" for v in sorted(valid))
             )
-    parsed = tyro.cli(config_cls, args=agent_args, prog=f"sscp train --agent {agent_name} --agent.FIELD")
+    # FlagConversionOff: booleans take a value like every other field (--agent.critic-layer-norm False); tyro's
+    # default --no-FIELD form would be rejected above as an unknown field, leaving no way to turn a boolean off.
+    parsed = tyro.cli(
+        config_cls,
+        args=agent_args,
+        prog=f"sscp train --agent {agent_name} --agent.FIELD",
+        config=(tyro.conf.FlagConversionOff,),
+    )
     given = {tok[2:].replace("-", "_") for tok in agent_args if tok.startswith("--")}
     return {k: getattr(parsed, k) for k in given}
 

@@ -50,6 +50,8 @@ class TrainConfig:
     """Episodes per run and evaluation."""
     eval_workers: int = -1
     """Processes stepping eval envs; -1 = one per CPU core, 0 = in this process."""
+    eval_max_steps: int | None = None
+    """Cap episode length in evaluation, for smoke tests (default: the environment's own limit, 200-1000 steps)."""
     save_every: int = 100_000
     """Checkpoint every this many steps (and at the end)."""
     keep_checkpoints: int = 2
@@ -82,6 +84,8 @@ def _check(cfg: TrainConfig, agent_cfg) -> None:
     for name in ("eval_every", "save_every"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.eval_max_steps is not None and cfg.eval_max_steps <= 0:
+        raise ConfigError(f"--eval-max-steps must be positive (or None), got {cfg.eval_max_steps}")
     if not cfg.seeds:
         raise ConfigError("--seeds needs at least one seed")
     if len(set(cfg.seeds)) != len(cfg.seeds):
@@ -229,8 +233,11 @@ class Trainer:
         host = jax.device_get(info)
         for r in self.runs:
             row = {"step": self.step, "run": r.index, "task": r.dataset, "seed": r.seed}
+            # With on_nonfinite="skip", average only the updates that were applied (skipped ones hold NaN/inf).
+            kept = host["skipped"][:, r.index] == 0 if "skipped" in host else slice(None)
             for k, v in host.items():
-                row[f"train/{k}"] = float(np.mean(v[:, r.index]))
+                values = v[:, r.index] if k == "skipped" else v[kept, r.index]
+                row[f"train/{k}"] = float(np.mean(values)) if values.size else float("nan")
             row["time/updates_per_sec"] = n / seconds
             row["time/elapsed_s"] = self.elapsed
             self.train_log.log(row)
@@ -238,15 +245,20 @@ class Trainer:
     def _check_finite(self, info: dict, start: int) -> None:
         if self.cfg.on_nonfinite == "skip":
             return
+        first = None  # (step index, run, key, value) of the earliest non-finite value over all quantities
         for k, v in jax.device_get(info).items():
             bad = ~np.isfinite(v)
             if bad.any():
-                i, r = np.argwhere(bad)[0]
-                raise DivergenceError(
-                    f"{k} became {v[i, r]} at step {start + i + 1} (run {r}: {self.runs[r].dataset}, seed "
-                    f"{self.runs[r].seed}); the last good checkpoint in {self.run_dir / 'checkpoints'} is kept. "
-                    "Lower the learning rate, or pass --on-nonfinite skip"
-                )
+                i, r = np.argwhere(bad)[0]  # row-major: the earliest step of this quantity
+                if first is None or i < first[0]:
+                    first = (i, r, k, v[i, r])
+        if first is not None:
+            i, r, k, value = first
+            raise DivergenceError(
+                f"{k} became {value} at step {start + i + 1} (run {r}: {self.runs[r].dataset}, seed "
+                f"{self.runs[r].seed}); the last good checkpoint in {self.run_dir / 'checkpoints'} is kept. "
+                "Lower the learning rate, or pass --on-nonfinite skip"
+            )
 
     def evaluate(self, episodes: int | None = None, workers: int | None = None) -> list[dict]:
         """Returns one result dict per run after evaluating every run in its environment."""
@@ -264,7 +276,8 @@ class Trainer:
             )
 
         try:
-            return evaluate(act, [r.env_name for r in self.runs], episodes, pool, seed=self.step)
+            names = [r.env_name for r in self.runs]
+            return evaluate(act, names, episodes, pool, seed=self.step, max_steps=self.cfg.eval_max_steps)
         finally:
             pool.close()
 

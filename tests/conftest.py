@@ -1,0 +1,71 @@
+"""Shared fixtures for the training and CLI tests: one tiny dataset and one tiny trained run per session.
+
+Everything is sized for 2 CPU cores: pointmaze data (cheap to build and step), 16-wide networks, batch 32, a few
+hundred updates, and evaluation episodes capped at EVAL_MAX_STEPS steps (pointmaze episodes are 1000 steps long).
+"""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from sscp.data.generate import generate
+
+BASE_DATASET = "pointmaze-medium-navigate-v0"
+TASKS = ("pointmaze-medium-navigate-singletask-task1-v0", "pointmaze-medium-navigate-singletask-task2-v0")
+EPISODES, EPISODE_STEPS = 3, 100  # 3 × 99 = 297 transitions
+TINY_AGENT = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "time_embed_dim": 16}
+EVAL_MAX_STEPS = 50
+
+
+def tiny_agent_args() -> list[str]:
+    """Returns TINY_AGENT as `sscp train` options."""
+    args = []
+    for name, value in TINY_AGENT.items():
+        values = value if isinstance(value, tuple) else (value,)
+        args += [f"--agent.{name.replace('_', '-')}", *map(str, values)]
+    return args
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    """Returns a folder holding a tiny pointmaze-medium-navigate-v0 dataset (and its -val split)."""
+    folder = tmp_path_factory.mktemp("tiny_data")
+    generate(BASE_DATASET, folder, episodes=EPISODES, workers=1, progress=False, max_episode_steps=EPISODE_STEPS)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_data_dir):
+    """Returns make(run_dir, **changes) -> TrainConfig: a tiny, quiet, in-process config on the tiny dataset."""
+    from sscp.train import TrainConfig
+
+    base = TrainConfig(
+        dataset=TASKS[:1],
+        steps=300,
+        seeds=(0,),
+        data_dir=str(tiny_data_dir),
+        log_every=50,
+        eval_every=0,
+        eval_episodes=1,
+        eval_workers=0,
+        eval_max_steps=EVAL_MAX_STEPS,
+        save_every=100,
+        keep_checkpoints=2,
+        progress=False,
+    )
+
+    def make(run_dir: Path, **changes) -> TrainConfig:
+        return dataclasses.replace(base, run_dir=str(run_dir), **changes)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_config, tmp_path_factory):
+    """Returns (trainer, final results) of 2 single-task variants × 2 seeds trained for 300 steps in one process."""
+    from sscp.train import Trainer
+
+    cfg = tiny_config(tmp_path_factory.mktemp("trained") / "run", dataset=TASKS, seeds=(0, 1), eval_every=150)
+    trainer = Trainer(cfg, TINY_AGENT)
+    return trainer, trainer.train()

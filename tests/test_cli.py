@@ -1,0 +1,164 @@
+"""The `sscp` command line: usage, one-line errors with exit codes, agent options, eval and data make."""
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import BASE_DATASET, TASKS, TINY_AGENT, tiny_agent_args
+
+from sscp import cli
+from sscp.agents.sscp import SSCPConfig
+from sscp.data import registry
+
+
+def sscp(capsys, *args: str) -> tuple[int, str, str]:
+    """Returns (exit code, stdout, stderr) of `sscp ARGS` run in this process."""
+    try:
+        code = cli.main(list(args))
+    except SystemExit as e:  # tyro exits itself on parse errors and --help
+        code = e.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_no_arguments_prints_usage(capsys):
+    code, out, _ = sscp(capsys)
+    assert code == 2
+    assert out.startswith("usage: sscp COMMAND")
+    assert all(f"\n  {name}" in out for name in ("demo", "train", "eval RUN_DIR", "data make NAME"))
+    code, out, _ = sscp(capsys, "--help")
+    assert code == 0 and out.startswith("usage: sscp COMMAND")
+
+
+def test_unknown_command_lists_the_valid_ones(capsys):
+    code, out, err = sscp(capsys, "trian")
+    assert code == 2 and out == ""
+    assert err == "sscp: error: unknown command 'trian'; valid commands: train, eval, data, demo\n"
+
+
+def test_unknown_agent_lists_the_valid_ones(capsys, tmp_path):
+    code, _, err = sscp(capsys, "train", "--agent", "nope", "--run-dir", str(tmp_path / "run"))
+    assert code == 2
+    assert err == "sscp: error: unknown agent 'nope'; valid agents: sscp\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_agent_option_lists_the_valid_ones(capsys):
+    code, _, err = sscp(capsys, "train", "--agent.not_a_field", "3")
+    assert code == 2
+    assert err.startswith("sscp: error: unknown option --agent.not-a-field for agent 'sscp'; valid: ")
+    assert err.count("\n") == 1
+    assert all(f"--agent.{f}" in err for f in ("lr", "batch-size", "actor-hidden-dims", "critic-layer-norm"))
+
+
+def test_bad_agent_value_is_a_parse_error(capsys):
+    code, _, err = sscp(capsys, "train", "--agent.batch-size", "abc")
+    assert code == 2
+    assert "--batch-size" in err and "'abc'" in err and "Traceback" not in err
+
+
+def test_missing_dataset_is_one_line_naming_the_file_and_the_command(capsys, tmp_path):
+    code, _, err = sscp(capsys, "train", "--dataset", TASKS[0], "--data-dir", str(tmp_path), "--run-dir", str(tmp_path))
+    assert code == 1
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith(f"sscp: error: {tmp_path / (BASE_DATASET + '.npz')}: dataset file not found")
+    assert f"`sscp data make {BASE_DATASET} --out {tmp_path}`" in err
+
+
+def test_agent_options_reach_the_trainer(capsys, monkeypatch, tiny_data_dir, tmp_path, trained_run):
+    # trained_run first: building this Trainer then reuses its compiled ops (same shapes, 4 vmapped runs).
+    trainers = []
+    monkeypatch.setattr(cli, "run", trainers.append)  # build the Trainer, skip the training
+    args = ["train", "--dataset", *TASKS, "--steps", "7", "--seeds", "3", "4"]
+    args += ["--data-dir", str(tiny_data_dir), "--run-dir", str(tmp_path / "run"), *tiny_agent_args()]
+    code, _, err = sscp(
+        capsys, *args, "--agent.actor-hidden-dims", "16", "16", "--agent.lr=1e-3", "--agent.discount", "0.9"
+    )
+    assert code == 0, err
+    (trainer,) = trainers
+    assert trainer.cfg.steps == 7 and trainer.cfg.seeds == (3, 4) and trainer.cfg.dataset == TASKS
+    assert trainer.agent_cfg.actor_hidden_dims == (16, 16)  # a tuple, as the dataclass declares
+    assert trainer.agent_cfg.lr == 1e-3 and trainer.agent_cfg.discount == 0.9
+    assert trainer.agent_cfg.batch_size == TINY_AGENT["batch_size"]
+    assert trainer.agent_cfg.num_critics == SSCPConfig.num_critics  # untouched fields keep their defaults
+    kernel = trainer.agents.params["actor"]["params"]["mlp"]["Dense_0"]["kernel"]
+    assert kernel.shape[0] == 4 and kernel.shape[-1] == 16  # 2 tasks × 2 seeds vmapped, 16 wide
+
+
+def test_boolean_agent_options_take_a_value():
+    rest, agent_args = cli.split_agent_overrides(
+        ["--steps", "5", "--agent.critic-layer-norm", "False", "--agent.flat_optimizer=False", "--seeds", "1"]
+    )
+    assert rest == ["--steps", "5", "--seeds", "1"]
+    overrides = cli.parse_agent_overrides(SSCPConfig, agent_args, "sscp")
+    assert overrides == {"critic_layer_norm": False, "flat_optimizer": False}
+    assert cli.parse_agent_overrides(SSCPConfig, ["--actor-layer-norm", "True"], "sscp") == {"actor_layer_norm": True}
+
+
+def test_eval_prints_a_table_and_writes_json(capsys, trained_run):
+    trainer, _ = trained_run
+    code, out, err = sscp(capsys, "eval", str(trainer.run_dir), "--episodes", "1", "--workers", "0")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("step 300, 1 episodes per run")
+    assert lines[1].split() == ["task", "seed", "success", "return", "length"]
+    rows = [line.split() for line in lines[2:6]]
+    assert [(r[0], int(r[1])) for r in rows] == [(t, s) for t in TASKS for s in (0, 1)]
+    path = trainer.run_dir / "eval_300.json"
+    assert lines[6] == f"wrote {path}"
+    results = json.loads(path.read_text())
+    assert [(r["dataset"], r["seed"]) for r in results] == [(t, s) for t in TASKS for s in (0, 1)]
+    assert all(0.0 <= r["success"] <= 1.0 and 1 <= r["length"] <= trainer.cfg.eval_max_steps for r in results)
+
+
+def test_eval_needs_a_run_folder(capsys, tmp_path, trained_run):
+    code, _, err = sscp(capsys, "eval", str(tmp_path))
+    assert code == 2
+    assert err == f"sscp: error: {tmp_path}: no config.json; pass a run folder written by `sscp train`\n"
+
+    trainer, _ = trained_run  # a config but no checkpoints
+    shutil.copy(trainer.run_dir / "config.json", tmp_path / "config.json")
+    code, _, err = sscp(capsys, "eval", str(tmp_path), "--workers", "0")
+    assert code == 2 and "no readable checkpoint" in err and "Traceback" not in err
+
+
+def test_data_make_unknown_name_lists_the_valid_ones(capsys, tmp_path):
+    code, _, err = sscp(capsys, "data", "make", "cube-sextuple-play-v0", "--out", str(tmp_path))
+    assert code == 2
+    assert err.startswith("sscp: error: unknown dataset 'cube-sextuple-play-v0'")
+    assert "cube-single-play-v0" in err and "pointmaze-medium-navigate-v0" in err
+    assert list(tmp_path.iterdir()) == []
+    code, _, err = sscp(capsys, "data", "frobnicate")
+    assert code == 2 and "usage: sscp data make NAME" in err
+
+
+def test_data_make_writes_the_files(capsys, monkeypatch, tmp_path):
+    # The CLI has no episode-length option; shorten episodes (1000 steps officially) to keep the test quick.
+    monkeypatch.setattr(registry, "generate", functools.partial(registry.generate, max_episode_steps=20))
+    args = ("data", "make", "cube-single-play-v0", "--episodes", "1", "--workers", "1", "--out", str(tmp_path))
+    code, out, err = sscp(capsys, *args)
+    assert code == 0, err
+    train, val = tmp_path / "cube-single-play-v0.npz", tmp_path / "cube-single-play-v0-val.npz"
+    assert train.is_file() and val.is_file()
+    assert f"{train}: 1 episodes, 19 transitions" in out and f"{val}: 1 episodes, 19 transitions" in out
+
+
+def test_console_script_exit_codes():
+    script = shutil.which("sscp", path=os.path.dirname(sys.executable))
+    assert script is not None, "the sscp console script is not installed next to this Python"
+    bad = subprocess.run([script, "trian"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "sscp: error: unknown command 'trian'; valid commands: train, eval, data, demo" in bad.stderr
+    usage = subprocess.run([script], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and usage.stdout.startswith("usage: sscp COMMAND")
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_train_help_lists_agents_and_options(capsys, flag):
+    code, out, _ = sscp(capsys, "train", flag)
+    assert code == 0
+    assert "agents: sscp" in out and "--agent.batch-size" in out and "--eval-max-steps" in out

@@ -1,0 +1,400 @@
+"""The training loop: run folder contents, vmapped-run independence, exact resume after SIGKILL, divergence handling,
+config validation, checkpoints and CSV logs."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, tiny_agent_args
+from flax import serialization
+
+from sscp import checkpoint
+from sscp.agents.sscp import SSCPAgent
+from sscp.errors import CheckpointError, ConfigError, DivergenceError
+from sscp.logging import CSVLogger, read_csv
+from sscp.train import Trainer
+
+
+def _leaves(tree) -> list[np.ndarray]:
+    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+
+
+def _without_time(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
+
+
+# ---- end to end -----------------------------------------------------------------------------------------------------
+
+
+def test_end_to_end_writes_the_run_folder(trained_run):
+    trainer, results = trained_run
+    run_dir = trainer.run_dir
+    runs = [(t, s) for t in TASKS for s in (0, 1)]
+
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["train"]["steps"] == 300 and record["train"]["dataset"] == list(TASKS)
+    assert record["agent"]["actor_hidden_dims"] == [16, 16] and record["agent"]["batch_size"] == 32
+    assert [(r["dataset"], r["seed"]) for r in record["runs"]] == runs
+    assert [r["env_name"] for r in record["runs"]] == ["pointmaze-medium-singletask-task1-v0"] * 2 + [
+        "pointmaze-medium-singletask-task2-v0"
+    ] * 2
+
+    rows = read_csv(run_dir / "train.csv")
+    assert len(rows) == 4 * (300 // 50)  # one row per run per log_every chunk
+    assert [int(r["step"]) for r in rows] == [s for s in range(50, 301, 50) for _ in range(4)]
+    for index, (task, seed) in enumerate(runs):
+        mine = [r for r in rows if int(r["run"]) == index]
+        assert {(r["task"], int(r["seed"])) for r in mine} == {(task, seed)}
+        assert [int(r["step"]) for r in mine] == list(range(50, 301, 50))  # monotone, no gaps
+    losses = [k for k in rows[0] if k.startswith("train/")]
+    assert {"train/critic_loss", "train/actor_loss", "train/flow_loss", "train/grad_norm"} <= set(losses)
+    assert all(math.isfinite(float(r[k])) for r in rows for k in losses)
+    assert all(float(r["time/updates_per_sec"]) > 0 for r in rows)
+
+    evals = read_csv(run_dir / "eval.csv")
+    assert [(int(r["step"]), int(r["run"])) for r in evals] == [(s, i) for s in (150, 300) for i in range(4)]
+    assert all(0.0 <= float(r["eval/success"]) <= 1.0 for r in evals)
+    assert all(1 <= float(r["eval/length"]) <= EVAL_MAX_STEPS for r in evals)
+    assert len(results) == 4
+    for res, row in zip(results, evals[-4:], strict=True):
+        assert 0.0 <= res["success"] <= 1.0
+        assert float(row["eval/success"]) == res["success"] and float(row["eval/return"]) == res["return"]
+
+    png = (run_dir / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+
+    ckpts = checkpoint.list_checkpoints(run_dir / "checkpoints")
+    assert [p.name for p in ckpts] == ["step_0000000200.ckpt", "step_0000000300.ckpt"]
+    assert len(list((run_dir / "checkpoints").iterdir())) <= trainer.cfg.keep_checkpoints  # no stray temp files
+    step, state, meta = checkpoint.load(ckpts[-1], trainer.agents)
+    assert step == 300 and meta["train_csv"] == (run_dir / "train.csv").stat().st_size
+    for saved, live in zip(_leaves(state), _leaves(trainer.agents), strict=True):
+        np.testing.assert_array_equal(saved, live)
+
+
+def test_vmapped_runs_are_independent(trained_run, tiny_config, tmp_path):
+    """Run (task2, seed 1) of the 4 vmapped runs ends with the same state as the same run trained on its own.
+
+    Not bit for bit: the initial states are identical, but XLA on CPU sums the batch gradients of the biases in another
+    order for a vmapped batch of 4 runs than of 1, so the two drift apart at float32 rounding level (after 300 updates
+    about 1e-6 on parameters of size ~0.5). Anything shared between runs (keys, batches, tasks) would show at the level
+    that separates two seeds (~1e-2), so the tolerance below is tight enough to catch it.
+    """
+    trainer, _ = trained_run
+    alone = Trainer(tiny_config(tmp_path / "alone", dataset=TASKS[1:], seeds=(1,)), TINY_AGENT)
+    alone.train()
+    (index,) = [r.index for r in trainer.runs if (r.dataset, r.seed) == (TASKS[1], 1)]
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(alone.agents)]
+    together, single = _leaves(trainer.agents), _leaves(alone.agents)
+    assert len(together) == len(single) == len(paths)
+    for path, a, b in zip(paths, together, single, strict=True):
+        assert a.shape[1:] == b.shape[1:] and b.shape[0] == 1, path
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a[index], b[0], rtol=1e-4, atol=1e-5, err_msg=path)
+        else:  # RNG keys and Adam's step count
+            np.testing.assert_array_equal(a[index], b[0], err_msg=path)
+    # The same comparison with the run next to it (task2, seed 0) fails by far.
+    kernels = [(a, b) for path, a, b in zip(paths, together, single, strict=True) if path.startswith(".params")]
+    assert max(np.abs(a[index - 1] - b[0]).max() for a, b in kernels) > 1e-2
+
+
+# ---- exact resume after a real kill ---------------------------------------------------------------------------------
+
+RESUME_STEPS = 600
+
+
+def _train_command(run_dir: Path, data_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "sscp.cli",
+        "train",
+        "--dataset",
+        TASKS[0],
+        "--seeds",
+        "0",
+        "1",
+        "--steps",
+        str(RESUME_STEPS),
+        "--log-every",
+        "50",
+        "--save-every",
+        "100",
+        "--eval-every",
+        "200",  # evaluation (and plotting) keeps the process busy long enough after a checkpoint to kill it mid-run
+        "--eval-episodes",
+        "1",
+        "--eval-workers",
+        "0",
+        "--eval-max-steps",
+        "100",
+        "--keep-checkpoints",
+        "2",
+        "--no-progress",
+        "--run-dir",
+        str(run_dir),
+        "--data-dir",
+        str(data_dir),
+        *tiny_agent_args(),
+    ]
+
+
+def _ckpt_steps(run_dir: Path) -> list[int]:
+    return [int(p.name[5:15]) for p in checkpoint.list_checkpoints(run_dir / "checkpoints")]
+
+
+def _killable(run_dir: Path) -> bool:
+    steps = _ckpt_steps(run_dir)
+    if not steps or max(steps) <= 100:
+        return False
+    return any(int(r["step"]) > max(steps) for r in read_csv(run_dir / "train.csv"))
+
+
+def test_resume_after_sigkill_is_exact(tiny_data_dir, tmp_path):
+    killed_dir, reference_dir = tmp_path / "killed", tmp_path / "reference"
+    # A compilation cache shared by the three processes only saves time: a cached executable is the same machine code.
+    env = {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    }
+    reference = subprocess.run(
+        _train_command(reference_dir, tiny_data_dir), capture_output=True, text=True, timeout=300, env=env
+    )
+    assert reference.returncode == 0, reference.stdout + reference.stderr
+
+    with open(tmp_path / "killed.log", "w") as log:
+        victim = subprocess.Popen(
+            _train_command(killed_dir, tiny_data_dir), stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        try:
+            deadline = time.monotonic() + 240
+            # Kill once there is a checkpoint beyond the first AND train.csv has rows past it, which resume must drop.
+            while not _killable(killed_dir):
+                assert victim.poll() is None, (tmp_path / "killed.log").read_text()
+                assert time.monotonic() < deadline, "no second checkpoint in time"
+                time.sleep(0.005)
+            assert victim.poll() is None, "the run finished before it could be killed"
+            victim.kill()  # SIGKILL: no cleanup runs; rows logged after the checkpoint stay in train.csv
+            assert victim.wait() == -9
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+                victim.wait()
+    killed_at = max(_ckpt_steps(killed_dir))
+    assert killed_at < RESUME_STEPS
+    logged = [int(r["step"]) for r in read_csv(killed_dir / "train.csv")]
+    print(f"killed with checkpoint {killed_at} and train.csv rows up to step {max(logged)}")
+    assert max(logged) > killed_at
+
+    resumed = subprocess.run(
+        _train_command(killed_dir, tiny_data_dir), capture_output=True, text=True, timeout=300, env=env
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resuming {killed_dir} from step {killed_at}" in resumed.stdout
+
+    for name in ("train.csv", "eval.csv"):
+        got, want = read_csv(killed_dir / name), read_csv(reference_dir / name)
+        assert _without_time(got) == _without_time(want), name
+    rows = read_csv(killed_dir / "train.csv")
+    for run in (0, 1):
+        assert [int(r["step"]) for r in rows if r["run"] == str(run)] == list(range(50, RESUME_STEPS + 1, 50))
+
+    assert _ckpt_steps(killed_dir) == _ckpt_steps(reference_dir) == [RESUME_STEPS - 100, RESUME_STEPS]
+    name = f"step_{RESUME_STEPS:010d}.ckpt"
+    got, want = (
+        serialization.msgpack_restore((d / "checkpoints" / name).read_bytes()) for d in (killed_dir, reference_dir)
+    )
+    assert got["step"] == want["step"] == RESUME_STEPS
+    assert got["meta"]["train_csv"] == (killed_dir / "train.csv").stat().st_size  # byte offsets differ: time/*
+    got_leaves, want_leaves = jax.tree.leaves(got["state"]), jax.tree.leaves(want["state"])
+    assert len(got_leaves) == len(want_leaves) > 0
+    for a, b in zip(got_leaves, want_leaves, strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()  # bit-identical
+
+
+# ---- non-finite values ----------------------------------------------------------------------------------------------
+
+
+def _adam_count(opt_state) -> jax.Array:
+    paths = jax.tree_util.tree_leaves_with_path(opt_state)
+    return next(leaf for path, leaf in paths if "count" in jax.tree_util.keystr(path))
+
+
+def _poison_update(monkeypatch, bad_when):
+    """Patches SSCPAgent.update so that, where bad_when(agent_before, agent_after) holds, grad_norm and every
+    parameter become NaN (what a NaN gradient does); the losses of that update are still finite."""
+    original = SSCPAgent.update
+
+    def update(self, batch):
+        agent, info = original(self, batch)
+        nan = jnp.where(bad_when(self, agent), jnp.nan, 0.0)
+        agent = agent.replace(params=jax.tree.map(lambda x: x + nan, agent.params))
+        return agent, {**info, "grad_norm": info["grad_norm"] + nan}
+
+    monkeypatch.setattr(SSCPAgent, "update", update)
+
+
+def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
+    _poison_update(monkeypatch, lambda before, after: _adam_count(after.opt_state) == 137)
+    trainer = Trainer(tiny_config(tmp_path / "run", steps=200), TINY_AGENT)
+    # The losses turn NaN one step later (step 138); the error must name the first bad quantity and step.
+    with pytest.raises(DivergenceError, match=r"^grad_norm became nan at step 137 \(run 0: ") as error:
+        trainer.train()
+    assert str(tmp_path / "run" / "checkpoints") in str(error.value)
+    assert _ckpt_steps(tmp_path / "run") == [100]
+    assert [int(r["step"]) for r in read_csv(tmp_path / "run" / "train.csv")] == [50, 100]  # bad chunk not logged
+    restored = checkpoint.load_latest(tmp_path / "run" / "checkpoints", trainer.agents)
+    assert restored is not None and restored[0] == 100
+    assert all(np.isfinite(leaf).all() for leaf in _leaves(restored[1]) if leaf.dtype.kind == "f")
+
+
+def test_skip_nonfinite_finishes_with_finite_params(tiny_config, tmp_path, monkeypatch):
+    _poison_update(monkeypatch, lambda before, after: jax.random.bernoulli(jax.random.fold_in(before.rng, 7), 0.3))
+    trainer = Trainer(tiny_config(tmp_path / "run", steps=150, on_nonfinite="skip"), TINY_AGENT)
+    results = trainer.train()
+    assert trainer.step == 150 and len(results) == 1
+    assert all(np.isfinite(leaf).all() for leaf in _leaves(trainer.agents) if leaf.dtype.kind == "f")
+    rows = read_csv(tmp_path / "run" / "train.csv")
+    skipped = [float(r["train/skipped"]) for r in rows]
+    assert len(rows) == 3 and all(0.0 < s < 1.0 for s in skipped), skipped  # some updates skipped, most applied
+    # Logged losses average the applied updates only, so they stay finite.
+    assert all(math.isfinite(float(r[k])) for r in rows for k in r if k.startswith("train/"))
+
+
+# ---- config validation ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "agent", "message"),
+    [
+        ({"steps": 0}, {}, r"--steps must be positive, got 0"),
+        ({"steps": -5}, {}, r"--steps must be positive, got -5"),
+        ({"seeds": (0, 1, 0)}, {}, r"--seeds has duplicates: \(0, 1, 0\)"),
+        ({"agent": "nope"}, {}, r"unknown agent 'nope'; valid agents: sscp"),
+        ({}, {"batch_size": 1000}, r"--agent.batch-size 1000 is larger than the dataset \(297 transitions\)"),
+        ({}, {"not_a_field": 3}, r"bad agent option for sscp: .*not_a_field"),
+        ({"eval_max_steps": 0}, {}, r"--eval-max-steps must be positive"),
+    ],
+)
+def test_bad_config_fails_before_training(tiny_config, tmp_path, changes, agent, message):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ConfigError, match=message):
+        Trainer(tiny_config(run_dir, **changes), {**TINY_AGENT, **agent}).train()
+    assert not run_dir.exists()
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------------------------
+
+
+def _state(value: float) -> dict:
+    return {"w": np.full((3, 2), value, np.float32), "rng": np.arange(2, dtype=np.uint32) + int(value)}
+
+
+def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(tmp_path, capsys):
+    for step in (10, 20, 30):
+        checkpoint.save(tmp_path, step, _state(step), {"elapsed": float(step)}, keep=2)
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == ["step_0000000020.ckpt", "step_0000000030.ckpt"]
+    newest = tmp_path / "step_0000000030.ckpt"
+    newest.write_bytes(newest.read_bytes()[:20])  # torn file
+    step, state, meta = checkpoint.load_latest(tmp_path, _state(0))
+    assert step == 20 and meta == {"elapsed": 20.0}
+    np.testing.assert_array_equal(state["w"], _state(20)["w"])
+    err = capsys.readouterr().err
+    assert "warning: skipping" in err and str(newest) in err
+
+    newest.write_bytes(b"not a checkpoint at all")
+    (tmp_path / "step_0000000020.ckpt").write_bytes(b"")
+    assert checkpoint.load_latest(tmp_path, _state(0)) is None
+
+
+def test_saving_after_skipping_a_corrupt_checkpoint_keeps_the_new_one(tmp_path):
+    for step in (100, 200):
+        checkpoint.save(tmp_path, step, _state(step), {}, keep=1)
+    checkpoint.save(tmp_path, 100, _state(100), {}, keep=0)  # keep=0 keeps everything
+    (tmp_path / "step_0000000200.ckpt").write_bytes(b"\x00" * 10)  # e.g. a damaged disk or a partial copy
+    assert checkpoint.load_latest(tmp_path, _state(0))[0] == 100
+    # The resumed run saves step 150: the unreadable step-200 file must not count as newer and prune it.
+    checkpoint.save(tmp_path, 150, _state(150), {}, keep=1)
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == ["step_0000000150.ckpt"]
+    assert checkpoint.load_latest(tmp_path, _state(0))[0] == 150
+
+
+def test_checkpoint_with_other_shapes_is_rejected(tmp_path):
+    path = checkpoint.save(tmp_path, 5, _state(1), {})
+    with pytest.raises(CheckpointError, match="shapes differ"):
+        checkpoint.load(path, {"w": np.zeros((4, 2), np.float32), "rng": np.zeros(2, np.uint32)})
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "config.json"
+    checkpoint.write_atomic(path, b"old")
+    saved = checkpoint.save(tmp_path / "ckpt", 10, _state(1), {})
+
+    def no_space(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(CheckpointError, match=r"could not write .*config.json: No space left on device"):
+        checkpoint.write_atomic(path, b"new")
+    assert path.read_bytes() == b"old"
+    with pytest.raises(CheckpointError, match="previous file is unchanged"):
+        checkpoint.save(tmp_path / "ckpt", 20, _state(2), {}, keep=1)
+    assert checkpoint.list_checkpoints(tmp_path / "ckpt") == [saved]  # not pruned by the failed save
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "config.json"]  # no temporary files left
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == [saved.name]
+    monkeypatch.undo()
+    assert checkpoint.load(saved, _state(0))[0] == 10
+    with pytest.raises(CheckpointError, match="could not write"):
+        checkpoint.write_atomic(tmp_path / "no" / "such" / "folder", b"data")
+
+
+# ---- CSV logs -------------------------------------------------------------------------------------------------------
+
+
+def test_csv_truncate_drops_later_rows(tmp_path):
+    path = tmp_path / "log.csv"
+    log = CSVLogger(path)
+    log.log({"step": 1, "loss": 0.5})
+    log.log({"step": 2, "loss": 0.25})
+    position = log.position()
+    log.log({"step": 3, "loss": float("nan")})
+    assert [r["step"] for r in read_csv(path)] == ["1", "2", "3"]
+
+    resumed = CSVLogger(path)  # a new process reads the header back
+    resumed.truncate(position)
+    assert [r["step"] for r in read_csv(path)] == ["1", "2"]
+    resumed.log({"step": 3, "loss": 0.125})
+    assert read_csv(path) == [
+        {"step": "1", "loss": "0.5"},
+        {"step": "2", "loss": "0.25"},
+        {"step": "3", "loss": "0.125"},
+    ]
+    assert path.read_text().count("step") == 1  # one header
+
+    resumed.truncate(0)
+    assert read_csv(path) == []
+    resumed.log({"step": 1, "other": 1.0})  # a fresh header after truncating to the start
+    assert read_csv(path) == [{"step": "1", "other": "1.0"}]
+    with pytest.raises(ValueError, match="differ from header"):
+        resumed.log({"step": 2})
+
+
+def test_read_csv_ignores_a_torn_last_line(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("step,loss\n1,0.5\n2,0.25\n3,0.1")  # killed while writing row 3
+    assert read_csv(path) == [{"step": "1", "loss": "0.5"}, {"step": "2", "loss": "0.25"}]
+    path.write_text("step,loss\n1,0.5\n2")
+    assert read_csv(path) == [{"step": "1", "loss": "0.5"}]
+    path.write_text("step,lo")
+    assert read_csv(path) == []
+    assert read_csv(tmp_path / "missing.csv") == []
