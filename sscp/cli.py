@@ -76,10 +76,21 @@ def cmd_train(args: list[str]) -> None:
 
     rest, agent_args = split_agent_overrides(args)
     if "-h" in rest or "--help" in rest:
-        lines = [f"agents: {', '.join(sorted(AGENTS))}. Agent options (--agent.FIELD VALUE), for sscp:"]
-        for f in dataclasses.fields(AGENTS["sscp"][1]):
-            lines.append(f"  --agent.{f.name.replace('_', '-')} (default {f.default})")
-        tyro.cli(TrainConfig, args=rest, prog="sscp train", description="\n".join(lines))
+        name = rest[rest.index("--agent") + 1] if "--agent" in rest[:-1] else "sscp"
+        config_cls = get_agent(name)[1]
+        wrapper = dataclasses.make_dataclass("AgentOptions", [("agent", config_cls, dataclasses.field(default=None))])
+        try:  # the agent's options first, with their docstrings, as they are given: --agent.FIELD VALUE
+            tyro.cli(
+                wrapper,
+                args=["--help"],
+                prog=f"sscp train --agent {name}",
+                description=config_cls.__doc__,
+                default=wrapper(config_cls()),
+                config=(tyro.conf.FlagConversionOff,),
+            )
+        except SystemExit:
+            pass
+        tyro.cli(TrainConfig, args=rest, prog="sscp train", description=f"agents: {', '.join(sorted(AGENTS))}")
     cfg = tyro.cli(TrainConfig, args=rest, prog="sscp train")
     _, config_cls = get_agent(cfg.agent)
     overrides = parse_agent_overrides(config_cls, agent_args, cfg.agent)

@@ -98,7 +98,12 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     """Returns runs/<dataset>/<agent>/<timestamp> for a new run."""
     names = [Path(d).stem for d in cfg.dataset]
     label = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
-    return Path("runs") / label / cfg.agent / time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / label / cfg.agent / time.strftime("%Y%m%d-%H%M%S")
+    path, n = base, 1
+    while path.exists():  # two runs started in the same second must not share (and resume) one folder
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def make_step_fn(agent_cls, batch_size: int, skip_nonfinite: bool):

@@ -398,3 +398,16 @@ def test_read_csv_ignores_a_torn_last_line(tmp_path):
     path.write_text("step,lo")
     assert read_csv(path) == []
     assert read_csv(tmp_path / "missing.csv") == []
+
+
+def test_default_run_dirs_never_collide(tmp_path, monkeypatch):
+    """Two runs started in the same second get different folders instead of one resuming the other."""
+    from sscp.train import TrainConfig, default_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20260101-000000")
+    cfg = TrainConfig(dataset=("cube-single-play-singletask-task1-v0",))
+    first = default_run_dir(cfg)
+    first.mkdir(parents=True)
+    second = default_run_dir(cfg)
+    assert second != first and second.name == "20260101-000000-2"

@@ -1,7 +1,7 @@
 """SSCP actor-critic (the paper's SSCQL): one vector-field network gives flow velocities and completion vectors;
 a twin critic trains it towards high Q through the completed action, and acting takes one network call.
 
-Method and defaults: ../../docs/method.md (Koirala & Fleming, arXiv 2506.21427, §1-3 of our method notes).
+Method and defaults: docs/method.md (Koirala & Fleming, arXiv 2506.21427).
 """
 
 from dataclasses import dataclass
@@ -18,7 +18,7 @@ from sscp.nets import Ensemble, VectorField
 
 @dataclass(frozen=True)
 class SSCPConfig:
-    """Hyperparameters of the SSCP actor-critic; defaults are the paper's (method.md §2-3)."""
+    """Hyperparameters of the SSCP actor-critic; defaults are the paper's (docs/method.md)."""
 
     lr: float = 3e-4
     """Adam learning rate of the one optimiser on critic + actor loss."""
