@@ -64,14 +64,16 @@ def synthetic_data(n: int, obs_dim: int, act_dim: int, tasks: int = 1) -> Offlin
     )
 
 
-def measure(agent_name: str, seeds: int, data: OfflineData, overrides: dict, chunk: int, repeats: int) -> dict:
+def measure(
+    agent_name: str, seeds: int, data: OfflineData, overrides: dict, chunk: int, repeats: int, unroll: int = 1
+) -> dict:
     """Returns updates/s (aggregate and per seed) of the real training step, after one compile-and-warm-up call."""
     agent_cls, config_cls = get_agent(agent_name)
     cfg = config_cls(**overrides)
     example = data.example_batch()
     agents = jax.vmap(lambda k: agent_cls.create(k, example, cfg))(jax.random.split(jax.random.PRNGKey(0), seeds))
     tasks = jnp.zeros(seeds, jnp.int32)
-    train_chunk = make_train_chunk(make_step_fn(agent_cls, cfg.batch_size, False))
+    train_chunk = make_train_chunk(make_step_fn(agent_cls, cfg.batch_size, False), unroll)
     agents, info = train_chunk(agents, tasks, data, chunk)
     jax.block_until_ready(info)
     times = []
@@ -112,16 +114,28 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--precision", nargs="+", default=["default"], help="matmul precisions to compare")
     p.add_argument("--flat-optimizer", nargs="+", type=int, default=[1], help="1/0: Adam on one flat vector or not")
+    p.add_argument("--compute-dtype", nargs="+", default=["float32"], help="agent compute dtypes to compare")
+    p.add_argument("--one-step-mse", nargs="+", type=int, default=[1], help="1/0: log the one_step_mse diagnostic")
+    p.add_argument("--unroll", type=int, default=1, help="updates per loop iteration of the scan")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
     a = p.parse_args()
     data = synthetic_data(a.transitions, 40, 5)
     hidden = tuple(a.hidden)
     overrides = {"batch_size": a.batch, "actor_hidden_dims": hidden, "critic_hidden_dims": hidden}
-    rows = []
-    variants = [(p, f, s) for p in a.precision for f in a.flat_optimizer for s in a.seeds]
-    for precision, flat, seeds in variants:
+    rows: list[dict] = []
+    old = json.loads(a.out.read_text()) if a.out and a.out.exists() else []
+    variants = [
+        (p, f, dt, m, s)
+        for p in a.precision
+        for f in a.flat_optimizer
+        for dt in a.compute_dtype
+        for m in a.one_step_mse
+        for s in a.seeds
+    ]
+    for precision, flat, dtype, mse, seeds in variants:
         jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
-        res = measure(a.agent, seeds, data, {**overrides, "flat_optimizer": bool(flat)}, a.chunk, a.repeats)
+        options = {**overrides, "flat_optimizer": bool(flat), "compute_dtype": dtype, "log_one_step_mse": bool(mse)}
+        res = measure(a.agent, seeds, data, options, a.chunk, a.repeats, a.unroll)
         row = {
             "agent": a.agent,
             "device": device_name(),
@@ -130,6 +144,9 @@ def main() -> None:
             "seeds": seeds,
             "matmul_precision": precision,
             "flat_optimizer": bool(flat),
+            "compute_dtype": dtype,
+            "one_step_mse": bool(mse),
+            "scan_unroll": a.unroll,
             **res,
             "latency_batch": 1,
             "peak_memory_bytes": peak_memory_bytes(),
@@ -139,11 +156,10 @@ def main() -> None:
             "command": "python " + " ".join(sys.argv),
         }
         rows.append(row)
-        print(json.dumps(row))
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(a.out.read_text()) if a.out.exists() else []
-        a.out.write_text(json.dumps(old + rows, indent=2) + "\n")
+        print(json.dumps(row), flush=True)
+        if a.out:  # after every row, so a run cut short keeps what it measured
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(old + rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

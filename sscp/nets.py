@@ -22,16 +22,17 @@ class MLP(nn.Module):
     activation: str = "gelu"
     activate_final: bool = False
     layer_norm: bool = False
+    dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         for i, size in enumerate(self.hidden_dims):
-            x = nn.Dense(size, kernel_init=default_init())(x)
+            x = nn.Dense(size, kernel_init=default_init(), dtype=self.dtype)(x)
             if i + 1 < len(self.hidden_dims) or self.activate_final:
                 x = act(x)
                 if self.layer_norm:
-                    x = nn.LayerNorm()(x)
+                    x = nn.LayerNorm(dtype=self.dtype)(x)
         return x
 
 
@@ -75,12 +76,21 @@ class VectorField(nn.Module):
     layer_norm: bool = False
     embed_dim: int = 128
     fourier_scale: float = 0.2
+    dtype: str = "float32"
+    """Computation dtype of the MLP (parameters stay float32; the output is float32)."""
 
     @nn.compact
     def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array, d: jax.Array) -> jax.Array:
         emb = TimeStepEmbedding(self.embed_dim, self.embed_dim, self.fourier_scale, name="embed")(t, d)
         h = jnp.concatenate([obs, x, emb], axis=-1)
-        return MLP((*self.hidden_dims, self.action_dim), self.activation, layer_norm=self.layer_norm, name="mlp")(h)
+        mlp = MLP(
+            (*self.hidden_dims, self.action_dim),
+            self.activation,
+            layer_norm=self.layer_norm,
+            dtype=self.dtype,
+            name="mlp",
+        )
+        return mlp(h).astype(jnp.float32)
 
 
 class Ensemble(nn.Module):
@@ -90,6 +100,7 @@ class Ensemble(nn.Module):
     num: int = 2
     activation: str = "gelu"
     layer_norm: bool = True
+    dtype: str = "float32"
 
     @nn.compact
     def __call__(self, *inputs: jax.Array) -> jax.Array:
@@ -101,7 +112,7 @@ class Ensemble(nn.Module):
             out_axes=0,
             axis_size=self.num,
         )
-        out = vmapped((*self.hidden_dims, 1), self.activation, layer_norm=self.layer_norm, name="members")(
-            jnp.concatenate(inputs, axis=-1)
-        )
-        return out[..., 0]
+        out = vmapped(
+            (*self.hidden_dims, 1), self.activation, layer_norm=self.layer_norm, dtype=self.dtype, name="members"
+        )(jnp.concatenate(inputs, axis=-1))
+        return out[..., 0].astype(jnp.float32)

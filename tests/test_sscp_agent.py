@@ -136,3 +136,20 @@ def test_losses_go_down():
     last = {k: float(v) for k, v in info.items()}
     for k in ("flow_loss", "completion_loss", "critic_loss", "one_step_mse"):
         assert last[k] < 0.7 * first[k], (k, first[k], last[k])
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_learns():
+    """The bfloat16 speed option computes activations in bf16 but keeps parameters, losses and Adam in float32."""
+    batch = make_batch(jax.random.PRNGKey(12), n=256)
+    cfg = SSCPConfig(**{**TINY.__dict__, "compute_dtype": "bfloat16", "log_one_step_mse": False})
+    agent = SSCPAgent.create(jax.random.PRNGKey(13), batch, cfg)
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(agent.params))
+    update = jax.jit(lambda a, b: a.update(b))
+    agent, first = update(agent, batch)
+    for _ in range(300):
+        agent, info = update(agent, batch)
+    assert "one_step_mse" not in info
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(agent.params))
+    assert agent.sample_actions(batch["observations"][:4], jax.random.PRNGKey(0)).dtype == jnp.float32
+    for k in ("flow_loss", "completion_loss"):
+        assert float(info[k]) < 0.7 * float(first[k]), (k, float(first[k]), float(info[k]))

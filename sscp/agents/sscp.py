@@ -5,7 +5,7 @@ Method and defaults: docs/method.md (Koirala & Fleming, arXiv 2506.21427).
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import flax
 import jax
@@ -52,6 +52,11 @@ class SSCPConfig:
     """EMA rate of the acting ("target") actor, every step."""
     action_clip_eps: float = 1e-5
     """Dataset actions are clipped to ±(1 − eps) before the flow losses."""
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Dtype of the networks' activations and matmuls; parameters, losses and Adam stay float32. bfloat16 is a
+    speed option (not the paper's)."""
+    log_one_step_mse: bool = True
+    """Compute the one_step_mse diagnostic (one extra actor forward pass per update)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
 
@@ -108,17 +113,10 @@ class SSCPAgent(flax.struct.PyTreeNode):
         q_loss = -q_scale * q.mean()
         loss = cfg.alpha_flow * flow_loss + cfg.alpha_completion * completion_loss + q_loss
 
-        # Diagnostic only: how far the one-step action of the online actor is from the dataset action.
-        z_act = jax.random.normal(noise_key, actions.shape)
-        one_step = flow.one_step_sample(field, obs, z_act)
-        mse = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
-        info = {
-            "actor_loss": loss,
-            "flow_loss": flow_loss,
-            "completion_loss": completion_loss,
-            "q_loss": q_loss,
-            "one_step_mse": mse,
-        }
+        info = {"actor_loss": loss, "flow_loss": flow_loss, "completion_loss": completion_loss, "q_loss": q_loss}
+        if cfg.log_one_step_mse:  # diagnostic: the online actor's one-step action vs the dataset action
+            one_step = flow.one_step_sample(field, obs, jax.random.normal(noise_key, actions.shape))
+            info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
         return loss, info
 
     def total_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
@@ -161,8 +159,14 @@ class SSCPAgent(flax.struct.PyTreeNode):
             layer_norm=config.actor_layer_norm,
             embed_dim=config.time_embed_dim,
             fourier_scale=config.fourier_scale,
+            dtype=config.compute_dtype,
         )
-        critic_def = Ensemble(config.critic_hidden_dims, config.num_critics, layer_norm=config.critic_layer_norm)
+        critic_def = Ensemble(
+            config.critic_hidden_dims,
+            config.num_critics,
+            layer_norm=config.critic_layer_norm,
+            dtype=config.compute_dtype,
+        )
         rng, actor_key, critic_key = jax.random.split(key, 3)
         t = jnp.zeros((1,))
         params = {
