@@ -29,6 +29,7 @@ THROUGHPUT = [
     ("seeds", lambda r: r["seeds"]),
     ("matmul precision", lambda r: r.get("matmul_precision", "default")),
     ("flat Adam", lambda r: "yes" if r.get("flat_optimizer", True) else "no"),
+    ("scan unroll", lambda r: r.get("scan_unroll", 1)),
     ("updates/s (all seeds)", lambda r: f"{r['updates_per_sec']:,.0f}"),
     ("updates/s per seed", lambda r: f"{r['updates_per_sec_per_seed']:,.0f}"),
     ("acting latency, batch 1 (ms)", lambda r: f"{r['latency_ms']:.2f}"),
