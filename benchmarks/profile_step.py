@@ -11,21 +11,13 @@ import tempfile
 import time
 
 import jax
-import jax.numpy as jnp
 from jax.profiler import ProfileData
 
-from benchmarks.throughput import synthetic_data
-from sscp.agents import get_agent
-from sscp.train import make_step_fn, make_train_chunk
+from benchmarks.throughput import setup, synthetic_data
 
 
 def profile(seeds: int, unroll: int, steps: int, data, overrides: dict) -> dict:
-    agent_cls, config_cls = get_agent("sscp")
-    cfg = config_cls(**overrides)
-    example = data.example_batch()
-    agents = jax.vmap(lambda k: agent_cls.create(k, example, cfg))(jax.random.split(jax.random.PRNGKey(0), seeds))
-    tasks = jnp.zeros(seeds, jnp.int32)
-    chunk = make_train_chunk(make_step_fn(agent_cls, cfg.batch_size, False), unroll)
+    agents, tasks, chunk = setup("sscp", seeds, data, overrides, unroll)
     agents, info = chunk(agents, tasks, data, steps)
     jax.block_until_ready(info)
     start = time.perf_counter()

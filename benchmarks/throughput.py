@@ -22,7 +22,7 @@ import numpy as np
 
 from sscp.agents import get_agent
 from sscp.data.dataset import OfflineData
-from sscp.train import make_act_fn, make_step_fn, make_train_chunk
+from sscp.train import init_agents, make_act_fn, make_step_fn, make_train_chunk
 
 
 def device_name() -> str:
@@ -64,16 +64,20 @@ def synthetic_data(n: int, obs_dim: int, act_dim: int, tasks: int = 1) -> Offlin
     )
 
 
+def setup(agent_name: str, seeds: int, data: OfflineData, overrides: dict, unroll: int = 1):
+    """Returns (agents for seeds 0..seeds-1, their task indices, the jitted training chunk), built as in training."""
+    agent_cls, config_cls = get_agent(agent_name)
+    cfg = config_cls(**overrides)
+    agents = init_agents(agent_cls, cfg, data.example_batch(), list(range(seeds)))
+    tasks = jnp.zeros(seeds, jnp.int32)
+    return agents, tasks, make_train_chunk(make_step_fn(cfg.batch_size, False), unroll)
+
+
 def measure(
     agent_name: str, seeds: int, data: OfflineData, overrides: dict, chunk: int, repeats: int, unroll: int = 1
 ) -> dict:
     """Returns updates/s (aggregate and per seed) of the real training step, after one compile-and-warm-up call."""
-    agent_cls, config_cls = get_agent(agent_name)
-    cfg = config_cls(**overrides)
-    example = data.example_batch()
-    agents = jax.vmap(lambda k: agent_cls.create(k, example, cfg))(jax.random.split(jax.random.PRNGKey(0), seeds))
-    tasks = jnp.zeros(seeds, jnp.int32)
-    train_chunk = make_train_chunk(make_step_fn(agent_cls, cfg.batch_size, False), unroll)
+    agents, tasks, train_chunk = setup(agent_name, seeds, data, overrides, unroll)
     agents, info = train_chunk(agents, tasks, data, chunk)
     jax.block_until_ready(info)
     times = []

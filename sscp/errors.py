@@ -19,3 +19,7 @@ class CheckpointError(SSCPError):
 
 class DivergenceError(SSCPError):
     """Training produced NaN or inf; the message names the step and the quantity."""
+
+
+class OutputError(SSCPError):
+    """A log file in the run folder could not be written (disk full, permissions)."""

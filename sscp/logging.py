@@ -5,6 +5,8 @@ import io
 import os
 from pathlib import Path
 
+from sscp.errors import OutputError
+
 
 class CSVLogger:
     """Appends rows with a fixed header to a CSV file; position() and truncate() make resume exact."""
@@ -26,10 +28,16 @@ class CSVLogger:
         if set(row) != set(self.fields):
             raise ValueError(f"{self.path}: row fields {sorted(row)} differ from header {self.fields}")
         writer.writerow([_fmt(row[k]) for k in self.fields])
-        with open(self.path, "a", newline="") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path, "a", newline="") as f:
+                f.write(buf.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise OutputError(
+                f"could not append to {self.path}: {e.strerror or e}; the last checkpoint is intact, free space or fix "
+                "permissions and rerun the same command to resume"
+            ) from None
 
     def position(self) -> int:
         """Returns the file size in bytes: the resume point recorded in checkpoints."""

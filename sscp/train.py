@@ -106,7 +106,7 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return path
 
 
-def make_step_fn(agent_cls, batch_size: int, skip_nonfinite: bool):
+def make_step_fn(batch_size: int, skip_nonfinite: bool):
     """Returns step(agent, task, data) -> (agent, info): sample a batch on the device, then one update."""
 
     def step(agent, task, data: OfflineData):
@@ -137,6 +137,12 @@ def make_train_chunk(step_fn, unroll: int = 1):
         return jax.lax.scan(body, agents, None, length=num_steps, unroll=min(unroll, num_steps))
 
     return jax.jit(chunk, static_argnums=3, donate_argnums=0)
+
+
+def init_agents(agent_cls, agent_cfg, example: dict, seeds: list[int]):
+    """Returns one agent per seed, stacked along a leading run axis, each initialised from PRNGKey(seed)."""
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    return jax.vmap(lambda k: agent_cls.create(k, example, agent_cfg))(keys)
 
 
 def make_act_fn():
@@ -179,11 +185,11 @@ class Trainer:
             for t in range(len(cfg.dataset))
             for i, s in enumerate(cfg.seeds)
         ]
-        example = self.data.example_batch()
-        keys = jnp.stack([jax.random.PRNGKey(r.seed) for r in self.runs])
-        self.agents = jax.vmap(lambda k: self.agent_cls.create(k, example, self.agent_cfg))(keys)
+        self.agents = init_agents(
+            self.agent_cls, self.agent_cfg, self.data.example_batch(), [r.seed for r in self.runs]
+        )
         self.tasks = jnp.array([r.task for r in self.runs])
-        step_fn = make_step_fn(self.agent_cls, self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
+        step_fn = make_step_fn(self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
         self.train_chunk = make_train_chunk(step_fn, cfg.scan_unroll)
         self.act = make_act_fn()
         self.train_log = CSVLogger(self.run_dir / "train.csv")

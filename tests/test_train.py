@@ -411,3 +411,28 @@ def test_default_run_dirs_never_collide(tmp_path, monkeypatch):
     first.mkdir(parents=True)
     second = default_run_dir(cfg)
     assert second != first and second.name == "20260101-000000-2"
+
+
+def test_disk_full_while_logging_is_a_clear_error(tmp_path, monkeypatch):
+    """ENOSPC while appending a CSV row becomes an OutputError naming the file; earlier rows stay intact."""
+    import builtins
+    import errno
+
+    from sscp.errors import OutputError
+
+    log = CSVLogger(tmp_path / "train.csv")
+    log.log({"step": 1, "loss": 0.5})
+    before = (tmp_path / "train.csv").read_bytes()
+    real_open = builtins.open
+
+    def full_disk_open(path, mode="r", *args, **kwargs):
+        if "a" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", full_disk_open)
+    with pytest.raises(OutputError, match=r"train\.csv: No space left on device"):
+        log.log({"step": 2, "loss": 0.4})
+    monkeypatch.undo()
+    assert (tmp_path / "train.csv").read_bytes() == before
+    assert [r["step"] for r in read_csv(tmp_path / "train.csv")] == ["1"]
