@@ -120,6 +120,7 @@ def main() -> None:
     p.add_argument("--flat-optimizer", nargs="+", type=int, default=[1], help="1/0: Adam on one flat vector or not")
     p.add_argument("--compute-dtype", nargs="+", default=["float32"], help="agent compute dtypes to compare")
     p.add_argument("--one-step-mse", nargs="+", type=int, default=[1], help="1/0: log the one_step_mse diagnostic")
+    p.add_argument("--fuse-network-calls", nargs="+", type=int, default=[0], help="1/0: batched network queries")
     p.add_argument("--unroll", type=int, default=1, help="updates per loop iteration of the scan")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
     a = p.parse_args()
@@ -129,16 +130,23 @@ def main() -> None:
     rows: list[dict] = []
     old = json.loads(a.out.read_text()) if a.out and a.out.exists() else []
     variants = [
-        (p, f, dt, m, s)
+        (p, f, dt, m, fu, s)
         for p in a.precision
         for f in a.flat_optimizer
         for dt in a.compute_dtype
         for m in a.one_step_mse
+        for fu in a.fuse_network_calls
         for s in a.seeds
     ]
-    for precision, flat, dtype, mse, seeds in variants:
+    for precision, flat, dtype, mse, fuse, seeds in variants:
         jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
-        options = {**overrides, "flat_optimizer": bool(flat), "compute_dtype": dtype, "log_one_step_mse": bool(mse)}
+        options = {
+            **overrides,
+            "flat_optimizer": bool(flat),
+            "compute_dtype": dtype,
+            "log_one_step_mse": bool(mse),
+            "fuse_network_calls": bool(fuse),
+        }
         res = measure(a.agent, seeds, data, options, a.chunk, a.repeats, a.unroll)
         row = {
             "agent": a.agent,
@@ -150,6 +158,7 @@ def main() -> None:
             "flat_optimizer": bool(flat),
             "compute_dtype": dtype,
             "one_step_mse": bool(mse),
+            "fuse_network_calls": bool(fuse),
             "scan_unroll": a.unroll,
             **res,
             "latency_batch": 1,

@@ -62,39 +62,51 @@ def test_one_network_call_equals_two(agent_and_batch):
     np.testing.assert_allclose(c, field(batch["observations"], x_tau, tau, 1 - tau), atol=1e-5)
 
 
-def test_gradient_flow(agent_and_batch):
+def loss_term(agent, batch, key, name, fused=False):
+    """Returns params -> one named loss term of the agent's total loss."""
+    fn = agent.fused_total_loss if fused else agent.total_loss
+    return lambda p: fn(batch, p, key)[1][name]
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_gradient_flow(agent_and_batch, fused):
     """Critic loss trains only the critic; actor loss (incl. the Q term) trains only the actor."""
     agent, batch = agent_and_batch
     key = jax.random.PRNGKey(6)
-    critic = grad_norms(lambda p: agent.critic_loss(batch, p, key)[0], agent.params)
-    actor = grad_norms(lambda p: agent.actor_loss(batch, p, key)[0], agent.params)
+    critic = grad_norms(loss_term(agent, batch, key, "critic_loss", fused), agent.params)
+    actor = grad_norms(loss_term(agent, batch, key, "actor_loss", fused), agent.params)
     assert critic["critic"] > 0 and critic["actor"] == 0.0
     assert actor["actor"] > 0 and actor["critic"] == 0.0
     # The Q term alone still reaches the actor (through the completed action), never the critic.
-    q_only = agent.replace(config=SSCPConfig(**{**TINY.__dict__, "alpha_flow": 0.0, "alpha_completion": 0.0}))
-    q_grads = grad_norms(lambda p: q_only.actor_loss(batch, p, key)[0], agent.params)
+    q_grads = grad_norms(loss_term(agent, batch, key, "q_loss", fused), agent.params)
     assert q_grads["actor"] > 0 and q_grads["critic"] == 0.0
+
+
+def test_fused_network_calls_compute_the_same_losses_and_gradients(agent_and_batch):
+    """fuse_network_calls batches the queries but must give total_loss's values and gradients."""
+    agent, batch = agent_and_batch
+    key = jax.random.PRNGKey(9)
+    (plain_grads, plain_info) = jax.grad(lambda p: agent.total_loss(batch, p, key), has_aux=True)(agent.params)
+    (fused_grads, fused_info) = jax.grad(lambda p: agent.fused_total_loss(batch, p, key), has_aux=True)(agent.params)
+    assert plain_info.keys() == fused_info.keys()
+    for k in plain_info:
+        np.testing.assert_allclose(fused_info[k], plain_info[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    for a, b in zip(jax.tree.leaves(fused_grads), jax.tree.leaves(plain_grads), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
 def test_normalised_q_loss_is_scale_free(agent_and_batch):
     """λ = 1/mean|Q| makes the Q term −mean(Q)/mean|Q|: in [−1, 1], and unchanged when Q is scaled."""
     agent, batch = agent_and_batch
     key = jax.random.PRNGKey(7)
-    q_loss = float(agent.actor_loss(batch, agent.params, key)[1]["q_loss"])
+    q_term = loss_term(agent, batch, key, "q_loss")
+    q_loss = float(q_term(agent.params))
     assert -1.0 - 1e-5 <= q_loss <= 1.0 + 1e-5
     head = agent.params["critic"]["params"]["members"]["Dense_2"]
-    scaled = {
-        **agent.params,
-        "critic": {
-            "params": {
-                "members": {
-                    **agent.params["critic"]["params"]["members"],
-                    "Dense_2": {"kernel": 50.0 * head["kernel"], "bias": 50.0 * head["bias"]},
-                }
-            }
-        },
-    }
-    np.testing.assert_allclose(float(agent.actor_loss(batch, scaled, key)[1]["q_loss"]), q_loss, rtol=1e-4)
+    members = agent.params["critic"]["params"]["members"]
+    scaled_head = {"kernel": 50.0 * head["kernel"], "bias": 50.0 * head["bias"]}
+    scaled = {**agent.params, "critic": {"params": {"members": {**members, "Dense_2": scaled_head}}}}
+    np.testing.assert_allclose(float(q_term(scaled)), q_loss, rtol=1e-4)
 
 
 def test_ema_rates(agent_and_batch):

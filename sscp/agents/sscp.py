@@ -57,6 +57,9 @@ class SSCPConfig:
     speed option (not the paper's)."""
     log_one_step_mse: bool = True
     """Compute the one_step_mse diagnostic (one extra actor forward pass per update)."""
+    fuse_network_calls: bool = False
+    """Batch the critic's three queries and the actor's three queries into one call each: the same values, fewer
+    and larger GPU kernels (a speed option, off until measured)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
 
@@ -82,49 +85,97 @@ class SSCPAgent(flax.struct.PyTreeNode):
         """Returns h(obs, x, t, d) bound to the given actor parameters."""
         return lambda obs, x, t, d: self.actor_def.apply(actor_params, obs, x, t, d)
 
-    def critic_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
-        """Returns the TD loss of each critic against r + γ·mask·min_j Q̄_j(s', π̄(s')), π̄ the EMA actor."""
-        obs_next = batch["next_observations"]
-        z = jax.random.normal(key, (*obs_next.shape[:-1], self.actor_def.action_dim))
-        next_actions = flow.one_step_sample(self.field(self.target_params["actor"]), obs_next, z)
-        next_q = self.critic_def.apply(self.target_params["critic"], obs_next, next_actions).min(axis=0)
-        target = batch["rewards"] + self.config.discount * batch["masks"] * next_q
-        target = jax.lax.stop_gradient(target)
-        q = self.critic_def.apply(params["critic"], batch["observations"], batch["actions"])
-        loss = jnp.mean((q - target[None]) ** 2)
+    def td_loss(self, batch: dict, q: jax.Array, next_q: jax.Array) -> tuple[jax.Array, dict]:
+        """Returns mean_j,batch (Q_j(s, a) − y)², y = r + γ·mask·min_j Q̄_j(s', a') held fixed, from critic outputs."""
+        target = batch["rewards"] + self.config.discount * batch["masks"] * next_q.min(axis=0)
+        loss = jnp.mean((q - jax.lax.stop_gradient(target)[None]) ** 2)
         return loss, {"critic_loss": loss, "q_mean": q.mean(), "q_max": q.max(), "q_min": q.min()}
 
-    def actor_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
-        """Returns α₁·L_flow + α₂·L_completion + L_Qπ at τ = u² (the critic receives no gradient from L_Qπ)."""
+    def policy_loss(
+        self, actions: jax.Array, z: jax.Array, velocity: jax.Array, completed: jax.Array, q_pi: jax.Array
+    ) -> tuple[jax.Array, dict]:
+        """Returns α₁·L_flow + α₂·L_completion + L_Qπ from the actor's outputs and the critics' Q(s, â_τ)."""
         cfg = self.config
-        obs = batch["observations"]
-        actions = jnp.clip(batch["actions"], -1.0 + cfg.action_clip_eps, 1.0 - cfg.action_clip_eps)
-        path_key, noise_key = jax.random.split(key)
-        z, tau, x_tau = flow.sample_path(path_key, actions)
-        field = self.field(params["actor"])
-        velocity, completion = flow.flow_and_completion(field, obs, x_tau, tau)
-        completed = flow.complete(x_tau, tau, completion)
         flow_loss = flow.flow_loss(velocity, actions, z)
         completion_loss = flow.completion_loss(completed, actions)
-
-        critic_params = jax.lax.stop_gradient(params["critic"])
-        q = self.critic_def.apply(critic_params, obs, jnp.clip(completed, -1.0, 1.0)).mean(axis=0)
+        q = q_pi.mean(axis=0)
         q_scale = jax.lax.stop_gradient(1.0 / jnp.abs(q).mean()) if cfg.normalize_q_loss else 1.0
         q_loss = -q_scale * q.mean()
         loss = cfg.alpha_flow * flow_loss + cfg.alpha_completion * completion_loss + q_loss
+        return loss, {"actor_loss": loss, "flow_loss": flow_loss, "completion_loss": completion_loss, "q_loss": q_loss}
 
-        info = {"actor_loss": loss, "flow_loss": flow_loss, "completion_loss": completion_loss, "q_loss": q_loss}
-        if cfg.log_one_step_mse:  # diagnostic: the online actor's one-step action vs the dataset action
-            one_step = flow.one_step_sample(field, obs, jax.random.normal(noise_key, actions.shape))
-            info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
-        return loss, info
+    def _draws(self, batch: dict, key: jax.Array):
+        """Returns this step's random draws: next-action noise, (z, τ, x_τ) on the path, diagnostic noise."""
+        critic_key, actor_key = jax.random.split(key)
+        path_key, noise_key = jax.random.split(actor_key)
+        actions = self._clipped_actions(batch)
+        z_next = jax.random.normal(critic_key, actions.shape)
+        return z_next, flow.sample_path(path_key, actions), jax.random.normal(noise_key, actions.shape)
+
+    def _clipped_actions(self, batch: dict) -> jax.Array:
+        eps = self.config.action_clip_eps
+        return jnp.clip(batch["actions"], -1.0 + eps, 1.0 - eps)
 
     def total_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
-        """Returns L_Q + L_π, optimised jointly by one Adam, and the merged diagnostics."""
-        critic_key, actor_key = jax.random.split(key)
-        critic_loss, critic_info = self.critic_loss(batch, params, critic_key)
-        actor_loss, actor_info = self.actor_loss(batch, params, actor_key)
-        return critic_loss + actor_loss, {**critic_info, **actor_info}
+        """Returns L_Q + L_π (optimised jointly by one Adam) and diagnostics, one network call per query.
+
+        The critic is evaluated with stop-gradient parameters for L_Qπ, so it gets no gradient from the actor term.
+        """
+        obs, obs_next, actions = batch["observations"], batch["next_observations"], self._clipped_actions(batch)
+        z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
+        next_actions = flow.one_step_sample(self.field(self.target_params["actor"]), obs_next, z_next)
+        next_q = self.critic_def.apply(self.target_params["critic"], obs_next, next_actions)
+        q = self.critic_def.apply(params["critic"], obs, batch["actions"])
+        critic_loss, info = self.td_loss(batch, q, next_q)
+
+        field = self.field(params["actor"])
+        velocity, completion = flow.flow_and_completion(field, obs, x_tau, tau)
+        completed = flow.complete(x_tau, tau, completion)
+        q_pi = self.critic_def.apply(jax.lax.stop_gradient(params["critic"]), obs, jnp.clip(completed, -1.0, 1.0))
+        actor_loss, actor_info = self.policy_loss(actions, z, velocity, completed, q_pi)
+        if self.config.log_one_step_mse:  # diagnostic: the online actor's one-step action vs the dataset action
+            one_step = flow.one_step_sample(field, obs, z_diag)
+            actor_info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
+        return critic_loss + actor_loss, {**info, **actor_info}
+
+    def fused_total_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
+        """Returns the same as total_loss with fewer, larger network calls (option fuse_network_calls).
+
+        The actor's flow, completion and diagnostic queries share one call on a 3B batch; the critic's three
+        queries — online on (s, a), stop-gradient online on (s, â_τ), target on (s', a') — run as one call
+        vmapped over the three parameter sets. Each row is computed independently, so the values equal
+        total_loss's up to float rounding.
+        """
+        obs, obs_next, actions = batch["observations"], batch["next_observations"], self._clipped_actions(batch)
+        z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
+        next_actions = flow.one_step_sample(self.field(self.target_params["actor"]), obs_next, z_next)
+
+        n = obs.shape[0]
+        zeros = jnp.zeros_like(tau)
+        out = self.actor_def.apply(
+            params["actor"],
+            jnp.concatenate([obs, obs, obs]),
+            jnp.concatenate([x_tau, x_tau, z_diag]),
+            jnp.concatenate([tau, tau, zeros]),
+            jnp.concatenate([zeros, 1.0 - tau, jnp.ones_like(tau)]),
+        )
+        velocity, completion, jump = out[:n], out[n : 2 * n], out[2 * n :]
+        completed = flow.complete(x_tau, tau, completion)
+
+        critic_sets = jax.tree.map(
+            lambda p, t: jnp.stack([p, jax.lax.stop_gradient(p), t]), params["critic"], self.target_params["critic"]
+        )
+        q_all = jax.vmap(self.critic_def.apply)(
+            critic_sets,
+            jnp.stack([obs, obs, obs_next]),
+            jnp.stack([batch["actions"], jnp.clip(completed, -1.0, 1.0), next_actions]),
+        )
+        critic_loss, info = self.td_loss(batch, q_all[0], q_all[2])
+        actor_loss, actor_info = self.policy_loss(actions, z, velocity, completed, q_all[1])
+        if self.config.log_one_step_mse:
+            one_step = jnp.clip(z_diag + jump, -1.0, 1.0)
+            actor_info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
+        return critic_loss + actor_loss, {**info, **actor_info}
 
     def target_update(self, params: dict) -> dict:
         """Returns the soft-updated targets: critics at critic_tau, the acting actor at actor_ema."""
@@ -136,7 +187,8 @@ class SSCPAgent(flax.struct.PyTreeNode):
     def update(self, batch: dict) -> tuple["SSCPAgent", dict]:
         """Returns the agent after one gradient step on batch, and scalar diagnostics."""
         rng, key = jax.random.split(self.rng)
-        grads, info = jax.grad(lambda p: self.total_loss(batch, p, key), has_aux=True)(self.params)
+        loss_fn = self.fused_total_loss if self.config.fuse_network_calls else self.total_loss
+        grads, info = jax.grad(lambda p: loss_fn(batch, p, key), has_aux=True)(self.params)
         updates, opt_state = self.optimizer.update(grads, self.opt_state, self.params)
         params = optax.apply_updates(self.params, updates)
         info["grad_norm"] = optax.tree.norm(grads)
