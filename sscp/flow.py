@@ -53,5 +53,26 @@ def completion_loss(completed: jax.Array, actions: jax.Array) -> jax.Array:
 
 def one_step_sample(field: VectorFieldFn, obs: jax.Array, z: jax.Array) -> jax.Array:
     """Returns the one-step action clip(z + h(s, z, 0, 1), −1, 1): a single completion jump from pure noise."""
-    zeros = jnp.zeros(z.shape[:-1], z.dtype)
-    return jnp.clip(z + field(obs, z, zeros, jnp.ones_like(zeros)), -1.0, 1.0)
+    return euler_then_complete(field, obs, z, 1)
+
+
+def _euler(field: VectorFieldFn, obs: jax.Array, x: jax.Array, n: int, dt: float) -> jax.Array:
+    """Returns x after n Euler steps of size dt with the velocity head (d = 0), starting at τ = 0."""
+    for i in range(n):
+        t = jnp.full(x.shape[:-1], i * dt, x.dtype)
+        x = x + dt * field(obs, x, t, jnp.zeros_like(t))
+    return x
+
+
+def euler_then_complete(field: VectorFieldFn, obs: jax.Array, z: jax.Array, steps: int) -> jax.Array:
+    """Returns clip(x, −1, 1) after steps − 1 Euler steps of size 1/steps with the velocity head from z, then one
+    completion jump from τ = (steps − 1)/steps to τ = 1: `steps` network calls; steps = 1 is one_step_sample.
+    """
+    x = _euler(field, obs, z, steps - 1, 1.0 / steps)
+    t = jnp.full(z.shape[:-1], (steps - 1) / steps, z.dtype)
+    return jnp.clip(complete(x, t, field(obs, x, t, 1.0 - t)), -1.0, 1.0)
+
+
+def euler_sample(field: VectorFieldFn, obs: jax.Array, z: jax.Array, steps: int) -> jax.Array:
+    """Returns clip(x, −1, 1) after integrating the velocity head from τ = 0 to 1 in `steps` Euler steps."""
+    return jnp.clip(_euler(field, obs, z, steps, 1.0 / steps), -1.0, 1.0)

@@ -165,3 +165,42 @@ def test_bfloat16_compute_keeps_float32_parameters_and_learns():
     assert agent.sample_actions(batch["observations"][:4], jax.random.PRNGKey(0)).dtype == jnp.float32
     for k in ("flow_loss", "completion_loss"):
         assert float(info[k]) < 0.7 * float(first[k]), (k, float(first[k]), float(info[k]))
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_k_step_sampler_makes_k_calls_and_is_exact_for_a_constant_field(steps):
+    """k − 1 Euler steps then a completion jump: k network calls; a constant field c lands on z + c for any k."""
+    calls = []
+    c = jnp.array([0.3, -0.2])
+
+    def field(obs, x, t, d):
+        calls.append((float(t[0]), float(d[0])))
+        return jnp.broadcast_to(c, x.shape)
+
+    z = jax.random.normal(jax.random.PRNGKey(0), (4, 2)) * 0.3
+    out = flow.euler_then_complete(field, jnp.zeros((4, 1)), z, steps)
+    np.testing.assert_allclose(out, jnp.clip(z + c, -1, 1), atol=1e-6)
+    assert len(calls) == steps
+    assert [d for _, d in calls[:-1]] == [0.0] * (steps - 1)  # Euler steps use the velocity head
+    t_last, d_last = calls[-1]
+    assert abs(t_last + d_last - 1.0) < 1e-6  # the last call jumps to τ = 1
+    calls.clear()
+    np.testing.assert_allclose(flow.euler_sample(field, jnp.zeros((4, 1)), z, steps), jnp.clip(z + c, -1, 1), atol=1e-6)
+    assert len(calls) == steps
+
+
+def test_sample_steps_option_changes_acting_only(agent_and_batch):
+    agent, batch = agent_and_batch
+    obs, key = batch["observations"][:8], jax.random.PRNGKey(3)
+    k_step = agent.replace(config=SSCPConfig(**{**TINY.__dict__, "sample_steps": 4}))
+    a1, a4 = agent.sample_actions(obs, key), k_step.sample_actions(obs, key)
+    assert a4.shape == a1.shape and float(jnp.abs(a4).max()) <= 1.0
+    assert float(jnp.abs(a4 - a1).max()) > 1e-4
+
+
+@pytest.mark.parametrize("field,value", [("sample_steps", 0), ("batch_size", 0), ("discount", 1.5), ("actor_ema", 0.0)])
+def test_bad_agent_config_is_rejected(field, value):
+    from sscp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=field.replace("_", "-")):
+        SSCPConfig(**{field: value})

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
+from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
 
 
@@ -57,11 +58,24 @@ class SSCPConfig:
     speed option (not the paper's)."""
     log_one_step_mse: bool = True
     """Compute the one_step_mse diagnostic (one extra actor forward pass per update)."""
+    sample_steps: int = 1
+    """Network calls per action when acting: sample_steps − 1 Euler steps with the velocity head, then a completion
+    jump to τ = 1. 1 is the paper's one-step sampler; the critic's TD target always uses one step."""
     fuse_network_calls: bool = False
     """Batch the critic's three queries and the actor's three queries into one call each: the same values, fewer
     and larger GPU kernels (a speed option, off until measured)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
+
+    def __post_init__(self):
+        for name in ("lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--agent.{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.discount <= 1.0:
+            raise ConfigError(f"--agent.discount must be in [0, 1], got {self.discount}")
+        for name in ("critic_tau", "actor_ema"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"--agent.{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}")
 
 
 def _ema(new: Any, old: Any, rate: float) -> Any:
@@ -196,9 +210,10 @@ class SSCPAgent(flax.struct.PyTreeNode):
         return agent, info
 
     def sample_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:
-        """Returns one-step actions in [−1, 1] from the EMA actor with fresh noise: one network call."""
+        """Returns actions in [−1, 1] from the EMA actor with fresh noise: one network call (sample_steps = 1)."""
         z = jax.random.normal(key, (*observations.shape[:-1], self.actor_def.action_dim))
-        return flow.one_step_sample(self.field(self.target_params["actor"]), observations, z)
+        field = self.field(self.target_params["actor"])
+        return flow.euler_then_complete(field, observations, z, self.config.sample_steps)
 
     @classmethod
     def create(cls, key: jax.Array, example_batch: dict, config: SSCPConfig) -> "SSCPAgent":
