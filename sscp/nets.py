@@ -116,3 +116,32 @@ class Ensemble(nn.Module):
             (*self.hidden_dims, 1), self.activation, layer_norm=self.layer_norm, dtype=self.dtype, name="members"
         )(jnp.concatenate(inputs, axis=-1))
         return out[..., 0].astype(jnp.float32)
+
+
+class GaussianActor(nn.Module):
+    """Returns (mean, log_std) of a diagonal Gaussian policy; log_std is one learned vector (state-independent)."""
+
+    action_dim: int
+    hidden_dims: Sequence[int] = (512, 512, 512, 512)
+    activation: str = "gelu"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        mean = MLP((*self.hidden_dims, self.action_dim), self.activation, layer_norm=self.layer_norm, name="mlp")(obs)
+        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        return mean, jnp.broadcast_to(jnp.clip(log_std, -5.0, 2.0), mean.shape)
+
+
+class FlowField(nn.Module):
+    """Returns v(s, x, t) = MLP(concat(s, x, t)): the plain flow-matching velocity network of FQL's BC flow."""
+
+    action_dim: int
+    hidden_dims: Sequence[int] = (512, 512, 512, 512)
+    activation: str = "gelu"
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array) -> jax.Array:
+        h = jnp.concatenate([obs, x, t[..., None]], axis=-1)
+        return MLP((*self.hidden_dims, self.action_dim), self.activation, layer_norm=self.layer_norm, name="mlp")(h)

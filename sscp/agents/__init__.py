@@ -1,10 +1,14 @@
 """Agent registry: name → (agent class, config class). Every agent has the same create/update/sample_actions API."""
 
+from sscp.agents.bc import BCAgent, BCConfig
+from sscp.agents.flow_bc import FlowBCAgent, FlowBCConfig
 from sscp.agents.sscp import SSCPAgent, SSCPConfig
 from sscp.errors import ConfigError
 
 AGENTS: dict[str, tuple[type, type]] = {
     "sscp": (SSCPAgent, SSCPConfig),
+    "bc": (BCAgent, BCConfig),
+    "flow_bc": (FlowBCAgent, FlowBCConfig),
 }
 
 

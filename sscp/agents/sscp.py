@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
+from sscp.agents.common import adam, apply_gradients, require_positive
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
 
@@ -68,9 +69,7 @@ class SSCPConfig:
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
 
     def __post_init__(self):
-        for name in ("lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--agent.{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim")
         if not 0.0 <= self.discount <= 1.0:
             raise ConfigError(f"--agent.discount must be in [0, 1], got {self.discount}")
         for name in ("critic_tau", "actor_ema"):
@@ -203,8 +202,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
         rng, key = jax.random.split(self.rng)
         loss_fn = self.fused_total_loss if self.config.fuse_network_calls else self.total_loss
         grads, info = jax.grad(lambda p: loss_fn(batch, p, key), has_aux=True)(self.params)
-        updates, opt_state = self.optimizer.update(grads, self.opt_state, self.params)
-        params = optax.apply_updates(self.params, updates)
+        params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
         info["grad_norm"] = optax.tree.norm(grads)
         agent = self.replace(params=params, target_params=self.target_update(params), opt_state=opt_state, rng=rng)
         return agent, info
@@ -240,7 +238,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
             "actor": actor_def.init(actor_key, obs, actions, t, t),
             "critic": critic_def.init(critic_key, obs, actions),
         }
-        optimizer = optax.flatten(optax.adam(config.lr)) if config.flat_optimizer else optax.adam(config.lr)
+        optimizer = adam(config.lr, config.flat_optimizer)
         return cls(
             params=params,
             target_params=jax.tree.map(jnp.copy, params),

@@ -1,0 +1,25 @@
+"""Pieces every agent shares: validated config fields and one optimiser step."""
+
+from typing import Any
+
+import optax
+
+from sscp.errors import ConfigError
+
+
+def require_positive(config: Any, *names: str) -> None:
+    """Raises ConfigError naming the first of config's fields that is not > 0."""
+    for name in names:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"--agent.{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+
+
+def adam(lr: float, flat: bool) -> optax.GradientTransformation:
+    """Returns Adam, on one flattened vector when flat (the same arithmetic, fewer GPU kernels)."""
+    return optax.flatten(optax.adam(lr)) if flat else optax.adam(lr)
+
+
+def apply_gradients(optimizer: optax.GradientTransformation, params: Any, opt_state: Any, grads: Any):
+    """Returns (new params, new optimiser state) after one optimiser step."""
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
