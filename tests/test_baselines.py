@@ -11,15 +11,25 @@ from sscp.errors import ConfigError
 from sscp.logging import read_csv
 from sscp.train import Trainer
 
-TINY = {"bc": {"hidden_dims": (32, 32), "batch_size": 64}, "flow_bc": {"hidden_dims": (32, 32), "batch_size": 64}}
+TINY = {
+    "bc": {"hidden_dims": (32, 32), "batch_size": 64},
+    "flow_bc": {"hidden_dims": (32, 32), "batch_size": 64},
+    "fql": {"actor_hidden_dims": (32, 32), "critic_hidden_dims": (32, 32), "batch_size": 64, "flow_steps": 4},
+}
 
 
 def toy_batch(n=256):
     obs = jax.random.normal(jax.random.PRNGKey(0), (n, 4))
-    return {"observations": obs, "actions": jnp.tanh(obs[:, :2])}
+    return {
+        "observations": obs,
+        "actions": jnp.tanh(obs[:, :2]),
+        "next_observations": obs + 0.1,
+        "rewards": -jnp.ones(n),
+        "masks": jnp.ones(n),
+    }
 
 
-@pytest.mark.parametrize("name,loss", [("bc", "bc_loss"), ("flow_bc", "flow_loss")])
+@pytest.mark.parametrize("name,loss", [("bc", "bc_loss"), ("flow_bc", "flow_loss"), ("fql", "bc_flow_loss")])
 def test_baseline_learns_and_acts_in_range(name, loss):
     agent_cls, config_cls = get_agent(name)
     batch = toy_batch()
@@ -74,14 +84,34 @@ def test_bad_values_are_rejected(name, field):
         get_agent(name)[1](**{field: 0})
 
 
-@pytest.mark.parametrize("name", ["bc", "flow_bc"])
+@pytest.mark.parametrize("name", ["bc", "flow_bc", "fql"])
 def test_baseline_trains_end_to_end(name, tiny_config, tmp_path):
     """The same loop, logs, evaluation and checkpoints serve every registered agent."""
     assert name in AGENTS
     cfg = tiny_config(tmp_path / name, agent=name, dataset=TASKS[:1], seeds=(0, 1), steps=100)
-    trainer = Trainer(cfg, {"hidden_dims": (16, 16), "batch_size": 32})
+    trainer = Trainer(cfg, {**TINY[name], "batch_size": 32})
     results = trainer.train()
     assert len(results) == 2 and all(0.0 <= r["success"] <= 1.0 for r in results)
     rows = read_csv(tmp_path / name / "train.csv")
     assert len(rows) == 4 and all(np.isfinite(float(v)) for r in rows for k, v in r.items() if k.startswith("train/"))
     assert (tmp_path / name / "checkpoints").is_dir()
+
+
+def test_fql_gradient_paths():
+    """FQL: the critic learns only from TD, the BC flow only from flow matching (the distillation target is held
+    fixed), the one-step policy from distillation and Q, and no actor term reaches the critic."""
+    agent_cls, config_cls = get_agent("fql")
+    batch = toy_batch(64)
+    agent = agent_cls.create(jax.random.PRNGKey(5), batch, config_cls(**TINY["fql"]))
+    key = jax.random.PRNGKey(6)
+
+    def norms(term):
+        g = jax.grad(lambda p: agent.total_loss(batch, p, key)[1][term])(agent.params)
+        return {k: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(v))) for k, v in g.items()}
+
+    critic, bc_flow = norms("critic_loss"), norms("bc_flow_loss")
+    distill, q = norms("distill_loss"), norms("q_loss")
+    assert critic["critic"] > 0 and critic["flow"] == 0 and critic["onestep"] == 0  # the TD target is held fixed
+    assert bc_flow["flow"] > 0 and bc_flow["onestep"] == 0 and bc_flow["critic"] == 0
+    assert distill["onestep"] > 0 and distill["flow"] == 0 and distill["critic"] == 0
+    assert q["onestep"] > 0 and q["critic"] == 0 and q["flow"] == 0

@@ -2,6 +2,7 @@
 
 from sscp.agents.bc import BCAgent, BCConfig
 from sscp.agents.flow_bc import FlowBCAgent, FlowBCConfig
+from sscp.agents.fql import FQLAgent, FQLConfig
 from sscp.agents.sscp import SSCPAgent, SSCPConfig
 from sscp.errors import ConfigError
 
@@ -9,6 +10,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "sscp": (SSCPAgent, SSCPConfig),
     "bc": (BCAgent, BCConfig),
     "flow_bc": (FlowBCAgent, FlowBCConfig),
+    "fql": (FQLAgent, FQLConfig),
 }
 
 
