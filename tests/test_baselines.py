@@ -14,6 +14,7 @@ from sscp.train import Trainer
 TINY = {
     "bc": {"hidden_dims": (32, 32), "batch_size": 64},
     "flow_bc": {"hidden_dims": (32, 32), "batch_size": 64},
+    "sscp_bc": {"hidden_dims": (32, 32), "batch_size": 64, "time_embed_dim": 16},
     "fql": {"actor_hidden_dims": (32, 32), "critic_hidden_dims": (32, 32), "batch_size": 64, "flow_steps": 4},
 }
 
@@ -29,7 +30,9 @@ def toy_batch(n=256):
     }
 
 
-@pytest.mark.parametrize("name,loss", [("bc", "bc_loss"), ("flow_bc", "flow_loss"), ("fql", "bc_flow_loss")])
+@pytest.mark.parametrize(
+    "name,loss", [("bc", "bc_loss"), ("flow_bc", "flow_loss"), ("fql", "bc_flow_loss"), ("sscp_bc", "bc_loss")]
+)
 def test_baseline_learns_and_acts_in_range(name, loss):
     agent_cls, config_cls = get_agent(name)
     batch = toy_batch()
@@ -84,7 +87,7 @@ def test_bad_values_are_rejected(name, field):
         get_agent(name)[1](**{field: 0})
 
 
-@pytest.mark.parametrize("name", ["bc", "flow_bc", "fql"])
+@pytest.mark.parametrize("name", ["bc", "flow_bc", "fql", "sscp_bc"])
 def test_baseline_trains_end_to_end(name, tiny_config, tmp_path):
     """The same loop, logs, evaluation and checkpoints serve every registered agent."""
     assert name in AGENTS

@@ -4,6 +4,7 @@ from sscp.agents.bc import BCAgent, BCConfig
 from sscp.agents.flow_bc import FlowBCAgent, FlowBCConfig
 from sscp.agents.fql import FQLAgent, FQLConfig
 from sscp.agents.sscp import SSCPAgent, SSCPConfig
+from sscp.agents.sscp_bc import SSCPBCAgent, SSCPBCConfig
 from sscp.errors import ConfigError
 
 AGENTS: dict[str, tuple[type, type]] = {
@@ -11,6 +12,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "bc": (BCAgent, BCConfig),
     "flow_bc": (FlowBCAgent, FlowBCConfig),
     "fql": (FQLAgent, FQLConfig),
+    "sscp_bc": (SSCPBCAgent, SSCPBCConfig),
 }
 
 
