@@ -1,4 +1,5 @@
-"""Renders benchmarks/results/*.json as the tables of docs/benchmarks.md (between the generated-table markers).
+"""Renders benchmarks/results/*.json as the tables of docs/benchmarks.md and docs/expressiveness.md (between the
+generated-table markers).
 
 python benchmarks/render.py
 """
@@ -8,7 +9,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- tables:begin (python benchmarks/render.py) -->", "<!-- tables:end -->"
 
 
@@ -38,6 +38,19 @@ THROUGHPUT = [
     ("date", lambda r: r["date"]),
 ]
 
+EXPRESSIVENESS = [
+    ("agent", lambda r: r["agent"]),
+    ("sampling steps", lambda r: r["sampling_steps"]),
+    ("near-mode fraction", lambda r: f"{r['near_mode_fraction']:.3f}"),
+    ("modes covered (of 4)", lambda r: f"{r['modes_covered']:.2f}"),
+    ("energy distance", lambda r: f"{r['energy_distance']:.3f}"),
+    ("train steps", lambda r: r["train_steps"]),
+    ("network", lambda r: f"{len(r['hidden'])} × {r['hidden'][0]}"),
+    ("device", lambda r: r["device"]),
+    ("commit", lambda r: r["commit"]),
+    ("date", lambda r: r["date"]),
+]
+
 PROFILE = [
     ("device", lambda r: r["device"]),
     ("XLA command buffers", lambda r: "WHILE, CONDITIONAL added" if "command_buffer" in r["command"] else "default"),
@@ -51,18 +64,24 @@ PROFILE = [
 ]
 
 
-def main() -> None:
-    text = DOC.read_text()
+def fill(doc: Path, body: str) -> None:
+    """Replaces the text between doc's generated-table markers with body."""
+    text = doc.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    body = (
+    doc.write_text(text[:start] + body + text[end:])
+    print(f"wrote {doc}")
+
+
+def main() -> None:
+    fill(
+        ROOT / "docs" / "benchmarks.md",
         "\n\n### Training throughput (`benchmarks/throughput.py`)\n\n"
         + table(THROUGHPUT, "throughput-*.json")
         + "\n\n### Where a step's time goes (`benchmarks/profile_step.py`)\n\n"
         + table(PROFILE, "profile*.json")
-        + "\n\n"
+        + "\n\n",
     )
-    DOC.write_text(text[:start] + body + text[end:])
-    print(f"wrote {DOC}")
+    fill(ROOT / "docs" / "expressiveness.md", "\n\n" + table(EXPRESSIVENESS, "expressiveness-*.json") + "\n\n")
 
 
 if __name__ == "__main__":
