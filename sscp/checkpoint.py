@@ -1,5 +1,6 @@
 """Atomic checkpoints: everything needed to continue a run, written so that a kill never corrupts the last one."""
 
+import hashlib
 import os
 import re
 import sys
@@ -13,6 +14,7 @@ from flax import serialization
 from sscp.errors import CheckpointError
 
 _NAME = re.compile(r"^step_(\d{10})\.ckpt$")
+_MAGIC = b"SSCPCKPT1\n"  # format tag; a SHA-256 of the msgpack body follows, so any damaged byte is detected
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -38,10 +40,14 @@ def write_atomic(path: Path, data: bytes) -> None:
 def save(ckpt_dir: Path, step: int, state: Any, meta: dict, keep: int = 2) -> Path:
     """Returns the path of a new checkpoint holding state (any pytree) and meta; keeps the newest `keep` files."""
     ckpt_dir = Path(ckpt_dir)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"could not create {ckpt_dir}: {e.strerror or e}") from None
     payload = {"step": step, "meta": meta, "state": serialization.to_state_dict(jax.device_get(state))}
     path = ckpt_dir / f"step_{step:010d}.ckpt"
-    write_atomic(path, serialization.msgpack_serialize(payload))
+    body = serialization.msgpack_serialize(payload)
+    write_atomic(path, _MAGIC + hashlib.sha256(body).digest() + body)
     if keep > 0:
         others = [p for p in list_checkpoints(ckpt_dir) if p != path]
         # Files of later steps are unreadable ones that the resume skipped: drop them, or they would count as the
@@ -61,10 +67,30 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     return sorted(p for p in ckpt_dir.iterdir() if _NAME.match(p.name))
 
 
+def decode(data: bytes, source: str | Path) -> dict:
+    """Returns the {"step", "meta", "state"} payload of a checkpoint's bytes after checking its header and SHA-256."""
+    head, digest, body = data[: len(_MAGIC)], data[len(_MAGIC) : len(_MAGIC) + 32], data[len(_MAGIC) + 32 :]
+    if head != _MAGIC or hashlib.sha256(body).digest() != digest:
+        raise CheckpointError(f"{source}: not a readable sscp checkpoint (missing header or checksum mismatch)")
+    try:
+        return serialization.msgpack_restore(body)
+    except Exception as e:  # a matching checksum over bytes that are not msgpack: not written by sscp
+        raise CheckpointError(f"{source}: not a readable sscp checkpoint ({type(e).__name__}: {e})") from None
+
+
+def read_payload(path: Path) -> dict:
+    """Returns the verified payload of the checkpoint file at path, or a CheckpointError."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    return decode(data, path)
+
+
 def load(path: Path, template: Any) -> tuple[int, Any, dict]:
     """Returns (step, state shaped like template, meta) from one checkpoint file, or a CheckpointError."""
+    payload = read_payload(path)
     try:
-        payload = serialization.msgpack_restore(Path(path).read_bytes())
         state = serialization.from_state_dict(template, payload["state"])
         pairs = zip(jax.tree.leaves(state), jax.tree.leaves(template), strict=True)
         shapes_ok = all(np.shape(a) == np.shape(b) for a, b in pairs)

@@ -141,7 +141,10 @@ def cmd_eval(args: list[str]) -> None:
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         raise ConfigError(f"{run_dir}: no config.json; pass a run folder written by `sscp train`")
-    record = json.loads(cfg_path.read_text())
+    try:
+        record = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{cfg_path}: unreadable ({e}); restore it from a copy to evaluate this run") from None
     train = {k: tuple(v) if isinstance(v, list) else v for k, v in record["train"].items()}
     train.update(run_dir=str(run_dir), progress=False)
     agent = {k: tuple(v) if isinstance(v, list) else v for k, v in record["agent"].items()}

@@ -212,7 +212,13 @@ class Trainer:
         cfg_path = self.run_dir / "config.json"
         record = self.config_record()
         if cfg_path.exists():
-            old = json.loads(cfg_path.read_text())
+            try:
+                old = json.loads(cfg_path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise ConfigError(
+                    f"{cfg_path}: unreadable ({e}); the checkpoints and logs beside it are untouched — restore the "
+                    "file, or pass another --run-dir"
+                ) from None
             for key in ("agent", "runs"):
                 if old.get(key) != json.loads(json.dumps(record[key])):
                     raise ConfigError(
@@ -329,7 +335,10 @@ class Trainer:
                 results = self.evaluate()
                 self._log_eval(results, time.perf_counter() - t0)
                 bar.write(f"step {self.step}: success " + " ".join(f"{r['success']:.2f}" for r in results))
-                plot_run(self.run_dir)
+                try:
+                    plot_run(self.run_dir)
+                except OSError as e:  # the plot is a convenience: a full disk must not stop training here
+                    bar.write(f"warning: could not write {self.run_dir / 'curves.png'}: {e.strerror or e}")
             if done or (cfg.save_every and self.step % cfg.save_every < n):
                 self.save()
         bar.close()

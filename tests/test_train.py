@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, tiny_agent_args
-from flax import serialization
 
 from sscp import checkpoint
 from sscp.agents.sscp import SSCPAgent
@@ -211,9 +210,7 @@ def test_resume_after_sigkill_is_exact(tiny_data_dir, tmp_path):
 
     assert _ckpt_steps(killed_dir) == _ckpt_steps(reference_dir) == [RESUME_STEPS - 100, RESUME_STEPS]
     name = f"step_{RESUME_STEPS:010d}.ckpt"
-    got, want = (
-        serialization.msgpack_restore((d / "checkpoints" / name).read_bytes()) for d in (killed_dir, reference_dir)
-    )
+    got, want = (checkpoint.read_payload(d / "checkpoints" / name) for d in (killed_dir, reference_dir))
     assert got["step"] == want["step"] == RESUME_STEPS
     assert got["meta"]["train_csv"] == (killed_dir / "train.csv").stat().st_size  # byte offsets differ: time/*
     got_leaves, want_leaves = jax.tree.leaves(got["state"]), jax.tree.leaves(want["state"])
@@ -280,7 +277,7 @@ def test_skip_nonfinite_finishes_with_finite_params(tiny_config, tmp_path, monke
         ({"steps": 0}, {}, r"--steps must be positive, got 0"),
         ({"steps": -5}, {}, r"--steps must be positive, got -5"),
         ({"seeds": (0, 1, 0)}, {}, r"--seeds has duplicates: \(0, 1, 0\)"),
-        ({"agent": "nope"}, {}, r"unknown agent 'nope'; valid agents: sscp"),
+        ({"agent": "nope"}, {}, r"unknown agent 'nope'; valid agents: bc, flow_bc, fql, sscp, sscp_bc"),
         ({}, {"batch_size": 1000}, r"--agent.batch-size 1000 is larger than the dataset \(297 transitions\)"),
         ({}, {"not_a_field": 3}, r"bad agent option for sscp: .*not_a_field"),
         ({"eval_max_steps": 0}, {}, r"--eval-max-steps must be positive"),
@@ -315,6 +312,20 @@ def test_corrupt_newest_checkpoint_is_skipped_with_a_warning(tmp_path, capsys):
     newest.write_bytes(b"not a checkpoint at all")
     (tmp_path / "step_0000000020.ckpt").write_bytes(b"")
     assert checkpoint.load_latest(tmp_path, _state(0)) is None
+
+
+def test_one_flipped_bit_in_a_checkpoint_is_detected(tmp_path, capsys):
+    """A SHA-256 over the body catches damage that still parses (a flipped low bit of a parameter)."""
+    for step in (10, 20):
+        checkpoint.save(tmp_path, step, _state(step), {"elapsed": float(step)}, keep=2)
+    newest = tmp_path / "step_0000000020.ckpt"
+    data = bytearray(newest.read_bytes())
+    data[-3] ^= 1  # inside the last array's bytes
+    newest.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        checkpoint.read_payload(newest)
+    step, _, _ = checkpoint.load_latest(tmp_path, _state(0))
+    assert step == 10 and "checksum mismatch" in capsys.readouterr().err
 
 
 def test_saving_after_skipping_a_corrupt_checkpoint_keeps_the_new_one(tmp_path):
