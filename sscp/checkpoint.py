@@ -11,6 +11,7 @@ import jax
 import numpy as np
 from flax import serialization
 
+from sscp.data.formats import fsync_directory
 from sscp.errors import CheckpointError
 
 _NAME = re.compile(r"^step_(\d{10})\.ckpt$")
@@ -27,11 +28,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_directory(path.parent)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise CheckpointError(f"could not write {path}: {e.strerror or e}; the previous file is unchanged") from None

@@ -184,7 +184,7 @@ def load_ogbench_npz(path: str | os.PathLike, *, add_info: bool = False) -> dict
     return dataset
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Makes a rename inside `directory` durable; file systems that cannot sync directories are skipped."""
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -212,7 +212,7 @@ def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> N
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
     except BaseException as error:
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
