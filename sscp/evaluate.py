@@ -24,6 +24,7 @@ def evaluate(
     """
     queue = deque((r, e) for e in range(episodes) for r in range(len(env_names)))
     slot_job: list[tuple[int, int] | None] = [None] * pool.num_slots
+    slot_env: list[str | None] = [None] * pool.num_slots  # building an env costs ~1 s: reuse a slot's env id
     obs: list[np.ndarray | None] = [None] * pool.num_slots
     ret = np.zeros(pool.num_slots)
     length = np.zeros(pool.num_slots, dtype=np.int64)
@@ -32,12 +33,13 @@ def evaluate(
     while queue or any(j is not None for j in slot_job):
         free = [s for s in range(pool.num_slots) if slot_job[s] is None][: len(queue)]
         if free:
-            jobs = [queue.popleft() for _ in free]
+            jobs = [_next_job(queue, env_names, slot_env[s]) for s in free]
             first = pool.reset(
                 [(s, env_names[r], seed * 1_000_003 + r * 10_007 + e) for s, (r, e) in zip(free, jobs, strict=True)]
             )
             for s, job, o in zip(free, jobs, first, strict=True):
                 slot_job[s], obs[s], ret[s], length[s] = job, o, 0.0, 0
+                slot_env[s] = env_names[job[0]]
         active = [s for s in range(pool.num_slots) if slot_job[s] is not None]
         template = obs[active[0]]
         batch_obs = np.stack([obs[s] if obs[s] is not None else np.zeros_like(template) for s in range(pool.num_slots)])
@@ -55,3 +57,12 @@ def evaluate(
                 results[r]["length"].append(length[s])
                 slot_job[s], obs[s] = None, None
     return [{k: float(np.mean(v)) for k, v in res.items()} for res in results]
+
+
+def _next_job(queue: deque, env_names: list[str], env: str | None) -> tuple[int, int]:
+    """Removes and returns the first queued (run, episode) whose env id is `env`, else the first one."""
+    for i, job in enumerate(queue):
+        if env_names[job[0]] == env:
+            del queue[i]
+            return job
+    return queue.popleft()

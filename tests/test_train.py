@@ -447,3 +447,31 @@ def test_disk_full_while_logging_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (tmp_path / "train.csv").read_bytes() == before
     assert [r["step"] for r in read_csv(tmp_path / "train.csv")] == ["1"]
+
+
+def test_evaluation_reuses_envs_and_its_results_do_not_depend_on_slots(monkeypatch):
+    """Episodes of one env id go to slots that already hold it (an OGBench env takes ~1 s to build), and the
+    per-run results are the same for 1 or 3 slots (episode seeds depend only on run and episode)."""
+    import sscp.envs
+    from sscp.envs import EnvPool
+    from sscp.evaluate import evaluate
+
+    builds = []
+    real_make = sscp.envs.make_env
+    monkeypatch.setattr(sscp.envs, "make_env", lambda name: builds.append(name) or real_make(name))
+
+    def act(runs, obs, step):  # a fixed policy that depends on the run and the observation
+        return np.tanh(obs[:, :2] * 0.1 + runs[:, None] * 0.5).astype(np.float32)
+
+    names = ["pointmaze-medium-singletask-task1-v0", "pointmaze-medium-singletask-task2-v0"]
+    per_slots = {}
+    for slots in (1, 3):
+        builds.clear()
+        pool = EnvPool(slots, 0)
+        try:
+            per_slots[slots] = evaluate(act, names, 4, pool, seed=3, max_steps=5)
+        finally:
+            pool.close()
+        # 8 episodes of two env ids: one build per env id and slot at most, not one per episode
+        assert len(builds) <= 2 * slots, builds
+    assert per_slots[1] == per_slots[3]
