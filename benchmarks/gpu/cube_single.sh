@@ -1,47 +1,50 @@
 #!/usr/bin/env bash
-# One GPU-machine session (10-minute command limit): generates cube-single-play-v0 at official size on the CPU cores
-# while the GPU profiles the training step (scan unroll, XLA command buffers), then trains SSCP on the five
-# single-task variants x 2 seeds in one vmapped process for as many steps as the remaining time allows.
-#   OUT=/tmp/out bash benchmarks/gpu/cube_single.sh            (on the GPU machine, after installing .whl/)
-#   SMALL=1 OUT=/tmp/out bash benchmarks/gpu/cube_single.sh    (a smoke test on a CPU machine)
+# SSCP on the five cube-single-play single-task variants x 2 seeds on one GPU machine, in commands of at most
+# 10 minutes (the device tool's limit) that resume one another while the machine stays warm.
+#
+#   PHASE=first OUT=/tmp/out bash benchmarks/gpu/cube_single.sh   # generate the data on the CPU cores while the GPU
+#                                                                  # measures the speed options, then start training
+#   PHASE=more  OUT=/tmp/out bash benchmarks/gpu/cube_single.sh   # resume training until BUDGET_S is used up
+#   SMALL=1 ...                                                    # a smoke test on a CPU machine
+#
+# Training is killed by `timeout` when the budget ends; the next call resumes from the newest checkpoint (written
+# every SAVE_EVERY steps, atomically). Each call copies the run's config.json, CSV logs and curves.png to $OUT.
 set -uo pipefail
 OUT=${OUT:?set OUT}
-BUDGET_S=${BUDGET_S:-570}            # seconds this script may run in total
+PHASE=${PHASE:-more}
+BUDGET_S=${BUDGET_S:-575}
+STEPS=${STEPS:-300000}
+SAVE_EVERY=${SAVE_EVERY:-10000}
+EVAL_EVERY=${EVAL_EVERY:-100000}
 start=$(date +%s)
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
 if [ "${SMALL:-0}" = 1 ]; then
-  episodes=20; prof=(--hidden 32 32 --batch 64 --steps 20)
-  agent=(--agent.actor-hidden-dims 32 32 --agent.critic-hidden-dims 32 32 --agent.batch-size 64); eval_eps=2
+  episodes=20; eval_eps=2; bench=(--hidden 32 32 --batch 64 --chunk 20 --repeats 1 --transitions 10000)
+  agent=(--agent.actor-hidden-dims 32 32 --agent.critic-hidden-dims 32 32 --agent.batch-size 64)
 else
-  episodes=1000; prof=(); agent=(); eval_eps=50
+  episodes=1000; eval_eps=50; bench=(); agent=()
 fi
 mkdir -p data "$OUT"
-python3 -m sscp.cli data make cube-single-play-v0 --episodes $episodes --out data --workers $(( $(nproc) - 1 )) \
-  >"$OUT/datagen.log" 2>&1 &
-gen=$!
-python3 -m benchmarks.profile_step "${prof[@]}" --seeds 1 8 --unroll 1 10 --out "$OUT/profile.json" 2>&1 | tee "$OUT/profile.log"
-XLA_FLAGS=--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL python3 -m benchmarks.profile_step "${prof[@]}" \
-  --seeds 1 8 --unroll 1 10 --out "$OUT/profile_cmdbuf.json" 2>&1 | tee "$OUT/profile_cmdbuf.log"
-wait $gen; tail -3 "$OUT/datagen.log"
-# Best (command buffers or not, unroll) at 8 seeds; steps from the time left.
-read -r cmdbuf unroll steps left < <(python3 - "$OUT" "$start" "$BUDGET_S" <<'PY'
-import json, os, sys, time
-best = (0, 0, 1)
-for cmdbuf, name in ((0, "profile.json"), (1, "profile_cmdbuf.json")):
-    path = os.path.join(sys.argv[1], name)
-    if os.path.exists(path):
-        for r in json.load(open(path)):
-            if r["seeds"] == 8 and r["updates_per_sec"] > best[0]:
-                best = (r["updates_per_sec"], cmdbuf, r["unroll"])
-left = int(sys.argv[3]) - (time.time() - float(sys.argv[2])) - 15
-train_s = left - 110                                    # compile, one evaluation, copying
-print(best[1], best[2], max(1000, int(train_s * 0.85 * best[0] / 10) // 1000 * 1000), int(left))
-PY
-)
-[ "$cmdbuf" = 1 ] && export XLA_FLAGS=--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL
-echo "training: command buffers $cmdbuf, scan unroll $unroll, $steps steps, ${left}s left"
+if [ "$PHASE" = first ]; then
+  python3 -m sscp.cli data make cube-single-play-v0 --episodes $episodes --out data --workers $(( $(nproc) - 1 )) \
+    >"$OUT/datagen.log" 2>&1 &
+  gen=$!
+  # Each named option alone, then all three, at 1 and 8 seeds (same JSON file, one row per variant).
+  for opts in "" "--fuse-network-calls 1" "--compute-dtype bfloat16" "--one-step-mse 0" \
+      "--fuse-network-calls 1 --compute-dtype bfloat16 --one-step-mse 0"; do
+    # shellcheck disable=SC2086
+    python3 benchmarks/throughput.py "${bench[@]}" --seeds 1 8 $opts --out "$OUT/throughput-options.json" \
+      2>&1 | grep -v "^WARNING" | tee -a "$OUT/throughput-options.log"
+  done
+  wait $gen; tail -3 "$OUT/datagen.log"
+fi
+left=$(( BUDGET_S - ($(date +%s) - start) - 20 ))
+if [ "$left" -lt 60 ]; then echo "only ${left}s left: no training in this call"; exit 0; fi
+echo "training for at most ${left}s"
 timeout "$left" python3 -m sscp.cli train --agent sscp --dataset cube-single-play-singletask-task{1,2,3,4,5}-v0 \
-  --data-dir data --seeds 0 1 --steps "$steps" --eval-every "$steps" --save-every "$steps" --eval-episodes $eval_eps \
-  --scan-unroll "$unroll" --log-every 1000 --run-dir runs/cube-single --no-progress "${agent[@]}" 2>&1 | tee "$OUT/train.log"
+  --data-dir data --seeds 0 1 --steps "$STEPS" --eval-every "$EVAL_EVERY" --save-every "$SAVE_EVERY" \
+  --eval-episodes $eval_eps --log-every 1000 --run-dir runs/cube-single --no-progress "${agent[@]}" 2>&1 \
+  | grep -v "^WARNING" | tee -a "$OUT/train.log"
 cp runs/cube-single/{config.json,train.csv,eval.csv,curves.png} "$OUT/" 2>/dev/null
+ls runs/cube-single/checkpoints
 echo "total $(( $(date +%s) - start ))s"
