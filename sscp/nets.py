@@ -145,3 +145,51 @@ class FlowField(nn.Module):
     def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array) -> jax.Array:
         h = jnp.concatenate([obs, x, t[..., None]], axis=-1)
         return MLP((*self.hidden_dims, self.action_dim), self.activation, layer_norm=self.layer_norm, name="mlp")(h)
+
+
+class Actor(nn.Module):
+    """Returns Dense(MLP(obs)), tanh-squashed when squash: the OGBench/FQL actor of ReBRAC (squashed, deterministic)
+    and IQL (the mean of a Gaussian). The output layer starts small (final_init_scale) so early actions sit near 0."""
+
+    action_dim: int
+    hidden_dims: Sequence[int] = (512, 512, 512, 512)
+    activation: str = "gelu"
+    layer_norm: bool = False
+    final_init_scale: float = 1e-2
+    squash: bool = True
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        h = MLP(self.hidden_dims, self.activation, activate_final=True, layer_norm=self.layer_norm, name="mlp")(obs)
+        out = nn.Dense(self.action_dim, kernel_init=default_init(self.final_init_scale), name="head")(h)
+        return jnp.tanh(out) if self.squash else out
+
+
+class SinusoidalEmbedding(nn.Module):
+    """Returns [sin(t·f), cos(t·f)] with dim/2 fixed frequencies f from 1 down to 1/10000 (the transformer map)."""
+
+    dim: int = 16
+
+    @nn.compact
+    def __call__(self, t: jax.Array) -> jax.Array:
+        half = self.dim // 2
+        freqs = jnp.exp(-jnp.log(10000.0) * jnp.arange(half) / (half - 1))
+        args = t[..., None] * freqs
+        return jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=-1)
+
+
+class NoisePredictor(nn.Module):
+    """Returns ε_θ(s, x_t, t): Diffusion-QL's noise-prediction MLP on concat(x_t, e(t), s), where e is a sinusoidal
+    embedding of the step index followed by Dense(2·time_dim) → mish → Dense(time_dim)."""
+
+    action_dim: int
+    hidden_dims: Sequence[int] = (256, 256, 256)
+    activation: str = "mish"
+    time_dim: int = 16
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array) -> jax.Array:
+        emb = SinusoidalEmbedding(self.time_dim, name="sinusoidal")(t)
+        emb = MLP((2 * self.time_dim, self.time_dim), "mish", name="time_mlp")(emb)
+        h = jnp.concatenate([x, emb, obs], axis=-1)
+        return MLP((*self.hidden_dims, self.action_dim), self.activation, name="mlp")(h)

@@ -1,8 +1,10 @@
-"""The baselines in the same framework: Gaussian BC and flow BC learn, act in [−1, 1], and train end to end."""
+"""The baselines in the same framework: every one learns, acts in [−1, 1] and trains end to end; the behaviour that
+matters per agent (acting calls, delayed updates, expectiles, gradient paths)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from conftest import TASKS
 
@@ -16,6 +18,11 @@ TINY = {
     "flow_bc": {"hidden_dims": (32, 32), "batch_size": 64},
     "sscp_bc": {"hidden_dims": (32, 32), "batch_size": 64, "time_embed_dim": 16},
     "fql": {"actor_hidden_dims": (32, 32), "critic_hidden_dims": (32, 32), "batch_size": 64, "flow_steps": 4},
+    "rebrac": {"actor_hidden_dims": (32, 32), "critic_hidden_dims": (32, 32), "batch_size": 64},
+    # temperature 1: while the values still fall (γ = 0.99, reward −1) the advantages are negative, and exp(10·A)
+    # would leave the policy almost no weight within a short test
+    "iql": {"actor_hidden_dims": (32, 32), "value_hidden_dims": (32, 32), "batch_size": 64, "temperature": 1.0},
+    "dql": {"actor_hidden_dims": (32, 32), "critic_hidden_dims": (32, 32), "batch_size": 64, "time_dim": 8},
 }
 
 
@@ -31,7 +38,16 @@ def toy_batch(n=256):
 
 
 @pytest.mark.parametrize(
-    "name,loss", [("bc", "bc_loss"), ("flow_bc", "flow_loss"), ("fql", "bc_flow_loss"), ("sscp_bc", "bc_loss")]
+    "name,loss",
+    [
+        ("bc", "bc_loss"),
+        ("flow_bc", "flow_loss"),
+        ("fql", "bc_flow_loss"),
+        ("sscp_bc", "bc_loss"),
+        ("rebrac", "bc_loss"),
+        ("iql", "actor_loss"),
+        ("dql", "bc_loss"),
+    ],
 )
 def test_baseline_learns_and_acts_in_range(name, loss):
     agent_cls, config_cls = get_agent(name)
@@ -87,7 +103,7 @@ def test_bad_values_are_rejected(name, field):
         get_agent(name)[1](**{field: 0})
 
 
-@pytest.mark.parametrize("name", ["bc", "flow_bc", "fql", "sscp_bc"])
+@pytest.mark.parametrize("name", ["bc", "flow_bc", "fql", "sscp_bc", "rebrac", "iql", "dql"])
 def test_baseline_trains_end_to_end(name, tiny_config, tmp_path):
     """The same loop, logs, evaluation and checkpoints serve every registered agent."""
     assert name in AGENTS
@@ -118,3 +134,155 @@ def test_fql_gradient_paths():
     assert bc_flow["flow"] > 0 and bc_flow["onestep"] == 0 and bc_flow["critic"] == 0
     assert distill["onestep"] > 0 and distill["flow"] == 0 and distill["critic"] == 0
     assert q["onestep"] > 0 and q["critic"] == 0 and q["flow"] == 0
+
+
+def _changed(before, after) -> bool:
+    return any(bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True))
+
+
+def test_rebrac_updates_actor_and_targets_every_policy_freq_steps():
+    """The critics learn on every update; the actor, its Adam state and both targets only on every policy_freq-th,
+    also when runs are vmapped (as in training), where the cond turns into a select."""
+    agent_cls, config_cls = get_agent("rebrac")
+    batch = toy_batch(64)
+    cfg = config_cls(**TINY["rebrac"], policy_freq=3)
+    agents = jax.vmap(lambda k: agent_cls.create(k, batch, cfg))(jnp.stack([jax.random.PRNGKey(s) for s in (7, 8)]))
+    update = jax.jit(jax.vmap(lambda a: a.update(batch)))
+    for step in range(7):
+        new, info = update(agents)
+        actor_step = step % 3 == 0
+        assert _changed(agents.params["critic"], new.params["critic"])
+        assert _changed(agents.params["actor"], new.params["actor"]) == actor_step, step
+        assert _changed(agents.actor_opt_state, new.actor_opt_state) == actor_step, step
+        assert _changed(agents.target_params, new.target_params) == actor_step, step
+        assert np.all(np.isfinite(info["actor_loss"])) and np.all(np.isfinite(info["critic_loss"]))
+        agents = new
+    np.testing.assert_array_equal(agents.step, [7, 7])
+
+
+def test_rebrac_critic_penalty_needs_next_actions():
+    agent_cls, config_cls = get_agent("rebrac")
+    batch = toy_batch(8)
+    with pytest.raises(ConfigError, match="alpha-critic"):
+        agent_cls.create(jax.random.PRNGKey(0), batch, config_cls(**TINY["rebrac"], alpha_critic=0.1))
+    # with next actions in the batch the penalty lowers the TD target, hence changes the critic loss
+    with_next = {**batch, "next_actions": -batch["actions"]}
+    losses = []
+    for alpha in (0.0, 1.0):
+        agent = agent_cls.create(jax.random.PRNGKey(0), with_next, config_cls(**TINY["rebrac"], alpha_critic=alpha))
+        losses.append(float(agent.critic_loss(with_next, agent.params["critic"], jax.random.PRNGKey(1))[0]))
+    assert losses[1] > losses[0] + 0.1, losses
+
+
+def test_iql_expectile_loss_weights_positive_residuals_by_the_expectile():
+    from sscp.agents.iql import expectile_loss
+
+    np.testing.assert_allclose(expectile_loss(jnp.array([2.0, -2.0]), 0.9), [0.9 * 4, 0.1 * 4], rtol=1e-6)
+
+
+@pytest.mark.parametrize("expectile", [0.5, 0.9])
+def test_iql_value_converges_to_the_expectile_of_q(expectile):
+    """Q is 1 for half of a state's dataset actions and 0 for the other half: the τ-expectile of that is τ, so V(s)
+    trained by the value loss alone must reach τ (the mean at 0.5, near the max at 0.9)."""
+    agent_cls, config_cls = get_agent("iql")
+    n = 64
+    batch = {
+        "observations": jnp.ones((n, 4)),
+        "actions": jnp.where(jnp.arange(n)[:, None] % 2 == 0, 0.5, -0.5) * jnp.ones((n, 2)),
+        "next_observations": jnp.ones((n, 4)),
+        "rewards": jnp.zeros(n),
+        "masks": jnp.ones(n),
+    }
+    agent = agent_cls.create(jax.random.PRNGKey(0), batch, config_cls(**TINY["iql"], expectile=expectile))
+
+    class HalfOnes:  # target critics: Q(s, a) = 1 if a > 0 else 0, for both members
+        @staticmethod
+        def apply(params, obs, actions):
+            q = (actions[:, 0] > 0).astype(jnp.float32)
+            return jnp.stack([q, q])
+
+    agent = agent.replace(critic_def=HalfOnes())
+    opt = optax.adam(1e-2)
+    params = agent.params
+    state = opt.init(params["value"])
+
+    @jax.jit
+    def step(params, state):
+        grads = jax.grad(lambda v: agent.value_loss(batch, {**params, "value": v})[0])(params["value"])
+        updates, state = opt.update(grads, state)
+        return {**params, "value": optax.apply_updates(params["value"], updates)}, state
+
+    for _ in range(500):
+        params, state = step(params, state)
+    v = agent.value(params["value"], batch["observations"])
+    np.testing.assert_allclose(v, expectile, atol=0.02)
+
+
+@pytest.mark.parametrize("steps", [3, 5])
+def test_dql_makes_diffusion_steps_calls_per_action(steps):
+    agent_cls, config_cls = get_agent("dql")
+    batch = toy_batch(8)
+    agent = agent_cls.create(jax.random.PRNGKey(4), batch, config_cls(**TINY["dql"], diffusion_steps=steps))
+    calls = []
+    real_apply = agent.actor_def.apply
+
+    class Counting:
+        action_dim = agent.actor_def.action_dim
+
+        @staticmethod
+        def apply(*args):
+            calls.append(1)
+            return real_apply(*args)
+
+    actions = agent.replace(actor_def=Counting()).sample_actions(batch["observations"], jax.random.PRNGKey(0))
+    assert len(calls) == steps and actions.shape == batch["actions"].shape
+    assert float(jnp.abs(actions).max()) <= 1.0
+
+
+def test_dql_gradient_paths():
+    """Diffusion-QL: the Q term reaches the actor through every one of the T denoising steps (recursive
+    backpropagation through the chain) and never the critics; the diffusion loss trains the actor only; the TD loss
+    the critics only (its next actions come from the EMA actor)."""
+    agent_cls, config_cls = get_agent("dql")
+    batch = toy_batch(64)
+    agent = agent_cls.create(jax.random.PRNGKey(5), batch, config_cls(**TINY["dql"]))
+    key = jax.random.PRNGKey(6)
+
+    def norms(term):
+        g = jax.grad(lambda p: agent.total_loss(batch, p, key)[1][term])(agent.params)
+        return {k: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(v))) for k, v in g.items()}
+
+    critic, bc, q = norms("critic_loss"), norms("bc_loss"), norms("q_loss")
+    assert critic["critic"] > 0 and critic["actor"] == 0
+    assert bc["actor"] > 0 and bc["critic"] == 0
+    assert q["actor"] > 0 and q["critic"] == 0
+
+    # scale the i-th network call's output by s_i: dQ-loss/ds_i ≠ 0 for every i means every step gets a gradient
+    steps, real = agent.config.diffusion_steps, agent.actor_def
+
+    def q_loss_with_scales(scales):
+        index = iter(range(steps))
+
+        class Scaled:
+            action_dim = real.action_dim
+
+            @staticmethod
+            def apply(params, obs, x, t):
+                return real.apply(params, obs, x, t) * scales[next(index)]
+
+        return agent.replace(actor_def=Scaled()).q_loss(agent.params, batch, key)[0]
+
+    grads = jax.grad(q_loss_with_scales)(jnp.ones(steps))
+    assert np.all(np.abs(np.asarray(grads)) > 0), grads
+
+
+def test_dql_ema_actor_follows_its_schedule():
+    """The EMA actor (the TD target's policy) moves only from ema_start on, and then every ema_every steps."""
+    agent_cls, config_cls = get_agent("dql")
+    batch = toy_batch(64)
+    agent = agent_cls.create(jax.random.PRNGKey(9), batch, config_cls(**TINY["dql"], ema_start=2, ema_every=2))
+    update = jax.jit(lambda a: a.update(batch))
+    for step in range(6):
+        new, _ = update(agent)
+        assert _changed(agent.ema_actor, new.ema_actor) == (step >= 2 and step % 2 == 0), step
+        agent = new

@@ -277,7 +277,11 @@ def test_skip_nonfinite_finishes_with_finite_params(tiny_config, tmp_path, monke
         ({"steps": 0}, {}, r"--steps must be positive, got 0"),
         ({"steps": -5}, {}, r"--steps must be positive, got -5"),
         ({"seeds": (0, 1, 0)}, {}, r"--seeds has duplicates: \(0, 1, 0\)"),
-        ({"agent": "nope"}, {}, r"unknown agent 'nope'; valid agents: bc, flow_bc, fql, sscp, sscp_bc"),
+        (
+            {"agent": "nope"},
+            {},
+            r"unknown agent 'nope'; valid agents: bc, dql, flow_bc, fql, iql, rebrac, sscp, sscp_bc",
+        ),
         ({}, {"batch_size": 1000}, r"--agent.batch-size 1000 is larger than the dataset \(297 transitions\)"),
         ({}, {"not_a_field": 3}, r"bad agent option for sscp: .*not_a_field"),
         ({"eval_max_steps": 0}, {}, r"--eval-max-steps must be positive"),

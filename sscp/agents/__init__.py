@@ -1,8 +1,11 @@
 """Agent registry: name → (agent class, config class). Every agent has the same create/update/sample_actions API."""
 
 from sscp.agents.bc import BCAgent, BCConfig
+from sscp.agents.dql import DQLAgent, DQLConfig
 from sscp.agents.flow_bc import FlowBCAgent, FlowBCConfig
 from sscp.agents.fql import FQLAgent, FQLConfig
+from sscp.agents.iql import IQLAgent, IQLConfig
+from sscp.agents.rebrac import ReBRACAgent, ReBRACConfig
 from sscp.agents.sscp import SSCPAgent, SSCPConfig
 from sscp.agents.sscp_bc import SSCPBCAgent, SSCPBCConfig
 from sscp.errors import ConfigError
@@ -13,6 +16,9 @@ AGENTS: dict[str, tuple[type, type]] = {
     "flow_bc": (FlowBCAgent, FlowBCConfig),
     "fql": (FQLAgent, FQLConfig),
     "sscp_bc": (SSCPBCAgent, SSCPBCConfig),
+    "rebrac": (ReBRACAgent, ReBRACConfig),
+    "iql": (IQLAgent, IQLConfig),
+    "dql": (DQLAgent, DQLConfig),
 }
 
 
