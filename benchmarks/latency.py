@@ -1,0 +1,123 @@
+"""Acting latency and throughput of every registered agent, as JSON rows (one per agent × device × batch).
+
+Each agent is created with its default config, except that every *hidden_dims field is set to --hidden (4 × 512 by
+default: the paper size of SSCP, FQL and the OGBench baselines; Diffusion-QL's own is 3 × 256), on synthetic
+cube-double shapes (observation 40, action 5). Weights do not change the cost, so agents are untrained.
+`sample_actions` is jitted two ways (--weights): with the agent as an argument, as training and evaluation call it
+(every call flattens the whole agent, optimiser state included), and with the agent closed over, as a frozen
+deployed policy (the weights are constants of the compiled program). Each timed call hands over a host NumPy
+observation batch and ends with np.asarray(actions): the transfers are included. Reported: median and p90 over
+--calls timed calls after --warmup untimed ones, and actions per second (batch / median).
+
+    python -m benchmarks.latency --agents all --out benchmarks/results/latency-cpu.json
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from benchmarks.throughput import commit, device_name, peak_memory_bytes, synthetic_data
+from sscp.agents import AGENTS, get_agent
+
+# Network calls per action of each agent's sample_actions, from its config.
+NETWORK_CALLS: dict[str, Callable] = {
+    "sscp": lambda c: c.sample_steps,
+    "sscp_bc": lambda c: c.sample_steps,
+    "bc": lambda c: 1,
+    "flow_bc": lambda c: c.flow_steps,
+    "fql": lambda c: 1,
+    "rebrac": lambda c: 1,
+    "iql": lambda c: 1,
+    "dql": lambda c: c.diffusion_steps,
+}
+
+
+def make_agent(name: str, hidden: tuple[int, ...], example_batch: dict):
+    """Returns (agent, config, names of the hidden-size fields set to hidden) for the agent's default config."""
+    agent_cls, config_cls = get_agent(name)
+    fields = [f.name for f in dataclasses.fields(config_cls) if f.name.endswith("hidden_dims")]
+    config = config_cls(**dict.fromkeys(fields, hidden))
+    return agent_cls.create(jax.random.PRNGKey(0), example_batch, config), config, fields
+
+
+def make_act(agent, weights: str) -> Callable:
+    """Returns act(obs, key) -> actions: jitted sample_actions with the agent as an argument or as a constant."""
+    if weights == "argument":
+        jitted = jax.jit(lambda agent, obs, key: agent.sample_actions(obs, key))
+        return lambda obs, key: jitted(agent, obs, key)
+    return jax.jit(lambda obs, key: agent.sample_actions(obs, key))
+
+
+def time_calls(act: Callable, observations: np.ndarray, warmup: int) -> np.ndarray:
+    """Returns the wall seconds of act on each of observations[warmup:], after untimed calls on the first warmup."""
+    key = jax.random.PRNGKey(1)
+    times = []
+    for i, obs in enumerate(observations):
+        start = time.perf_counter()
+        np.asarray(act(obs, key))  # a host array in, a host array out, as a controller would use it
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return np.asarray(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--agents", nargs="+", default=["all"], help="agent names, or all (every registered agent)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512, 512])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 1024])
+    p.add_argument("--weights", nargs="+", default=["argument", "constant"], choices=["argument", "constant"])
+    p.add_argument("--calls", type=int, default=500, help="timed calls at batch 1 (larger batches: --big-calls)")
+    p.add_argument("--big-calls", type=int, default=50, help="timed calls at batches above 1")
+    p.add_argument("--warmup", type=int, default=20, help="untimed calls first (the first one compiles)")
+    p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
+    a = p.parse_args()
+    names = list(AGENTS) if a.agents == ["all"] else a.agents
+    hidden = tuple(a.hidden)
+    example = synthetic_data(1024, 40, 5).example_batch()
+    rng = np.random.default_rng(0)
+    old = json.loads(a.out.read_text()) if a.out and a.out.exists() else []
+    rows: list[dict] = []
+    for name in names:
+        agent, config, fields = make_agent(name, hidden, example)
+        for weights, batch in [(w, b) for w in a.weights for b in a.batches]:
+            calls = a.calls if batch == 1 else a.big_calls
+            observations = rng.standard_normal((a.warmup + calls, batch, 40), dtype=np.float32)
+            times = time_calls(make_act(agent, weights), observations, a.warmup)
+            median = float(np.median(times))
+            row = {
+                "agent": name,
+                "device": device_name(),
+                "batch": batch,
+                "weights": weights,
+                "hidden": list(hidden),
+                "hidden_fields": fields,
+                "network_calls_per_action": NETWORK_CALLS[name](config) if name in NETWORK_CALLS else None,
+                "latency_ms": 1000 * median,
+                "latency_p90_ms": 1000 * float(np.percentile(times, 90)),
+                "latency_per_action_ms": 1000 * median / batch,
+                "actions_per_sec": batch / median,
+                "timed_calls": calls,
+                "peak_memory_bytes": peak_memory_bytes(),
+                "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                "jax": jax.__version__,
+                "commit": commit(),
+                "date": time.strftime("%Y-%m-%d"),
+                "command": "python -m benchmarks.latency " + " ".join(sys.argv[1:]),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if a.out:  # after every row, so a run cut short keeps what it measured
+                a.out.parent.mkdir(parents=True, exist_ok=True)
+                a.out.write_text(json.dumps(old + rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
