@@ -12,12 +12,16 @@ RESULTS = ROOT / "benchmarks" / "results"
 BEGIN, END = "<!-- tables:begin (python benchmarks/render.py) -->", "<!-- tables:end -->"
 
 
-def table(columns: list[tuple[str, object]], pattern: str) -> str:
-    """Returns a markdown table: one column per (header, row -> cell) pair, one row per result in the files."""
+def load(pattern: str) -> list[dict]:
+    """Returns the rows of every results file matching pattern, file by file in name order."""
+    return [r for path in sorted(RESULTS.glob(pattern)) for r in json.loads(path.read_text())]
+
+
+def table(columns: list[tuple[str, object]], rows: list[dict]) -> str:
+    """Returns a markdown table: one column per (header, row -> cell) pair, one line per result row."""
     lines = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
-    for path in sorted(RESULTS.glob(pattern)):
-        for r in json.loads(path.read_text()):
-            lines.append("| " + " | ".join(str(cell(r)) for _, cell in columns) + " |")
+    for r in rows:
+        lines.append("| " + " | ".join(str(cell(r)) for _, cell in columns) + " |")
     return "\n".join(lines)
 
 
@@ -37,6 +41,36 @@ THROUGHPUT = [
     ("commit", lambda r: r["commit"]),
     ("date", lambda r: r["date"]),
 ]
+
+LATENCY = [
+    ("device", lambda r: r["device"]),
+    ("agent", lambda r: r["agent"]),
+    ("weights", lambda r: r["weights"]),
+    ("batch", lambda r: r["batch"]),
+    ("network", lambda r: f"{len(r['hidden'])} × {r['hidden'][0]}"),
+    ("network calls / action", lambda r: r["network_calls_per_action"]),
+    ("latency, median (ms)", lambda r: f"{r['latency_ms']:.3f}"),
+    ("latency, p90 (ms)", lambda r: f"{r['latency_p90_ms']:.3f}"),
+    ("ms / action", lambda r: f"{r['latency_per_action_ms']:.4f}"),
+    ("actions/s", lambda r: f"{r['actions_per_sec']:,.0f}"),
+    ("× sscp's latency", lambda r: f"{r['vs_sscp']:.1f}" if "vs_sscp" in r else "–"),
+    ("commit", lambda r: r["commit"]),
+    ("date", lambda r: r["date"]),
+]
+
+
+def latency_rows() -> list[dict]:
+    """Returns the latency rows, each with vs_sscp: its latency over sscp's in the same file, device, weights and
+    batch (how many times faster one-step SSCP acts), where that sscp row exists."""
+    rows = []
+    for path in sorted(RESULTS.glob("latency-*.json")):
+        found = json.loads(path.read_text())
+        sscp = {(r["device"], r["weights"], r["batch"]): r["latency_ms"] for r in found if r["agent"] == "sscp"}
+        for r in found:
+            key = (r["device"], r["weights"], r["batch"])
+            rows.append({**r, "vs_sscp": r["latency_ms"] / sscp[key]} if key in sscp else r)
+    return rows
+
 
 EXPRESSIVENESS = [
     ("agent", lambda r: r["agent"]),
@@ -76,12 +110,14 @@ def main() -> None:
     fill(
         ROOT / "docs" / "benchmarks.md",
         "\n\n### Training throughput (`benchmarks/throughput.py`)\n\n"
-        + table(THROUGHPUT, "throughput-*.json")
+        + table(THROUGHPUT, load("throughput-*.json"))
         + "\n\n### Where a step's time goes (`benchmarks/profile_step.py`)\n\n"
-        + table(PROFILE, "profile*.json")
+        + table(PROFILE, load("profile*.json"))
+        + "\n\n### Acting latency of every agent (`benchmarks/latency.py`)\n\n"
+        + table(LATENCY, latency_rows())
         + "\n\n",
     )
-    fill(ROOT / "docs" / "expressiveness.md", "\n\n" + table(EXPRESSIVENESS, "expressiveness-*.json") + "\n\n")
+    fill(ROOT / "docs" / "expressiveness.md", "\n\n" + table(EXPRESSIVENESS, load("expressiveness-*.json")) + "\n\n")
 
 
 if __name__ == "__main__":
