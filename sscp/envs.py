@@ -14,16 +14,43 @@ from sscp.errors import ConfigError
 
 
 def make_env(name: str):
-    """Returns a gymnasium env by id; OGBench ids register on import, MuJoCo v5 ids come with gymnasium."""
+    """Returns a gymnasium env by id; OGBench ids register on import, MuJoCo v5 ids come with gymnasium.
+
+    Agents act in [-1, 1]: an env whose action bounds differ (e.g. Pendulum-v1, [-2, 2]) gets gymnasium's
+    RescaleAction wrapper; OGBench and the MuJoCo locomotion envs already use [-1, 1] and are left as they are.
+    """
     warnings.filterwarnings("ignore", module="glfw")
     warnings.filterwarnings("ignore", message=".*precision lowered.*")
     import gymnasium
     import ogbench  # noqa: F401  (registers the OGBench ids)
 
+    check_env_id(name)
     try:
-        return gymnasium.make(name)
+        env = gymnasium.make(name)
     except gymnasium.error.Error as e:
         raise ConfigError(f"cannot make environment {name!r}: {e}") from None
+    space = env.action_space
+    if isinstance(space, gymnasium.spaces.Box) and not (np.all(space.low == -1.0) and np.all(space.high == 1.0)):
+        env = gymnasium.wrappers.RescaleAction(env, -1.0, 1.0)
+    return env
+
+
+def check_env_id(name: str) -> None:
+    """Raises ConfigError for an env id that neither gymnasium nor OGBench registers, naming close matches."""
+    import difflib
+
+    import gymnasium
+    import ogbench  # noqa: F401
+
+    if name in gymnasium.registry:
+        return
+    close = difflib.get_close_matches(name, list(gymnasium.registry), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise ConfigError(
+        f'unknown environment {name!r}; {hint}list the valid ids with `python -c "import gymnasium, ogbench; '
+        'print(sorted(gymnasium.registry))"` (MuJoCo: HalfCheetah-v5, Hopper-v5, Walker2d-v5, Ant-v5, ...; OGBench '
+        "single-task: cube-single-singletask-task1-v0, ...)"
+    )
 
 
 @dataclass

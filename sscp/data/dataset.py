@@ -25,7 +25,10 @@ class OfflineData(flax.struct.PyTreeNode):
 
     def sample(self, key: jax.Array, batch_size: int, task: jax.Array) -> dict:
         """Returns a uniformly sampled batch of transitions with task `task`'s rewards and masks."""
-        idx = jax.random.randint(key, (batch_size,), 0, self.observations.shape[0])
+        return self.gather(jax.random.randint(key, (batch_size,), 0, self.observations.shape[0]), task)
+
+    def gather(self, idx: jax.Array, task: jax.Array) -> dict:
+        """Returns the transitions at indices idx with task `task`'s rewards and masks."""
         return {
             "observations": self.observations[idx],
             "actions": self.actions[idx],
