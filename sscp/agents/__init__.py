@@ -6,6 +6,7 @@ from sscp.agents.flow_bc import FlowBCAgent, FlowBCConfig
 from sscp.agents.fql import FQLAgent, FQLConfig
 from sscp.agents.iql import IQLAgent, IQLConfig
 from sscp.agents.rebrac import ReBRACAgent, ReBRACConfig
+from sscp.agents.sac import SACAgent, SACConfig
 from sscp.agents.sscp import SSCPAgent, SSCPConfig
 from sscp.agents.sscp_bc import SSCPBCAgent, SSCPBCConfig
 from sscp.errors import ConfigError
@@ -19,6 +20,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "rebrac": (ReBRACAgent, ReBRACConfig),
     "iql": (IQLAgent, IQLConfig),
     "dql": (DQLAgent, DQLConfig),
+    "sac": (SACAgent, SACConfig),
 }
 
 
