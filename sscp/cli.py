@@ -107,13 +107,18 @@ def run(trainer) -> list[dict]:
 
 
 def print_results(trainer, results: list[dict], wall: float) -> None:
-    """Prints one line per run: task, seed, success, return, updates/s, wall time."""
+    """Prints one line per run: task, seed, success, return, updates/s (env steps/s for online runs), wall time."""
     from sscp.logging import read_csv
 
-    rows = read_csv(trainer.run_dir / "train.csv")
-    speeds = [float(r["time/updates_per_sec"]) for r in rows[len(trainer.runs) :]] or [float("nan")]
+    online = read_csv(trainer.run_dir / "online.csv")
+    rows, key, label = (
+        (online, "time/env_steps_per_sec", "env steps/s")
+        if online
+        else (read_csv(trainer.run_dir / "train.csv"), "time/updates_per_sec", "updates/s")
+    )
+    speeds = [float(r[key]) for r in rows[len(trainer.runs) :]] or [float("nan")]  # the first row holds compiling
     ups = sorted(speeds)[len(speeds) // 2]
-    print(f"\n{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {'updates/s':>10} {'wall s':>8}")
+    print(f"\n{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {label:>10} {'wall s':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
         print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {ups:>10.0f} {wall:>8.0f}")
     print(f"\nrun folder: {trainer.run_dir} (config.json, train.csv, eval.csv, curves.png, checkpoints/)")

@@ -23,7 +23,8 @@ def _series(rows: list[dict], key: str) -> dict[str, tuple[np.ndarray, np.ndarra
 
 
 def plot_run(run_dir: Path) -> Path:
-    """Writes run_dir/curves.png: eval success and the main training losses vs step, mean ± std over seeds."""
+    """Writes run_dir/curves.png: eval success and the main training losses vs step, mean ± std over seeds; for runs
+    with an online phase also the eval return and the online episodes' return (online.csv)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,9 +32,13 @@ def plot_run(run_dir: Path) -> Path:
 
     run_dir = Path(run_dir)
     evals, train = read_csv(run_dir / "eval.csv"), read_csv(run_dir / "train.csv")
+    online = read_csv(run_dir / "online.csv")
     panels = [("eval/success", evals, "success rate")]
-    keys = [k for k in (train[0] if train else {}) if k.startswith("train/") and k.endswith("loss")]
-    panels += [(k, train, k.removeprefix("train/")) for k in keys]
+    if online:
+        panels += [("eval/return", evals, "eval return"), ("episode/return", online, "online episode return")]
+    losses = train or online
+    keys = [k for k in (losses[0] if losses else {}) if k.startswith("train/") and k.endswith("loss")]
+    panels += [(k, losses, k.removeprefix("train/")) for k in keys]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     for ax, (key, rows, title) in zip(axes[0], panels, strict=True):
         series = _series(rows, key)
@@ -42,7 +47,7 @@ def plot_run(run_dir: Path) -> Path:
             ax.plot(steps, mean, label=task, marker="o" if key.startswith("eval") else None, markersize=3)
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
         ax.set_title(title)
-        ax.set_xlabel("gradient step")
+        ax.set_xlabel("offline updates + env steps" if online else "gradient step")
         if key == "eval/success":
             ax.set_ylim(-0.02, 1.02)
         elif series and all((v > 0).all() for _, v in series.values()):

@@ -1,5 +1,6 @@
 """The one training loop: data on the device, K updates per jitted lax.scan call, runs (tasks × seeds) vmapped in one
-process, periodic evaluation, CSV logs, atomic checkpoints and exact resume."""
+process, periodic evaluation, CSV logs, atomic checkpoints and exact resume; then, if asked, the online phase: one
+env per run stepped on the host and one jitted device call per env step (docs/online.md)."""
 
 import dataclasses
 import json
@@ -16,10 +17,20 @@ import numpy as np
 from sscp import checkpoint
 from sscp.agents import get_agent
 from sscp.data.dataset import OfflineData, load_offline_data
-from sscp.envs import EnvPool
+from sscp.data.replay import OnlineSource, ReplayBuffer
+from sscp.envs import EnvPool, check_env_id
 from sscp.errors import ConfigError, DivergenceError
 from sscp.evaluate import evaluate
 from sscp.logging import CSVLogger
+from sscp.online import (
+    OnlineEnvs,
+    env_shapes,
+    example_batch,
+    make_action_std,
+    make_online_step,
+    next_actions,
+)
+from sscp.plot import plot_run
 
 
 @dataclass(frozen=True)
@@ -28,10 +39,30 @@ class TrainConfig:
 
     agent: str = "sscp"
     """Agent name (see `sscp train --help` for the list)."""
-    dataset: tuple[str, ...] = ("cube-single-play-singletask-task1-v0",)
-    """Dataset name(s) or .npz path(s). Several single-task variants of one dataset train together, vmapped."""
-    steps: int = 1_000_000
-    """Gradient steps per run (1M is the FQL/OGBench convention)."""
+    dataset: tuple[str, ...] | None = None
+    """Dataset name(s) or .npz path(s). Several single-task variants of one dataset train together, vmapped. Default
+    cube-single-play-singletask-task1-v0, or none when --env is given (online from scratch)."""
+    env: tuple[str, ...] = ()
+    """Environment id(s) for online runs from scratch, without a dataset (e.g. HalfCheetah-v5); needs --online-steps.
+    Several ids train together, vmapped, if their observation and action sizes agree."""
+    steps: int | None = None
+    """Offline gradient steps per run; default 1,000,000 with a dataset (the FQL/OGBench convention) and 0 without
+    one (online from scratch has no offline phase)."""
+    online_steps: int = 0
+    """Environment steps per run after the offline phase (0: offline only). Online runs act in the dataset's own
+    environment (OGBench single-task ids), or in --env."""
+    utd: int = 1
+    """Online gradient updates per environment step (1, as docs/method.md §4)."""
+    random_steps: int | None = None
+    """Online steps taken with uniform random actions, and without updates, before the policy acts. Default 5000
+    from scratch (CleanRL's learning_starts), capped at a tenth of --online-steps for short runs; 0 after an
+    offline phase (the pretrained policy acts at once)."""
+    online_buffer: Literal["append", "separate"] = "append"
+    """With a dataset: "append" samples uniformly from the offline data followed by the online transitions (method.md
+    §4's default); "separate" draws half of each batch from each."""
+    buffer_size: int | None = None
+    """Capacity of each run's online replay buffer; default --online-steps (every transition is kept, as SAC's 1M
+    buffer for 1M steps). Smaller makes it a ring that overwrites the oldest online transitions."""
     seeds: tuple[int, ...] = (0,)
     """Seeds; every (dataset, seed) pair is one run, all trained at once in one process with vmap."""
     run_dir: str | None = None
@@ -43,9 +74,10 @@ class TrainConfig:
     data_episodes: int | None = None
     """With make_data: episodes to generate (default: the official size)."""
     log_every: int = 1000
-    """Updates per jitted call; one train.csv row per run per call."""
+    """Offline: updates per jitted call, one train.csv row per run per call. Online: env steps per online.csv row."""
     eval_every: int = 100_000
-    """Evaluate every this many steps (and always at the end); 0 evaluates only at the end."""
+    """Evaluate every this many steps of each phase (offline updates, online env steps) and at the end of each
+    phase; 0 evaluates only at the ends."""
     eval_episodes: int = 50
     """Episodes per run and evaluation."""
     eval_workers: int = -1
@@ -53,7 +85,7 @@ class TrainConfig:
     eval_max_steps: int | None = None
     """Cap episode length in evaluation, for smoke tests (default: the environment's own limit, 200-1000 steps)."""
     save_every: int = 100_000
-    """Checkpoint every this many steps (and at the end)."""
+    """Checkpoint every this many steps of each phase (and at the end)."""
     keep_checkpoints: int = 2
     """How many recent checkpoints to keep."""
     on_nonfinite: Literal["stop", "skip"] = "stop"
@@ -66,6 +98,11 @@ class TrainConfig:
     """JAX matmul precision for float32 arrays ("default" is JAX's own choice for the device)."""
 
 
+DEFAULT_DATASET = ("cube-single-play-singletask-task1-v0",)
+DEFAULT_OFFLINE_STEPS = 1_000_000
+DEFAULT_RANDOM_STEPS = 5_000
+
+
 @dataclass
 class Run:
     """One (task, seed) pair of a vmapped training process."""
@@ -74,11 +111,61 @@ class Run:
     task: int
     seed: int
     dataset: str
+    """The dataset name, or the env id of an online run from scratch."""
     env_name: str
 
 
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """Returns cfg with the defaults that depend on other options filled in (dataset, steps, random_steps,
+    buffer_size), or a ConfigError for options that cannot run together."""
+    if cfg.online_steps < 0:
+        raise ConfigError(f"--online-steps must be >= 0 (0: offline only), got {cfg.online_steps}")
+    if cfg.env:
+        if cfg.dataset:
+            raise ConfigError(
+                "--env runs online from scratch; with --dataset the online phase runs in the dataset's own "
+                "environment, so give one or the other"
+            )
+        if cfg.online_steps == 0:
+            raise ConfigError("--env runs online from scratch and needs --online-steps N (environment steps per run)")
+        if cfg.steps:
+            raise ConfigError(
+                f"--steps {cfg.steps} counts offline gradient steps, which need --dataset; online runs from scratch "
+                "take --online-steps"
+            )
+        if cfg.online_buffer == "separate":
+            raise ConfigError(
+                "--online-buffer separate draws half of each batch from the offline data: it needs --dataset"
+            )
+        for name in cfg.env:
+            check_env_id(name)
+        dataset, steps = (), 0
+    else:
+        dataset = DEFAULT_DATASET if cfg.dataset is None else cfg.dataset
+        if not dataset:
+            raise ConfigError("give --dataset NAME (offline, offline-to-online) or --env ID --online-steps N (online)")
+        steps = DEFAULT_OFFLINE_STEPS if cfg.steps is None else cfg.steps
+    if cfg.online_steps and steps < 0:
+        raise ConfigError(f"--steps must be >= 0 (0: no offline phase), got {steps}")
+    if not cfg.online_steps and steps <= 0:
+        raise ConfigError(f"--steps must be positive, got {steps}")
+    if cfg.utd <= 0:
+        raise ConfigError(f"--utd must be positive, got {cfg.utd}")
+    random_steps = cfg.random_steps
+    if random_steps is None:
+        random_steps = min(DEFAULT_RANDOM_STEPS, cfg.online_steps // 10) if cfg.env else 0
+    if not 0 <= random_steps <= cfg.online_steps:
+        raise ConfigError(f"--random-steps must be in [0, --online-steps = {cfg.online_steps}], got {random_steps}")
+    buffer_size = cfg.online_steps if cfg.buffer_size is None else cfg.buffer_size
+    if cfg.online_steps and buffer_size <= 0:
+        raise ConfigError(f"--buffer-size must be positive, got {buffer_size}")
+    return dataclasses.replace(
+        cfg, dataset=tuple(dataset), steps=steps, random_steps=random_steps, buffer_size=max(buffer_size, 1)
+    )
+
+
 def _check(cfg: TrainConfig, agent_cfg) -> None:
-    for name in ("steps", "log_every", "eval_episodes"):
+    for name in ("log_every", "eval_episodes"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
     for name in ("eval_every", "save_every"):
@@ -96,7 +183,7 @@ def _check(cfg: TrainConfig, agent_cfg) -> None:
 
 def default_run_dir(cfg: TrainConfig) -> Path:
     """Returns runs/<dataset>/<agent>/<timestamp> for a new run."""
-    names = [Path(d).stem for d in cfg.dataset]
+    names = [Path(d).stem for d in cfg.dataset] or list(cfg.env)
     label = names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
     base = Path("runs") / label / cfg.agent / time.strftime("%Y%m%d-%H%M%S")
     path, n = base, 1
@@ -168,34 +255,52 @@ class Trainer:
             self.agent_cfg = config_cls(**(agent_overrides or {}))
         except TypeError as e:
             raise ConfigError(f"bad agent option for {cfg.agent}: {e}") from None
+        cfg = resolve(cfg)
         _check(cfg, self.agent_cfg)
         self.cfg = cfg
         jax.config.update(
             "jax_default_matmul_precision", None if cfg.matmul_precision == "default" else cfg.matmul_precision
         )
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-        self.data = load_offline_data(cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes)
-        if self.agent_cfg.batch_size > self.data.size:
-            raise ConfigError(
-                f"--agent.batch-size {self.agent_cfg.batch_size} is larger than the dataset ({self.data.size} "
-                "transitions); lower it or use more data"
-            )
+        self.data: OfflineData | None = None
+        if cfg.dataset:
+            self.data = load_offline_data(cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes)
+            if self.agent_cfg.batch_size > self.data.size:
+                raise ConfigError(
+                    f"--agent.batch-size {self.agent_cfg.batch_size} is larger than the dataset ({self.data.size} "
+                    "transitions); lower it or use more data"
+                )
+            labels, env_names = cfg.dataset, self.data.env_names
+        else:
+            labels, env_names = cfg.env, cfg.env
         self.runs = [
-            Run(len(cfg.seeds) * t + i, t, s, cfg.dataset[t], self.data.env_names[t])
-            for t in range(len(cfg.dataset))
+            Run(len(cfg.seeds) * t + i, t, s, labels[t], env_names[t])
+            for t in range(len(labels))
             for i, s in enumerate(cfg.seeds)
         ]
-        self.agents = init_agents(
-            self.agent_cls, self.agent_cfg, self.data.example_batch(), [r.seed for r in self.runs]
-        )
+        if cfg.online_steps:  # before any training: the envs exist and fit the data
+            self.obs_dim, self.action_dim = env_shapes([r.env_name for r in self.runs])
+            if self.data is not None:
+                data_dims = (self.data.observations.shape[1], self.data.actions.shape[1])
+                if data_dims != (self.obs_dim, self.action_dim):
+                    raise ConfigError(
+                        f"{self.runs[0].env_name} observes {self.obs_dim} numbers and acts with {self.action_dim}, "
+                        f"but the dataset has {data_dims[0]} and {data_dims[1]}"
+                    )
+        example = self.data.example_batch() if self.data is not None else example_batch(self.obs_dim, self.action_dim)
+        self.agents = init_agents(self.agent_cls, self.agent_cfg, example, [r.seed for r in self.runs])
         self.tasks = jnp.array([r.task for r in self.runs])
-        step_fn = make_step_fn(self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
-        self.train_chunk = make_train_chunk(step_fn, cfg.scan_unroll)
+        self.step_fn = make_step_fn(self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
+        self.train_chunk = make_train_chunk(self.step_fn, cfg.scan_unroll)
         self.act = make_act_fn()
         self.train_log = CSVLogger(self.run_dir / "train.csv")
         self.eval_log = CSVLogger(self.run_dir / "eval.csv")
-        self.step = 0
+        self.online_log = CSVLogger(self.run_dir / "online.csv")
+        self.step = 0  # offline gradient steps
+        self.env_steps = 0  # online environment steps per run
         self.elapsed = 0.0
+        self.online: OnlinePhase | None = None
+        self._saved_online: dict | None = None
 
     # ---- run folder -------------------------------------------------------------------------------------------
     def config_record(self) -> dict:
@@ -229,21 +334,36 @@ class Trainer:
                 raise ConfigError(f"{self.run_dir} was trained with agent {old['train']['agent']!r}")
             restored = checkpoint.load_latest(self.run_dir / "checkpoints", self.agents)
             if restored is not None:
-                self.step, self.agents, meta = restored
+                total, self.agents, meta = restored
+                self.step = meta.get("offline_steps", total)
+                self.env_steps = meta.get("env_steps", 0)
+                self._saved_online = meta.get("online")
                 self.elapsed = meta["elapsed"]
                 self.train_log.truncate(meta["train_csv"])
                 self.eval_log.truncate(meta["eval_csv"])
+                self.online_log.truncate(meta.get("online_csv", 0))
                 return True
             self.train_log.truncate(0)
             self.eval_log.truncate(0)
+            self.online_log.truncate(0)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.write_atomic(cfg_path, json.dumps(record, indent=2).encode())
         return False
 
+    @property
+    def total_step(self) -> int:
+        """Returns offline gradient steps + online env steps: the step of logs, evaluations and checkpoints."""
+        return self.step + self.env_steps
+
     def save(self) -> None:
-        """Writes a checkpoint of all runs with the log positions it corresponds to."""
+        """Writes a checkpoint of all runs with the log positions it corresponds to; in the online phase also the
+        replay buffers, the envs and the next actions (docs/online.md)."""
         meta = {"elapsed": self.elapsed, "train_csv": self.train_log.position(), "eval_csv": self.eval_log.position()}
-        checkpoint.save(self.run_dir / "checkpoints", self.step, self.agents, meta, self.cfg.keep_checkpoints)
+        if self.cfg.online_steps:
+            meta.update(online_csv=self.online_log.position(), offline_steps=self.step, env_steps=self.env_steps)
+            if self.online is not None:
+                meta["online"] = self.online.state()
+        checkpoint.save(self.run_dir / "checkpoints", self.total_step, self.agents, meta, self.cfg.keep_checkpoints)
 
     # ---- training ---------------------------------------------------------------------------------------------
     def _log_train(self, info: dict, seconds: float, n: int) -> None:
@@ -259,20 +379,22 @@ class Trainer:
             row["time/elapsed_s"] = self.elapsed
             self.train_log.log(row)
 
-    def _check_finite(self, info: dict, start: int) -> None:
+    def _check_finite(self, info: dict, start: int, per_step: int = 1, unit: str = "step") -> None:
+        """Raises DivergenceError naming the earliest NaN/inf in info [updates, runs]; update i belongs to
+        `unit` start + i // per_step + 1."""
         if self.cfg.on_nonfinite == "skip":
             return
-        first = None  # (step index, run, key, value) of the earliest non-finite value over all quantities
+        first = None  # (update index, run, key, value) of the earliest non-finite value over all quantities
         for k, v in jax.device_get(info).items():
             bad = ~np.isfinite(v)
             if bad.any():
-                i, r = np.argwhere(bad)[0]  # row-major: the earliest step of this quantity
+                i, r = np.argwhere(bad)[0]  # row-major: the earliest update of this quantity
                 if first is None or i < first[0]:
                     first = (i, r, k, v[i, r])
         if first is not None:
             i, r, k, value = first
             raise DivergenceError(
-                f"{k} became {value} at step {start + i + 1} (run {r}: {self.runs[r].dataset}, seed "
+                f"{k} became {value} at {unit} {start + i // per_step + 1} (run {r}: {self.runs[r].dataset}, seed "
                 f"{self.runs[r].seed}); the last good checkpoint in {self.run_dir / 'checkpoints'} is kept. "
                 "Lower the learning rate, or pass --on-nonfinite skip"
             )
@@ -285,7 +407,7 @@ class Trainer:
             workers = os.cpu_count() or 1
         slots = min(episodes * len(self.runs), max(4, 2 * workers))
         pool = EnvPool(slots, workers)
-        base_key = jax.random.PRNGKey(self.step)
+        base_key = jax.random.PRNGKey(self.total_step)
 
         def act(runs, obs, step):
             return np.asarray(
@@ -294,28 +416,45 @@ class Trainer:
 
         try:
             names = [r.env_name for r in self.runs]
-            return evaluate(act, names, episodes, pool, seed=self.step, max_steps=self.cfg.eval_max_steps)
+            return evaluate(act, names, episodes, pool, seed=self.total_step, max_steps=self.cfg.eval_max_steps)
         finally:
             pool.close()
 
     def _log_eval(self, results: list[dict], seconds: float) -> None:
         for r, res in zip(self.runs, results, strict=True):
-            row = {"step": self.step, "run": r.index, "task": r.dataset, "seed": r.seed, "env": r.env_name}
+            row = {"step": self.total_step, "run": r.index, "task": r.dataset, "seed": r.seed, "env": r.env_name}
+            if self.cfg.online_steps:
+                row["env_steps"] = self.env_steps
             row.update({f"eval/{k}": v for k, v in res.items()})
             row["time/eval_s"] = seconds
             self.eval_log.log(row)
 
-    def train(self) -> list[dict]:
-        """Trains all runs to cfg.steps, evaluating and saving on schedule; returns the final evaluation."""
-        from tqdm import tqdm
+    def _evaluate_and_plot(self, bar) -> list[dict]:
+        t0 = time.perf_counter()
+        results = self.evaluate()
+        self._log_eval(results, time.perf_counter() - t0)
+        summary = " ".join(f"{r['success']:.2f}" for r in results)
+        if self.cfg.online_steps:
+            summary += ", return " + " ".join(f"{r['return']:.1f}" for r in results)
+        bar.write(f"step {self.total_step}: success {summary}")
+        try:
+            plot_run(self.run_dir)
+        except OSError as e:  # the plot is a convenience: a full disk must not stop training here
+            bar.write(f"warning: could not write {self.run_dir / 'curves.png'}: {e.strerror or e}")
+        return results
 
-        from sscp.plot import plot_run
+    def train(self) -> list[dict]:
+        """Trains all runs for cfg.steps offline updates, then cfg.online_steps env steps, evaluating and saving on
+        schedule; returns the final evaluation."""
+        from tqdm import tqdm
 
         resumed = self.prepare_run_dir()
         if resumed:
-            print(f"resuming {self.run_dir} from step {self.step}")
+            phase = f" (offline {self.step}, env steps {self.env_steps})" if self.cfg.online_steps else ""
+            print(f"resuming {self.run_dir} from step {self.total_step}{phase}")
         cfg = self.cfg
-        bar = tqdm(total=cfg.steps, initial=self.step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+        total = cfg.steps + cfg.online_steps
+        bar = tqdm(total=total, initial=self.total_step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
         results: list[dict] = []
         while self.step < cfg.steps:
             n = min(cfg.log_every, cfg.steps - self.step)
@@ -331,17 +470,137 @@ class Trainer:
             bar.set_postfix({"upd/s": f"{n / seconds:.0f}", **{k: f"{np.mean(info[k]):.3g}" for k in list(info)[:3]}})
             done = self.step >= cfg.steps
             if done or (cfg.eval_every and self.step % cfg.eval_every < n):
-                t0 = time.perf_counter()
-                results = self.evaluate()
-                self._log_eval(results, time.perf_counter() - t0)
-                bar.write(f"step {self.step}: success " + " ".join(f"{r['success']:.2f}" for r in results))
-                try:
-                    plot_run(self.run_dir)
-                except OSError as e:  # the plot is a convenience: a full disk must not stop training here
-                    bar.write(f"warning: could not write {self.run_dir / 'curves.png'}: {e.strerror or e}")
+                results = self._evaluate_and_plot(bar)
             if done or (cfg.save_every and self.step % cfg.save_every < n):
                 self.save()
+        if cfg.online_steps and self.env_steps < cfg.online_steps:
+            self.online = OnlinePhase(self)
+            try:
+                results = self.online.run(bar) or results
+            finally:
+                self.online.close()
         bar.close()
         if not results:  # a resumed run that had already finished
             results = self.evaluate()
         return results
+
+
+class OnlinePhase:
+    """The online phase of a Trainer: env steps on the host, one jitted device call per env step, online.csv rows
+    every log_every env steps, evaluation and checkpoints on the trainer's schedule."""
+
+    def __init__(self, trainer: Trainer):
+        self.t = trainer
+        cfg, runs = trainer.cfg, trainer.runs
+        self.envs = OnlineEnvs([r.env_name for r in runs], [_env_seed(r) for r in runs])
+        self.buffers = ReplayBuffer.create(cfg.buffer_size, trainer.obs_dim, trainer.action_dim, runs=len(runs))
+        self.act_keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(r.seed), 7_000 + r.task) for r in runs])
+        self.calls: dict[bool, object] = {}
+        self.first_actions = jax.jit(next_actions, static_argnums=(4, 5))
+        self.action_std = make_action_std(cfg.online_buffer)
+        one = jax.tree.map(lambda x: x[0], (trainer.agents, self.buffers))
+        shapes = jax.eval_shape(
+            lambda a, b: trainer.step_fn(a, trainer.tasks[0], OnlineSource(b, trainer.data, cfg.online_buffer)), *one
+        )
+        self.info_keys = list(shapes[1])
+        saved, trainer._saved_online = trainer._saved_online, None
+        if saved is None:
+            self.envs.reset()
+            self.actions = self._first_actions()
+        else:
+            self.buffers = self.buffers.from_host(saved["buffer"])
+            restarted = self.envs.restore(saved, trainer.env_steps)
+            self.actions = self._first_actions() if restarted else np.asarray(saved["actions"], np.float32)
+
+    def _first_actions(self) -> np.ndarray:
+        t = self.t
+        obs = jnp.asarray(self.envs.obs)
+        return np.asarray(
+            self.first_actions(t.agents, obs, self.act_keys, t.env_steps, t.cfg.random_steps, t.action_dim)
+        )
+
+    def _call(self, learn: bool):
+        if learn not in self.calls:
+            t = self.t
+            self.calls[learn] = make_online_step(
+                t.step_fn, t.cfg.utd, t.cfg.online_buffer, learn, t.cfg.random_steps, t.action_dim
+            )
+        return self.calls[learn]
+
+    def state(self) -> dict:
+        """Returns the online part of a checkpoint: buffers, next actions, envs and episodes in progress."""
+        return {"buffer": self.buffers.to_host(), "actions": self.actions.copy(), **self.envs.state()}
+
+    def run(self, bar) -> list[dict]:
+        """Steps every run's env until cfg.online_steps; returns the last evaluation (empty if none ran)."""
+        t, cfg = self.t, self.t.cfg
+        results: list[dict] = []
+        while t.env_steps < cfg.online_steps:
+            n = min(cfg.log_every, cfg.online_steps - t.env_steps)
+            start_step = t.env_steps
+            start = time.perf_counter()
+            infos, env_s, device_s = self._steps(n)
+            seconds = time.perf_counter() - start
+            t.elapsed += seconds
+            info = {k: np.concatenate([i[k] for i in infos]) for k in self.info_keys} if infos else {}
+            first_learning = max(start_step, cfg.random_steps)
+            t._check_finite(info, first_learning, per_step=cfg.utd, unit="env step")
+            std = np.asarray(self.action_std(t.agents, self.buffers, t.tasks, t.data, jax.random.PRNGKey(t.total_step)))
+            self._log(info, std, n, seconds, env_s, device_s)
+            bar.update(n)
+            bar.set_postfix({"env steps/s": f"{n / seconds:.0f}", "device": f"{device_s / seconds:.0%}"})
+            done = t.env_steps >= cfg.online_steps
+            if done or (cfg.eval_every and t.env_steps % cfg.eval_every < n):
+                results = t._evaluate_and_plot(bar)
+            if done or (cfg.save_every and t.env_steps % cfg.save_every < n):
+                t.save()
+        return results
+
+    def _steps(self, n: int) -> tuple[list[dict], float, float]:
+        """Takes n env steps, each followed by one device call; returns the updates' infos and the seconds spent
+        stepping envs and in device calls (with the transfer of the actions)."""
+        t, cfg = self.t, self.t.cfg
+        infos, env_s, device_s = [], 0.0, 0.0
+        for _ in range(n):
+            t0 = time.perf_counter()
+            transitions = self.envs.step(self.actions)
+            t1 = time.perf_counter()
+            t.env_steps += 1
+            learn = t.env_steps > cfg.random_steps  # no updates in the random phase (CleanRL's learning_starts)
+            t.agents, self.buffers, actions, info = self._call(learn)(
+                t.agents, self.buffers, t.tasks, t.data, transitions, self.envs.obs, self.act_keys, t.env_steps
+            )
+            self.actions, info = jax.device_get((actions, info))
+            device_s += time.perf_counter() - t1
+            env_s += t1 - t0
+            if learn:
+                infos.append(info)
+        return infos, env_s, device_s
+
+    def _log(self, info: dict, std: np.ndarray, n: int, seconds: float, env_s: float, device_s: float) -> None:
+        t = self.t
+        updates = next(iter(info.values())).shape[0] if info else 0
+        for r in t.runs:
+            row = {"step": t.total_step, "env_steps": t.env_steps, "run": r.index, "task": r.dataset, "seed": r.seed}
+            kept = info["skipped"][:, r.index] == 0 if "skipped" in info else slice(None)
+            for k in self.info_keys:
+                values = info[k][:, r.index] if k == "skipped" else info[k][kept, r.index] if info else np.zeros(0)
+                row[f"train/{k}"] = float(np.mean(values)) if values.size else float("nan")
+            row["train/action_std"] = float(std[r.index])
+            row.update(self.envs.pop_finished(r.index))
+            row["time/env_steps_per_sec"] = n / seconds
+            row["time/updates_per_sec"] = updates / seconds
+            row["time/env_ms_per_step"] = 1e3 * env_s / n
+            row["time/device_ms_per_step"] = 1e3 * device_s / n
+            row["time/elapsed_s"] = t.elapsed
+            t.online_log.log(row)
+
+    def close(self) -> None:
+        """Closes the envs."""
+        self.envs.close()
+
+
+def _env_seed(run: Run) -> int:
+    """Returns the seed of a run's first episode: a function of (seed, task) only, so a run trained alone or with
+    others sees the same episodes."""
+    return int(np.random.SeedSequence([run.seed, run.task, 1]).generate_state(1)[0])

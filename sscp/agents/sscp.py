@@ -67,9 +67,15 @@ class SSCPConfig:
     and larger GPU kernels (a speed option, off until measured)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
+    exploration_noise: float = 0.0
+    """Std of Gaussian noise added to the actions taken while collecting online data (not in evaluation or TD
+    targets). 0 is the paper's: acting uses the EMA actor's own noise z, but the one-step action tends to the
+    conditional mean (docs/method.md §7), so online from scratch it explores little (docs/online.md)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim")
+        if self.exploration_noise < 0:
+            raise ConfigError(f"--agent.exploration-noise must be >= 0, got {self.exploration_noise}")
         if not 0.0 <= self.discount <= 1.0:
             raise ConfigError(f"--agent.discount must be in [0, 1], got {self.discount}")
         for name in ("critic_tau", "actor_ema"):
@@ -212,6 +218,16 @@ class SSCPAgent(flax.struct.PyTreeNode):
         z = jax.random.normal(key, (*observations.shape[:-1], self.actor_def.action_dim))
         field = self.field(self.target_params["actor"])
         return flow.euler_then_complete(field, observations, z, self.config.sample_steps)
+
+    def explore_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:
+        """Returns the actions taken while collecting online data: sample_actions, plus clipped Gaussian noise of
+        std exploration_noise when that option is on (off by default, as in the paper)."""
+        if self.config.exploration_noise == 0.0:
+            return self.sample_actions(observations, key)
+        action_key, noise_key = jax.random.split(key)
+        actions = self.sample_actions(observations, action_key)
+        noise = self.config.exploration_noise * jax.random.normal(noise_key, actions.shape)
+        return jnp.clip(actions + noise, -1.0, 1.0)
 
     @classmethod
     def create(cls, key: jax.Array, example_batch: dict, config: SSCPConfig) -> "SSCPAgent":

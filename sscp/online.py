@@ -1,0 +1,226 @@
+"""The online phase's two halves: environments stepped on the host (one per run, with autoreset and episode
+bookkeeping, saved and restored for exact resume) and the jitted device call made once per env step (add the
+transitions to the replay buffers, `utd` updates vmapped over runs, the next actions)."""
+
+import sys
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sscp import env_state
+from sscp.data.dataset import OfflineData
+from sscp.data.replay import OnlineSource, ReplayBuffer
+from sscp.envs import make_env
+from sscp.errors import ConfigError
+
+PROBE_STATES, PROBE_DRAWS = 16, 32  # the train/action_std diagnostic: states, and noise draws per state
+
+
+def collect_action(agent, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """Returns the action an agent takes while collecting data: its explore_actions if it has one (SAC samples its
+    stochastic policy; SSCP acts with the EMA actor and fresh noise, as the paper does, plus the optional
+    exploration_noise), else sample_actions."""
+    if hasattr(agent, "explore_actions"):
+        return agent.explore_actions(obs, key)
+    return agent.sample_actions(obs, key)
+
+
+class OnlineEnvs:
+    """One environment per run, stepped in this process in lockstep (a MuJoCo step takes tens of µs; a worker
+    process would cost more in IPC), with autoreset and the bookkeeping of the episodes in progress."""
+
+    def __init__(self, names: list[str], seeds: list[int]):
+        self.names = names
+        self.seeds = seeds
+        self.envs = [make_env(name) for name in names]
+        self.obs_dim, self.action_dim = _shared_shapes(self.envs, names)
+        self.episode_return = np.zeros(len(names))
+        self.episode_length = np.zeros(len(names), np.int64)
+        self.obs = np.zeros((len(names), self.obs_dim), np.float32)
+        self.finished: list[list[tuple[float, int, float]]] = [[] for _ in names]  # (return, length, success)
+
+    def reset(self) -> None:
+        """Starts the first episode of every env, seeded by its run's (seed, task). NumPy's global RNG is seeded
+        too: OGBench's maze envs draw their reset noise from it, so without a seed no two runs would agree."""
+        np.random.seed(np.random.SeedSequence(self.seeds).generate_state(1)[0])
+        for i, env in enumerate(self.envs):
+            self.obs[i] = env.reset(seed=self.seeds[i])[0]
+
+    def step(self, actions: np.ndarray) -> dict:
+        """Returns the transitions of one step of every env (masks = 1 − terminated, so a time-limit truncation
+        bootstraps; next_observations is the episode's last observation, not the next episode's first), after
+        starting a new episode in every env whose episode ended."""
+        n = len(self.envs)
+        rewards, masks = np.zeros(n, np.float32), np.ones(n, np.float32)
+        next_obs = np.zeros_like(self.obs)
+        before = self.obs.copy()
+        for i, env in enumerate(self.envs):
+            obs, reward, terminated, truncated, info = env.step(actions[i])
+            next_obs[i], rewards[i], masks[i] = obs, reward, 1.0 - float(terminated)
+            self.episode_return[i] += float(reward)
+            self.episode_length[i] += 1
+            if terminated or truncated:
+                success = float(info.get("success", 0.0))
+                self.finished[i].append((float(self.episode_return[i]), int(self.episode_length[i]), success))
+                self.episode_return[i], self.episode_length[i] = 0.0, 0
+                self.obs[i] = env.reset()[0]
+            else:
+                self.obs[i] = obs
+        return {"observations": before, "actions": actions, "rewards": rewards, "masks": masks,
+                "next_observations": next_obs}  # fmt: skip
+
+    def pop_finished(self, run: int) -> dict:
+        """Returns mean return, length, success and the count of run's episodes finished since the last call."""
+        done, self.finished[run] = self.finished[run], []
+        if not done:
+            return {"episode/return": float("nan"), "episode/length": float("nan"),
+                    "episode/success": float("nan"), "episode/count": 0}  # fmt: skip
+        r, length, s = (float(np.mean(x)) for x in zip(*done, strict=True))
+        return {"episode/return": r, "episode/length": length, "episode/success": s, "episode/count": len(done)}
+
+    # ---- checkpoints -----------------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        """Returns what resuming needs: the envs' snapshots (None where a snapshot would not resume exactly), the
+        current observations, the episodes in progress and NumPy's global RNG (which some OGBench envs use)."""
+        snapshots = []
+        for env, name in zip(self.envs, self.names, strict=True):
+            exact, _ = env_state.is_exact(name)
+            snapshots.append(env_state.snapshot(env) if exact else None)
+        return {
+            "envs": snapshots,
+            "obs": self.obs.copy(),
+            "episode_return": self.episode_return.copy(),
+            "episode_length": self.episode_length.copy(),
+            "numpy_global": np.random.get_state(legacy=False),
+        }
+
+    def restore(self, saved: dict, env_steps: int) -> list[int]:
+        """Restores what state() saved; returns the runs whose episode had to be restarted instead (with a warning),
+        which makes the resume inexact."""
+        self.reset()  # a fresh env is reset once before its state is put back
+        self.obs[:] = saved["obs"]
+        self.episode_return[:] = saved["episode_return"]
+        self.episode_length[:] = saved["episode_length"]
+        restarted = []
+        for i, (env, blob) in enumerate(zip(self.envs, saved["envs"], strict=True)):
+            why = "its environment cannot be saved exactly (" + env_state.is_exact(self.names[i])[1] + ")"
+            if blob is not None:
+                try:
+                    env_state.restore(env, bytes(blob))
+                    continue
+                except env_state.SnapshotError as e:
+                    why = f"its saved environment state does not load ({e})"
+            print(
+                f"warning: run {i} ({self.names[i]}): {why}; the episode in progress restarts, so this resume is "
+                "not exact",
+                file=sys.stderr,
+            )
+            restarted.append(i)
+            self.obs[i] = env.reset(seed=self.seeds[i] + 7919 * env_steps)[0]
+            self.episode_return[i], self.episode_length[i] = 0.0, 0
+        np.random.set_state(saved["numpy_global"])
+        return restarted
+
+    def close(self) -> None:
+        """Closes every env."""
+        for env in self.envs:
+            env.close()
+
+
+def env_shapes(names: list[str]) -> tuple[int, int]:
+    """Returns (observation size, action size) shared by the env ids (each built once), or a ConfigError."""
+    distinct = list(dict.fromkeys(names))
+    envs = [make_env(name) for name in distinct]
+    try:
+        return _shared_shapes(envs, distinct)
+    finally:
+        for env in envs:
+            env.close()
+
+
+def _shared_shapes(envs: list, names: list[str]) -> tuple[int, int]:
+    first = (_shape(envs[0].observation_space, names[0]), _shape(envs[0].action_space, names[0]))
+    for env, name in zip(envs, names, strict=True):
+        shapes = (_shape(env.observation_space, name), _shape(env.action_space, name))
+        if shapes != first:
+            raise ConfigError(
+                f"{name} observes {shapes[0]} numbers and acts with {shapes[1]}, {names[0]} with {first[0]} and "
+                f"{first[1]}; runs trained together (vmapped) need the same sizes: start one process per environment"
+            )
+    return first
+
+
+def _shape(space, name: str) -> int:
+    if len(space.shape or ()) != 1:
+        raise ConfigError(f"{name}: sscp's online loop needs flat (1-D) observations and actions, got {space}")
+    return int(space.shape[0])
+
+
+def next_actions(agents, obs: jax.Array, act_keys: jax.Array, env_step: jax.Array, random_steps: int, action_dim: int):
+    """Returns every run's action for its env step number env_step (counted from 0): uniform in [−1, 1] while
+    env_step < random_steps, else the collecting policy's. Keys are fold_in(act_keys[run], env_step): stateless, so
+    a resumed run draws the same noise."""
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, env_step))(act_keys)
+    policy = jax.vmap(collect_action)(agents, obs, keys)
+    if random_steps == 0:
+        return policy
+    uniform = jax.vmap(lambda k: jax.random.uniform(k, (action_dim,), minval=-1.0, maxval=1.0))(keys)
+    return jnp.where(env_step < random_steps, uniform, policy)
+
+
+def make_online_step(step_fn: Callable, utd: int, policy: str, learn: bool, random_steps: int, action_dim: int):
+    """Returns the jitted call made once per env step:
+    step(agents, buffers, tasks, offline, transitions, obs, act_keys, env_step) -> (agents, buffers, actions, info).
+
+    It adds each run's transition to its buffer, then (learn) makes `utd` vmapped updates on batches of the run's
+    OnlineSource, then returns next_actions for env step env_step. Agents and buffers are donated: the buffers are
+    written in place, not copied every step.
+    """
+
+    def online_step(agents, buffers, tasks, offline: OfflineData | None, transitions, obs, act_keys, env_step):
+        buffers = jax.vmap(ReplayBuffer.add)(buffers, transitions)
+        info = {}
+        if learn:
+
+            def one(agent, task, buffer):
+                return step_fn(agent, task, OnlineSource(buffer, offline, policy))
+
+            def body(carry, _):
+                return jax.vmap(one)(carry, tasks, buffers)
+
+            agents, info = jax.lax.scan(body, agents, None, length=utd)
+        actions = next_actions(agents, obs, act_keys, env_step, random_steps, action_dim)
+        return agents, buffers, actions, info
+
+    return jax.jit(online_step, donate_argnums=(0, 1))
+
+
+def make_action_std(policy: str):
+    """Returns the jitted diagnostic std(agents, buffers, tasks, offline, key) -> [runs]: the std of the collecting
+    policy's actions over PROBE_DRAWS noise draws, averaged over action dimensions and PROBE_STATES states from the
+    run's own batches. Near 0, the policy acts deterministically and explores only through the states it visits."""
+
+    def action_std(agents, buffers, tasks, offline, key):
+        def one(agent, task, buffer, k):
+            state_key, noise_key = jax.random.split(k)
+            obs = OnlineSource(buffer, offline, policy).sample(state_key, PROBE_STATES, task)["observations"]
+            draws = jax.vmap(lambda kk: collect_action(agent, obs, kk))(jax.random.split(noise_key, PROBE_DRAWS))
+            return draws.std(axis=0).mean()
+
+        return jax.vmap(one)(agents, tasks, buffers, jax.random.split(key, tasks.shape[0]))
+
+    return jax.jit(action_std)
+
+
+def example_batch(obs_dim: int, action_dim: int) -> dict:
+    """Returns a one-transition batch of zeros, for shaping networks when there is no dataset."""
+    obs = jnp.zeros((1, obs_dim), jnp.float32)
+    return {
+        "observations": obs,
+        "actions": jnp.zeros((1, action_dim), jnp.float32),
+        "rewards": jnp.zeros((1,), jnp.float32),
+        "masks": jnp.ones((1,), jnp.float32),
+        "next_observations": obs,
+    }

@@ -1,0 +1,460 @@
+"""Online RL and offline-to-online fine-tuning: the replay buffer and batch sources, episode ends, the random phase,
+updates per env step, appending to the dataset, learning, exact resume after SIGKILL, env snapshots, bad configs."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import TASKS, TINY_AGENT, tiny_agent_args
+
+from sscp import checkpoint, env_state
+from sscp.agents.sscp import SSCPAgent
+from sscp.data.dataset import OfflineData
+from sscp.data.replay import OnlineSource, ReplayBuffer
+from sscp.errors import ConfigError
+from sscp.logging import read_csv
+from sscp.online import OnlineEnvs
+from sscp.train import TrainConfig, Trainer
+
+# ---- toy environments -----------------------------------------------------------------------------------------------
+
+
+class Countdown(gymnasium.Env):
+    """Observes [t, episode parity]; reward = the action. Even episodes terminate at t = 3, odd ones run into the
+    5-step time limit (truncation)."""
+
+    observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self):
+        self.episode, self.t = -1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.array([self.t, self.episode % 2], np.float32)
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), float(action[0]), self.episode % 2 == 0 and self.t == 3, False, {}
+
+
+class Unsaveable(Countdown):
+    """Countdown whose step counter sits in a dict with a lock: it cannot be pickled, so a snapshot misses it."""
+
+    def __init__(self):
+        super().__init__()
+        self.clock = {"t": 0, "lock": threading.Lock()}
+
+    def _obs(self):
+        return np.array([self.clock["t"], 0.0], np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        self.clock["t"] = 0
+        return super().reset(seed=seed)
+
+    def step(self, action):
+        self.clock["t"] += 1
+        return self._obs(), 0.0, False, False, {}
+
+
+COUNTDOWN, UNSAVEABLE = "SSCPTestCountdown-v0", "SSCPTestUnsaveable-v0"
+gymnasium.register(COUNTDOWN, entry_point=Countdown, max_episode_steps=5)
+gymnasium.register(UNSAVEABLE, entry_point=Unsaveable, max_episode_steps=50)
+
+
+def _online_config(run_dir: Path, **changes) -> TrainConfig:
+    base = TrainConfig(
+        env=(COUNTDOWN,),
+        online_steps=16,
+        random_steps=16,
+        seeds=(0,),
+        run_dir=str(run_dir),
+        log_every=8,
+        eval_every=0,
+        eval_episodes=1,
+        eval_workers=0,
+        save_every=0,
+        progress=False,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _adam_count(agents) -> np.ndarray:
+    paths = jax.tree_util.tree_leaves_with_path(agents.opt_state)
+    return np.asarray(next(leaf for path, leaf in paths if "count" in jax.tree_util.keystr(path)))
+
+
+# ---- the replay buffer and the batch sources ------------------------------------------------------------------------
+
+
+def _transition(i: float) -> dict:
+    return {
+        "observations": jnp.full(2, i),
+        "actions": jnp.full(1, i),
+        "rewards": jnp.asarray(i),
+        "masks": jnp.asarray(1.0),
+        "next_observations": jnp.full(2, i + 1),
+    }
+
+
+def test_buffer_is_a_ring_and_samples_only_valid_transitions():
+    add = jax.jit(ReplayBuffer.add)
+    buffer = ReplayBuffer.create(4, obs_dim=2, action_dim=1)
+    for i in range(2):
+        buffer = add(buffer, _transition(i))
+    assert int(buffer.size) == 2 and int(buffer.pointer) == 2
+    drawn = buffer.sample(jax.random.PRNGKey(0), 200)
+    assert set(np.asarray(drawn["rewards"]).tolist()) == {0.0, 1.0}  # never the empty slots
+    np.testing.assert_array_equal(drawn["next_observations"][:, 0], drawn["rewards"] + 1)  # rows stay together
+
+    for i in range(2, 6):
+        buffer = add(buffer, _transition(i))
+    assert int(buffer.size) == 4 and int(buffer.pointer) == 2  # full: the oldest two were overwritten
+    np.testing.assert_array_equal(buffer.rewards, [4, 5, 2, 3])
+    drawn = buffer.sample(jax.random.PRNGKey(1), 400)
+    assert set(np.asarray(drawn["rewards"]).tolist()) == {2.0, 3.0, 4.0, 5.0}
+
+
+def test_buffers_of_several_runs_add_independently_and_round_trip_through_checkpoints():
+    buffers = ReplayBuffer.create(8, obs_dim=2, action_dim=1, runs=3)
+    add = jax.jit(jax.vmap(ReplayBuffer.add))
+    for i in range(5):
+        buffers = add(buffers, jax.vmap(_transition)(jnp.arange(3.0) * 100 + i))
+    np.testing.assert_array_equal(
+        buffers.rewards[:, :5], [[0, 1, 2, 3, 4], [100, 101, 102, 103, 104], [200, 201, 202, 203, 204]]
+    )
+    saved = buffers.to_host()
+    assert saved["observations"].shape == (3, 5, 2)  # only the filled part is written
+    restored = ReplayBuffer.create(8, obs_dim=2, action_dim=1, runs=3).from_host(saved)
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(buffers), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _sources(policy: str) -> OnlineSource:
+    """Returns a source of 100 offline transitions (task 0 rewards 0, task 1 rewards 2) and 10 online ones (1)."""
+    n = 100
+    offline = OfflineData(
+        observations=jnp.zeros((n, 2)),
+        actions=jnp.zeros((n, 1)),
+        next_observations=jnp.zeros((n, 2)),
+        rewards=jnp.stack([jnp.zeros(n), jnp.full(n, 2.0)]),
+        masks=jnp.ones((2, n)),
+        env_names=("a", "b"),
+    )
+    buffer = ReplayBuffer.create(50, obs_dim=2, action_dim=1)
+    for _ in range(10):
+        buffer = buffer.add({**_transition(1.0), "observations": jnp.ones(2)})
+    return OnlineSource(buffer, offline, policy)
+
+
+def test_separate_sampling_draws_half_of_each_batch_from_each_source():
+    source = _sources("separate")
+    for seed in range(5):
+        batch = source.sample(jax.random.PRNGKey(seed), 64, 1)
+        rewards = np.asarray(batch["rewards"])
+        assert (rewards == 1.0).sum() == 32 and (rewards == 2.0).sum() == 32  # the offline half has task 1's rewards
+        np.testing.assert_array_equal(batch["observations"][:, 0], rewards == 1.0)  # whole rows from one source
+
+
+def test_append_sampling_is_uniform_over_the_dataset_followed_by_the_buffer():
+    batch = jax.jit(lambda k: _sources("append").sample(k, 20_000, 0))(jax.random.PRNGKey(0))
+    online = np.asarray(batch["rewards"]) == 1.0
+    np.testing.assert_array_equal(batch["observations"][:, 0], online)
+    # 10 of 110 transitions are online: 1818 expected, binomial std 41
+    assert abs(online.sum() - 20_000 * 10 / 110) < 5 * 41
+
+
+# ---- the online loop ------------------------------------------------------------------------------------------------
+
+
+def test_masks_bootstrap_through_truncation_and_next_observations_are_the_episodes_last(tmp_path):
+    trainer = Trainer(_online_config(tmp_path / "run"), TINY_AGENT)
+    trainer.train()
+    buffer = jax.tree.map(lambda x: np.asarray(x[0]), trainer.online.buffers)
+    n = int(buffer.size)
+    assert n == 16
+    obs, next_obs, masks = buffer.observations[:n], buffer.next_observations[:n], buffer.masks[:n]
+    # Episodes: even ones end by termination at t = 3, odd ones by truncation at t = 5; 3 + 5 + 3 + 5 = 16 steps.
+    np.testing.assert_array_equal(obs[:, 0], [0, 1, 2, 0, 1, 2, 3, 4, 0, 1, 2, 0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(next_obs[:, 0], obs[:, 0] + 1)  # never the next episode's first observation
+    np.testing.assert_array_equal(next_obs[:, 1], obs[:, 1])
+    terminal = [2, 10]  # the steps reaching t = 3 in even episodes
+    np.testing.assert_array_equal(masks, [0.0 if i in terminal else 1.0 for i in range(n)])
+    np.testing.assert_array_equal(buffer.rewards[:n], buffer.actions[:n, 0])  # the env's reward: here the action
+
+    rows = read_csv(tmp_path / "run" / "online.csv")
+    assert [(int(r["env_steps"]), int(r["episode/count"])) for r in rows] == [(8, 2), (16, 2)]
+    assert [float(r["episode/length"]) for r in rows] == [4.0, 4.0]  # (3 + 5) / 2 twice
+
+
+def test_random_phase_then_utd_updates_per_env_step(tmp_path, monkeypatch):
+    monkeypatch.setattr(SSCPAgent, "sample_actions", lambda self, obs, key: jnp.full((*obs.shape[:-1], 1), 0.5))
+    cfg = _online_config(tmp_path / "run", online_steps=12, random_steps=4, utd=3, log_every=4)
+    trainer = Trainer(cfg, TINY_AGENT)
+    trainer.train()
+    actions = np.asarray(trainer.online.buffers.actions[0, :12, 0])
+    assert np.all(actions[4:] == 0.5)  # the policy acts from step 4 on
+    assert np.all(actions[:4] != 0.5) and np.all(np.abs(actions[:4]) <= 1.0) and len(set(actions[:4])) == 4
+    assert _adam_count(trainer.agents).tolist() == [3 * (12 - 4)]  # utd updates per env step after the random phase
+    rows = read_csv(tmp_path / "run" / "online.csv")
+    assert [float(r["time/updates_per_sec"]) > 0 for r in rows] == [False, True, True]
+    assert rows[0]["train/critic_loss"] == "nan" and rows[1]["train/critic_loss"] != "nan"
+
+
+def test_offline_to_online_appends_the_online_transitions_to_the_dataset(tiny_config, tmp_path):
+    cfg = tiny_config(tmp_path / "run", steps=20, online_steps=30, log_every=10)
+    trainer = Trainer(cfg, TINY_AGENT)
+    trainer.train()
+    assert trainer.runs[0].env_name == "pointmaze-medium-singletask-task1-v0"  # the dataset's own environment
+    assert trainer.cfg.random_steps == 0 and trainer.cfg.buffer_size == 30
+    assert _adam_count(trainer.agents).tolist() == [20 + 30]  # offline updates, then one per env step
+    buffer = jax.tree.map(lambda x: np.asarray(x[0]), trainer.online.buffers)
+    assert int(buffer.size) == 30
+    # Online rewards follow the offline (relabelled) convention: -1 until the goal, masks 0 only at the goal.
+    assert set(buffer.rewards.tolist()) <= {-1.0, 0.0} and set(trainer.data.rewards[0].tolist()) <= {-1.0, 0.0}
+    np.testing.assert_array_equal(buffer.masks, -buffer.rewards)
+    np.testing.assert_array_equal(buffer.observations[1:], buffer.next_observations[:-1])  # no episode ended
+
+    run_dir = tmp_path / "run"
+    assert [int(r["step"]) for r in read_csv(run_dir / "train.csv")] == [10, 20]
+    assert [(int(r["step"]), int(r["env_steps"])) for r in read_csv(run_dir / "online.csv")] == [
+        (30, 10),
+        (40, 20),
+        (50, 30),
+    ]
+    assert [(int(r["step"]), int(r["env_steps"])) for r in read_csv(run_dir / "eval.csv")] == [(20, 0), (50, 30)]
+    _, _, meta = checkpoint.load(checkpoint.list_checkpoints(run_dir / "checkpoints")[-1], trainer.agents)
+    assert meta["offline_steps"] == 20 and meta["env_steps"] == 30
+    assert meta["online"]["buffer"]["observations"].shape == (1, 30, buffer.observations.shape[1])
+
+
+def test_online_rewards_and_masks_match_ogbench_relabelling():
+    """The single-task env's step reward and termination equal ogbench's relabelling of the same states, the
+    convention of the offline data (reward -1 / 0, mask 0 at the goal), goal states included."""
+    from ogbench.relabel_utils import relabel_dataset
+
+    from sscp.envs import make_env
+
+    name = "pointmaze-medium-singletask-task1-v0"
+    env, labeller = make_env(name), make_env(name)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    qpos, rewards, masks = [], [], []
+    for t in range(12):
+        if t in (4, 9):
+            env.unwrapped.set_xy(np.array(env.unwrapped.cur_goal_xy))  # put the agent on the goal
+        qpos.append(env.unwrapped.data.qpos.copy())  # the state the step starts from
+        _, reward, terminated, _, _ = env.step(rng.uniform(-1, 1, 2).astype(np.float32))
+        rewards.append(reward)
+        masks.append(1.0 - float(terminated))
+        if terminated:
+            env.reset()
+    data = {"qpos": np.array(qpos)}
+    relabel_dataset(name, labeller, data)
+    np.testing.assert_array_equal(rewards, data["rewards"])
+    np.testing.assert_array_equal(masks, data["masks"])
+    assert sorted(set(rewards)) == [-1.0, 0.0]
+
+
+def test_online_sac_improves_pendulum_return(tmp_path):
+    cfg = _online_config(
+        tmp_path / "run",
+        agent="sac",
+        env=("Pendulum-v1",),
+        online_steps=5000,
+        random_steps=500,
+        log_every=500,
+        eval_every=2500,
+        eval_episodes=3,
+    )
+    trainer = Trainer(cfg, {"actor_hidden_dims": (64, 64), "critic_hidden_dims": (64, 64)})
+    trainer.train()
+    returns = [float(r["eval/return"]) for r in read_csv(tmp_path / "run" / "eval.csv")]
+    print("eval returns", returns)  # seen: about -1700 after 2500 steps, -170 after 5000
+    assert len(returns) == 2
+    assert returns[1] > -600 and returns[1] > returns[0] + 500
+
+
+# ---- exact resume after a real kill ---------------------------------------------------------------------------------
+
+ONLINE_STEPS = 800
+
+
+def _online_command(run_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "sscp.cli",
+        "train",
+        "--env",
+        "InvertedPendulum-v5",
+        "--online-steps",
+        str(ONLINE_STEPS),
+        "--random-steps",
+        "100",
+        "--seeds",
+        "0",
+        "1",
+        "--log-every",
+        "50",
+        "--save-every",
+        "100",
+        "--eval-every",
+        "400",
+        "--eval-episodes",
+        "1",
+        "--eval-workers",
+        "0",
+        "--eval-max-steps",
+        "50",
+        "--no-progress",
+        "--run-dir",
+        str(run_dir),
+        *tiny_agent_args(),
+    ]
+
+
+def _ckpt_steps(run_dir: Path) -> list[int]:
+    return [int(p.name[5:15]) for p in checkpoint.list_checkpoints(run_dir / "checkpoints")]
+
+
+def _killable(run_dir: Path) -> bool:
+    steps = _ckpt_steps(run_dir)
+    if not steps or max(steps) <= 100:
+        return False
+    return any(int(r["step"]) > max(steps) for r in read_csv(run_dir / "online.csv"))
+
+
+def _without_time(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
+
+
+def test_online_resume_after_sigkill_is_exact(tmp_path):
+    killed_dir, reference_dir = tmp_path / "killed", tmp_path / "reference"
+    env = {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    }
+    reference = subprocess.run(_online_command(reference_dir), capture_output=True, text=True, timeout=300, env=env)
+    assert reference.returncode == 0, reference.stdout + reference.stderr
+
+    with open(tmp_path / "killed.log", "w") as log:
+        victim = subprocess.Popen(_online_command(killed_dir), stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 240
+            while not _killable(killed_dir):  # a checkpoint beyond the first, and online.csv rows past it
+                assert victim.poll() is None, (tmp_path / "killed.log").read_text()
+                assert time.monotonic() < deadline, "no second checkpoint in time"
+                time.sleep(0.002)
+            victim.kill()
+            assert victim.wait() == -9
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+                victim.wait()
+    killed_at = max(_ckpt_steps(killed_dir))
+    assert killed_at < ONLINE_STEPS
+    print(f"killed with checkpoint {killed_at}")
+
+    resumed = subprocess.run(_online_command(killed_dir), capture_output=True, text=True, timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resuming {killed_dir} from step {killed_at}" in resumed.stdout
+    assert "not exact" not in resumed.stderr
+
+    for name in ("online.csv", "eval.csv"):
+        got, want = read_csv(killed_dir / name), read_csv(reference_dir / name)
+        assert _without_time(got) == _without_time(want), name
+    rows = read_csv(killed_dir / "online.csv")
+    assert [int(r["env_steps"]) for r in rows if r["run"] == "1"] == list(range(50, ONLINE_STEPS + 1, 50))
+    assert sum(int(r["episode/count"]) for r in rows) > 20  # InvertedPendulum episodes end often: autoreset is covered
+
+    # Agents, buffers (every transition of both runs, so every env step after the resume), next actions,
+    # observations and episodes in progress are bit-identical. The env snapshots are compared by what they produced:
+    # their pickled bytes may differ (a restored env holds equal copies where the original shared one object).
+    name = f"step_{ONLINE_STEPS:010d}.ckpt"
+    got, want = (checkpoint.read_payload(d / "checkpoints" / name) for d in (killed_dir, reference_dir))
+    for part in ("state", "online"):
+        a, b = (p["state"] if part == "state" else {**p["meta"]["online"], "envs": None} for p in (got, want))
+        a, b = jax.tree.leaves(a), jax.tree.leaves(b)
+        assert len(a) == len(b) > 10
+        for x, y in zip(a, b, strict=True):
+            assert np.asarray(x).dtype == np.asarray(y).dtype and np.asarray(x).tobytes() == np.asarray(y).tobytes()
+    assert got["meta"]["online"]["buffer"]["size"].tolist() == [ONLINE_STEPS, ONLINE_STEPS]
+
+
+# ---- env snapshots --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["HalfCheetah-v5", "Pendulum-v1", "pointmaze-medium-singletask-task1-v0", "cube-single-singletask-task1-v0"]
+)
+def test_env_snapshots_continue_bit_for_bit(name):
+    exact, why = env_state.is_exact(name)
+    assert exact, why
+
+
+def test_an_env_that_cannot_be_saved_restarts_its_episode_with_a_warning(capsys):
+    assert env_state.is_exact(UNSAVEABLE) == (False, "a restored copy diverged from the original")
+    envs = OnlineEnvs([COUNTDOWN, UNSAVEABLE], [0, 0])
+    envs.reset()
+    for _ in range(2):
+        envs.step(np.zeros((2, 1), np.float32))
+    saved = envs.state()
+    assert saved["envs"][0] is not None and saved["envs"][1] is None
+    resumed = OnlineEnvs([COUNTDOWN, UNSAVEABLE], [0, 0])
+    assert resumed.restore(saved, env_steps=2) == [1]
+    np.testing.assert_array_equal(resumed.obs, [[2.0, 0.0], [0.0, 0.0]])  # run 0 continues, run 1 starts over
+    assert resumed.episode_length.tolist() == [2, 0]
+    err = capsys.readouterr().err
+    assert f"warning: run 1 ({UNSAVEABLE})" in err and "this resume is not exact" in err
+    step = resumed.step(np.zeros((2, 1), np.float32))
+    np.testing.assert_array_equal(step["next_observations"], [[3, 0], [1, 0]])
+    np.testing.assert_array_equal(step["masks"], [0, 1])  # run 0's episode terminates at t = 3, as it would have
+
+
+# ---- config validation ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"online_buffer": "separate"}, r"--online-buffer separate draws half .* it needs --dataset"),
+        ({"online_steps": -5}, r"--online-steps must be >= 0 \(0: offline only\), got -5"),
+        ({"env": (), "dataset": TASKS[:1], "steps": -1}, r"--steps must be >= 0 \(0: no offline phase\), got -1"),
+        ({"env": ("HalfCheeta-v5",)}, r"unknown environment 'HalfCheeta-v5'; did you mean HalfCheetah-v5.*list"),
+        ({"dataset": TASKS[:1]}, r"--env runs online from scratch; .* give one or the other"),
+        ({"online_steps": 0, "random_steps": 0}, r"--env runs online from scratch and needs --online-steps N"),
+        ({"steps": 10}, r"--steps 10 counts offline gradient steps, which need --dataset"),
+        ({"utd": 0}, r"--utd must be positive, got 0"),
+        ({"random_steps": 17}, r"--random-steps must be in \[0, --online-steps = 16\], got 17"),
+        ({"buffer_size": 0}, r"--buffer-size must be positive, got 0"),
+        ({"env": ("HalfCheetah-v5", "Hopper-v5")}, r"Hopper-v5 observes 11 numbers .* need the same sizes"),
+    ],
+)
+def test_bad_online_config_fails_before_training(tmp_path, tiny_data_dir, changes, message):
+    cfg = dataclasses.replace(_online_config(tmp_path / "run"), data_dir=str(tiny_data_dir), **changes)
+    with pytest.raises(ConfigError, match=message):
+        Trainer(cfg, TINY_AGENT).train()
+    assert not (tmp_path / "run").exists()
+
+
+def test_online_defaults_depend_on_the_setting(tmp_path):
+    scratch = Trainer(_online_config(tmp_path / "a", random_steps=None, online_steps=300_000), TINY_AGENT).cfg
+    assert (scratch.steps, scratch.random_steps, scratch.buffer_size, scratch.dataset) == (0, 5000, 300_000, ())
+    short = Trainer(_online_config(tmp_path / "b", random_steps=None, online_steps=2000), TINY_AGENT).cfg
+    assert short.random_steps == 200  # capped at a tenth of a short run
