@@ -121,7 +121,8 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
     print(f"\n{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {label:>10} {'wall s':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
         print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {ups:>10.0f} {wall:>8.0f}")
-    print(f"\nrun folder: {trainer.run_dir} (config.json, train.csv, eval.csv, curves.png, checkpoints/)")
+    logs = "online.csv, " if online else ""
+    print(f"\nrun folder: {trainer.run_dir} (config.json, train.csv, {logs}eval.csv, curves.png, checkpoints/)")
 
 
 @dataclass(frozen=True)
