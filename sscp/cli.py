@@ -6,7 +6,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -20,6 +20,7 @@ commands:
                              [--run-dir DIR] [--agent.FIELD VALUE ...]
   eval RUN_DIR               evaluate a saved run: sscp eval RUN_DIR [--episodes N]
   data make NAME             generate an OGBench-format dataset locally: sscp data make NAME [--episodes N] [--out DIR]
+  data export NAME           write a dataset as Minari, D4RL or OGBench: sscp data export NAME --format F [--out DIR]
 
 `sscp COMMAND --help` lists every option with its meaning and default.
 """
@@ -189,14 +190,39 @@ class DataMakeArgs:
     """Generation seed."""
 
 
-def cmd_data(args: list[str]) -> None:
-    """Parses and runs `sscp data make`."""
-    from sscp.data.registry import make_command
+@dataclass(frozen=True)
+class DataExportArgs:
+    """Write a dataset sscp can load (OGBench name, .npz, D4RL .hdf5, Minari id or folder) in another format."""
 
-    if not args or args[0] != "make":
-        raise ConfigError("usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S]")
-    a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
-    make_command(a.name, a.episodes, a.out, a.workers, a.seed)
+    name: Annotated[str, tyro.conf.Positional]
+    """Dataset name or path, as `sscp train --dataset` takes it."""
+    format: Literal["minari", "d4rl", "ogbench"]
+    """Output format: a Minari dataset folder, a D4RL .hdf5 file or an OGBench .npz file."""
+    out: str | None = None
+    """Output folder (default: the current folder; minari: the Minari folder, $MINARI_DATASETS_PATH or
+    ~/.minari/datasets, as dataset sscp/<name>)."""
+    data_dir: str | None = None
+    """Dataset cache folder NAME is looked up in (default $SSCP_DATA_DIR or ~/.cache/sscp/data)."""
+
+
+DATA_USAGE = (
+    "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S]; "
+    "sscp data export NAME --format minari|d4rl|ogbench [--out DIR]"
+)
+
+
+def cmd_data(args: list[str]) -> None:
+    """Parses and runs `sscp data make` and `sscp data export`."""
+    from sscp.data.registry import export_command, make_command
+
+    if args and args[0] == "make":
+        a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
+        make_command(a.name, a.episodes, a.out, a.workers, a.seed)
+    elif args and args[0] == "export":
+        e = tyro.cli(DataExportArgs, args=args[1:], prog="sscp data export")
+        export_command(e.name, e.format, e.out, e.data_dir)
+    else:
+        raise ConfigError(DATA_USAGE)
 
 
 def cmd_demo(args: list[str]) -> None:

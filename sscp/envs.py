@@ -53,6 +53,15 @@ def check_env_id(name: str) -> None:
     )
 
 
+def normalized_score(ret: float, ref_scores: tuple[float, float] | None) -> float:
+    """Returns D4RL's normalised score 100 * (ret - min) / (max - min) for reference returns (min, max), or NaN when
+    there are none."""
+    if ref_scores is None:
+        return float("nan")
+    low, high = ref_scores
+    return 100.0 * (ret - low) / (high - low)
+
+
 @dataclass
 class StepResult:
     """What one env slot returned for one step."""

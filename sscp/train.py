@@ -16,9 +16,10 @@ import numpy as np
 
 from sscp import checkpoint
 from sscp.agents import get_agent
+from sscp.data import registry
 from sscp.data.dataset import OfflineData, load_offline_data
 from sscp.data.replay import OnlineSource, ReplayBuffer
-from sscp.envs import EnvPool, check_env_id
+from sscp.envs import EnvPool, check_env_id, normalized_score
 from sscp.errors import ConfigError, DivergenceError
 from sscp.evaluate import evaluate
 from sscp.logging import CSVLogger
@@ -271,8 +272,10 @@ class Trainer:
                     "transitions); lower it or use more data"
                 )
             labels, env_names = cfg.dataset, self.data.env_names
+            self.ref_scores = [registry.resolve(d, cfg.data_dir).ref_scores for d in cfg.dataset]
         else:
             labels, env_names = cfg.env, cfg.env
+            self.ref_scores = [None] * len(cfg.env)
         self.runs = [
             Run(len(cfg.seeds) * t + i, t, s, labels[t], env_names[t])
             for t in range(len(labels))
@@ -416,9 +419,13 @@ class Trainer:
 
         try:
             names = [r.env_name for r in self.runs]
-            return evaluate(act, names, episodes, pool, seed=self.total_step, max_steps=self.cfg.eval_max_steps)
+            results = evaluate(act, names, episodes, pool, seed=self.total_step, max_steps=self.cfg.eval_max_steps)
         finally:
             pool.close()
+        if any(self.ref_scores):  # D4RL and Minari data with reference returns: D4RL's normalised score too
+            for r, res in zip(self.runs, results, strict=True):
+                res["normalized_return"] = normalized_score(res["return"], self.ref_scores[r.task])
+        return results
 
     def _log_eval(self, results: list[dict], seconds: float) -> None:
         for r, res in zip(self.runs, results, strict=True):

@@ -75,9 +75,8 @@ def load_offline_data(
     datasets, env_names = [], []
     for spec in specs:
         if spec.env_name is None:
-            raise DataError(
-                f"{spec.train_path}: cannot tell which environment evaluates it; name the file like OGBench"
-            )
+            why = spec.env_note or "name the file like OGBench (or D4RL: hopper-medium-v2.hdf5)"
+            raise DataError(f"{spec.train_path}: cannot tell which environment evaluates it; {why}")
         train, _ = registry.load(spec, make_if_missing=make_if_missing, episodes=episodes)
         datasets.append(train)
         env_names.append(spec.env_name)

@@ -20,6 +20,10 @@ from sscp.errors import DataError
 
 REQUIRED_KEYS = ("observations", "actions", "terminals")
 INFO_KEYS = ("qpos", "qvel", "button_states")
+REWARD_KEYS = (
+    "rewards",
+    "masks",
+)  # not in OGBench's files; present in files `sscp data export` writes from D4RL/Minari
 ACTION_TOLERANCE = 1e-6
 
 # Keys that must be 2-D float arrays when present, and keys that hold integer-like values (0/1 flags, button states).
@@ -75,7 +79,7 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
             if key not in archive.files:
                 raise _error(path, f"is missing (the archive has {sorted(archive.files)})", key)
         arrays = {}
-        for key in REQUIRED_KEYS + INFO_KEYS:
+        for key in REQUIRED_KEYS + INFO_KEYS + REWARD_KEYS:
             if key not in archive.files:
                 continue
             try:
@@ -105,7 +109,7 @@ def _check_finite(path: Path, key: str, values: np.ndarray) -> None:
 def _validate(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Returns the arrays with float keys cast to float32 and actions clipped, after checking everything."""
     expected_ndim = {"observations": (2,), "actions": (2,), "qpos": (2,), "qvel": (2,), "terminals": (1,)}
-    expected_ndim["button_states"] = (1, 2)
+    expected_ndim.update(button_states=(1, 2), rewards=(1,), masks=(1,))
     for key, values in arrays.items():
         if values.ndim not in expected_ndim[key]:
             dims = " or ".join(f"{d}-D" for d in expected_ndim[key])
@@ -134,6 +138,11 @@ def _validate(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray
     for key in ("terminals", "button_states"):
         if key in arrays and arrays[key].dtype.kind == "f":
             _check_finite(path, key, arrays[key])
+    for key in REWARD_KEYS:
+        if key in arrays:
+            with np.errstate(over="ignore"):
+                checked[key] = arrays[key].astype(np.float32)
+            _check_finite(path, key, checked[key])
 
     actions = checked["actions"]
     outside = np.abs(actions) > 1.0 + ACTION_TOLERANCE
@@ -162,8 +171,8 @@ def load_ogbench_npz(path: str | os.PathLike, *, add_info: bool = False) -> dict
     """Returns the transitions of an OGBench-layout `.npz` file, validated; raises DataError naming file and key.
 
     The result has `observations`, `actions`, `next_observations` (float32) and `terminals` (float32, 1 at each
-    episode's last transition); with `add_info`, also `qpos`, `qvel` (float32) and `button_states` where the file has
-    them, aligned with `observations`.
+    episode's last transition), and `rewards` and `masks` where the file has them; with `add_info`, also `qpos`, `qvel`
+    (float32) and `button_states` where the file has them, aligned with `observations`.
     """
     path = Path(path)
     arrays = _validate(path, _read_arrays(path))
@@ -177,11 +186,38 @@ def load_ogbench_npz(path: str | os.PathLike, *, add_info: bool = False) -> dict
         "next_observations": arrays["observations"][is_next],
         "terminals": np.concatenate([terminals[1:], [1.0]]).astype(np.float32)[has_transition],
     }
-    if add_info:
-        for key in INFO_KEYS:
-            if key in arrays:
-                dataset[key] = arrays[key][has_transition]
+    for key in REWARD_KEYS + (INFO_KEYS if add_info else ()):
+        if key in arrays:
+            dataset[key] = arrays[key][has_transition]
     return dataset
+
+
+def episodes(dataset: dict[str, np.ndarray]) -> list[slice]:
+    """Returns the row ranges of a transition dataset's episodes: split after each terminal (episode end), and
+    wherever a next observation is not the following row's observation, so each range is one contiguous trajectory
+    that an episodic layout (OGBench, Minari) can store."""
+    obs, next_obs = dataset["observations"], dataset["next_observations"]
+    breaks = (dataset["terminals"][:-1] == 1) | np.any(next_obs[:-1] != obs[1:], axis=1)
+    ends = np.concatenate([np.flatnonzero(breaks) + 1, [len(obs)]])
+    starts = np.concatenate([[0], ends[:-1]])
+    return [slice(int(s), int(e)) for s, e in zip(starts, ends, strict=True)]
+
+
+def save_ogbench_npz(path: str | os.PathLike, dataset: dict[str, np.ndarray]) -> None:
+    """Writes transitions (as the loaders return them) in OGBench's stored-step layout, atomically: each episode's
+    rows, then its final observation with a zero action and terminal 1; `rewards` and `masks` (0 on final rows) are
+    kept when present, so `load_ogbench_npz` gives the same arrays back."""
+    stored: dict[str, list[np.ndarray]] = {"observations": [], "actions": [], "terminals": []}
+    stored.update({k: [] for k in REWARD_KEYS if k in dataset})
+    for rows in episodes(dataset):
+        steps = rows.stop - rows.start
+        stored["observations"] += [dataset["observations"][rows], dataset["next_observations"][rows][-1:]]
+        stored["actions"] += [dataset["actions"][rows], np.zeros_like(dataset["actions"][:1])]
+        stored["terminals"].append(np.arange(steps + 1) == steps)
+        for key in REWARD_KEYS:
+            if key in dataset:
+                stored[key] += [dataset[key][rows], np.zeros(1, np.float32)]
+    save_npz_atomic(path, {k: np.concatenate(v) for k, v in stored.items()})
 
 
 def fsync_directory(directory: Path) -> None:

@@ -1,7 +1,9 @@
 """Dataset names, the cache folder, and loading a dataset by name or path, with single-task rewards where asked."""
 
 import os
+import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
 from ogbench.relabel_utils import relabel_dataset
 
-from sscp.data.formats import INFO_KEYS, load_ogbench_npz
+from sscp.data import d4rl, minari_data
+from sscp.data.formats import INFO_KEYS, load_ogbench_npz, save_ogbench_npz
 from sscp.data.generate import RECIPES, generate
 from sscp.errors import ConfigError, DataError
 
@@ -46,6 +49,12 @@ class DatasetSpec:
     """Evaluation environment, e.g. `cube-single-singletask-task1-v0` or `cube-single-v0`; None if unknown."""
     single_task: bool
     """Whether rewards and masks are relabelled for the single task of `env_name`."""
+    format: str = "ogbench"
+    """File format: "ogbench" (.npz), "d4rl" (.hdf5) or "minari" (train_path is the dataset's data/main_data.hdf5)."""
+    ref_scores: tuple[float, float] | None = None
+    """Reference (min, max) returns for normalised scores (D4RL's table, or a Minari dataset's metadata)."""
+    env_note: str | None = None
+    """Why env_name is None, or how closely it matches the data's environment."""
 
 
 def _parse(name: str) -> tuple[str, str, bool]:
@@ -65,6 +74,14 @@ def _parse(name: str) -> tuple[str, str, bool]:
     return name, "-".join(parts[:-2] + parts[-1:]), False
 
 
+def _ogbench_env(file_stem: str) -> str | None:
+    """Returns the OGBench env id that a file named like an OGBench dataset (single-task ones too) evaluates in."""
+    with suppress(ConfigError):
+        candidate = _parse(file_stem)[1]
+        return candidate if candidate in gymnasium.registry else None
+    return None
+
+
 def _valid_names() -> str:
     return (
         f"{', '.join(DATASETS)}; single-task variants insert `singletask` or `singletask-taskN` (N = 1..5) "
@@ -80,13 +97,26 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
     evaluation environment. Raises ConfigError for names that are neither generated here nor present on disk.
     """
     text = os.fspath(name_or_path)
+    minari_folder = minari_data.data_folder(text)
+    if minari_folder is not None:
+        return _minari_spec(text, minari_folder)
+    if text.endswith((".hdf5", ".h5")) or text in d4rl.REFERENCE_SCORES:
+        path = Path(text).expanduser() if text.endswith((".hdf5", ".h5")) else _folder(data_dir) / f"{text}.hdf5"
+        env_name, note = d4rl.env_id(path.name)
+        if env_name is None and _ogbench_env(path.stem) is not None:  # e.g. an OGBench dataset exported as D4RL
+            env_name, note = _ogbench_env(path.stem), None
+        val_path = path.with_name(f"{path.stem}-val{path.suffix}")
+        ref = d4rl.reference_scores(path.name)
+        return DatasetSpec(text, path.stem, path, val_path, env_name, False, "d4rl", ref, note)
+    if "/" in text and not text.endswith(".npz") and not Path(text).expanduser().exists():
+        raise ConfigError(
+            f"no dataset {text!r}: not a file or folder, and no Minari dataset {text} in {minari_data.minari_root()} "
+            "(set $MINARI_DATASETS_PATH to the Minari data folder that holds it)"
+        )
     if text.endswith(".npz") or os.sep in text:
         train_path = Path(text).expanduser()
         dataset_name = train_path.name.removesuffix(".npz")
-        env_name = None
-        if len(dataset_name.split("-")) >= 3 and "singletask" not in dataset_name:
-            candidate = _parse(dataset_name)[1]
-            env_name = candidate if candidate in gymnasium.registry else None
+        env_name = _ogbench_env(dataset_name)
         val_path = train_path.with_name(f"{dataset_name}-val.npz")
         return DatasetSpec(text, dataset_name, train_path, val_path, env_name, single_task=False)
 
@@ -101,6 +131,25 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
             f"{train_path} does not exist; place the official OGBench file there, or use one of: {_valid_names()}"
         )
     return DatasetSpec(text, dataset_name, train_path, folder / f"{dataset_name}-val.npz", env_name, single_task)
+
+
+def _minari_spec(text: str, folder: Path) -> DatasetSpec:
+    """Returns the spec of the Minari dataset whose data/ folder is `folder`: its env spec evaluates it."""
+    metadata = minari_data.read_metadata(folder)
+    env_name = minari_data.env_spec_id(metadata, "eval_env_spec") or minari_data.env_spec_id(metadata)
+    note = None
+    if env_name is None:
+        note = f"the Minari dataset {text} stores no environment spec"
+    elif env_name not in gymnasium.registry:
+        note, env_name = (
+            f"the Minari dataset {text} was collected in {env_name}, which Gymnasium does not know here",
+            None,
+        )
+    low, high = metadata.get("ref_min_score"), metadata.get("ref_max_score")
+    ref = (float(low), float(high)) if isinstance(low, int | float) and isinstance(high, int | float) else None
+    name = str(metadata.get("dataset_id") or folder.parent.name)
+    path = folder / minari_data.DATA_FILE
+    return DatasetSpec(text, name, path, folder / "none-val", env_name, False, "minari", ref, note)
 
 
 def _can_generate(spec: DatasetSpec) -> bool:
@@ -149,13 +198,20 @@ def _relabel(spec: DatasetSpec, env: gymnasium.Env, path: Path, dataset: dict[st
 def load(
     spec: DatasetSpec, *, make_if_missing: bool = False, episodes: int | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
-    """Returns the (train, val) transitions of `spec`, validated; val is None when the file has no `-val` sibling.
+    """Returns the (train, val) transitions of `spec`, validated; val is None when the file has no `-val` sibling
+    (and for D4RL and Minari data, which carry their own `rewards` and `masks`).
 
     Arrays are float32: `observations`, `actions`, `next_observations`, `terminals` [N] and, for single-task names,
     `rewards` and `masks` [N] from ogbench's relabelling (rewards <= 0; masks 0 where the task is solved).
     Goal-conditioned data gets no rewards. A missing training file is generated when `make_if_missing` is set (with
     `episodes` training episodes, default: the official number), else a DataError says which command makes it.
     """
+    if spec.format == "minari":
+        return minari_data.load_minari(spec.train_path.parent), None
+    if spec.format == "d4rl":
+        if not spec.train_path.is_file():
+            raise DataError(f"{spec.train_path}: dataset file not found; place the D4RL .hdf5 file there")
+        return d4rl.load_d4rl_hdf5(spec.train_path), None
     if not spec.train_path.is_file():
         if not (make_if_missing and _can_generate(spec)):
             raise _missing_file_error(spec)
@@ -204,3 +260,38 @@ def make_command(
         )
     print(f"generated {total_steps} env steps in {seconds:.0f} s ({total_steps / seconds:.0f} steps/s)")
     return paths
+
+
+EXPORT_FORMATS = ("minari", "d4rl", "ogbench")
+
+
+def export_command(
+    name: str, fmt: str, out: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None
+) -> Path:
+    """Returns where dataset `name` (anything `resolve` accepts) went after writing its training transitions in `fmt`.
+
+    Backs `sscp data export NAME --format minari|d4rl|ogbench [--out DIR]`: `out` defaults to the current folder
+    (d4rl: `<name>.hdf5`, ogbench: `<name>.npz`) or, for minari, to the Minari folder (`minari_root()`) as the
+    dataset `sscp/<name>`, so that `sscp train --dataset sscp/<name>` finds it. Info arrays (qpos, ...) are not
+    exported; loading the export gives the same observations, actions, next observations, rewards and masks.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}; valid: {', '.join(EXPORT_FORMATS)}")
+    spec = resolve(name, data_dir)
+    dataset, _ = load(spec)
+    stem = Path(os.fspath(name)).name.removesuffix(".npz").removesuffix(".hdf5").removesuffix(".h5")
+    if spec.format == "minari":
+        stem = spec.dataset_name.split("/")[-1]
+    if fmt == "minari":
+        dataset_id = f"sscp/{stem}" if re.search(r"-v\d+$", stem) else f"sscp/{stem}-v0"
+        root = Path(out).expanduser() if out is not None else minari_data.minari_root()
+        target = minari_data.save_minari(root / dataset_id, dataset_id, dataset, spec.env_name, spec.ref_scores)
+        print(f"{target}: Minari dataset {dataset_id}, {len(dataset['observations'])} transitions")
+        return target
+    suffix = ".hdf5" if fmt == "d4rl" else ".npz"
+    target = Path(out).expanduser() / f"{stem}{suffix}" if out is not None else Path(f"{stem}{suffix}")
+    if target.resolve() == spec.train_path.resolve():
+        raise ConfigError(f"{target} is the dataset being exported; pass another --out folder")
+    (d4rl.save_d4rl_hdf5 if fmt == "d4rl" else save_ogbench_npz)(target, dataset)
+    print(f"{target}: {fmt} file, {len(dataset['observations'])} transitions, {target.stat().st_size / 1e6:.1f} MB")
+    return target
