@@ -21,6 +21,7 @@ commands:
   eval RUN_DIR               evaluate a saved run: sscp eval RUN_DIR [--episodes N]
   data make NAME             generate an OGBench-format dataset locally: sscp data make NAME [--episodes N] [--out DIR]
   data export NAME           write a dataset as Minari, D4RL or OGBench: sscp data export NAME --format F [--out DIR]
+  plot RUN [RUN ...]         learning curves and an IQM table across tasks: sscp plot RUN ... [--metric M] [--out DIR]
 
 `sscp COMMAND --help` lists every option with its meaning and default.
 """
@@ -153,7 +154,7 @@ def cmd_eval(args: list[str]) -> None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{cfg_path}: unreadable ({e}); restore it from a copy to evaluate this run") from None
     train = {k: tuple(v) if isinstance(v, list) else v for k, v in record["train"].items()}
-    train.update(run_dir=str(run_dir), progress=False)
+    train.update(run_dir=str(run_dir), progress=False, tensorboard=False, wandb=False)  # eval writes eval_<step>.json
     agent = {k: tuple(v) if isinstance(v, list) else v for k, v in record["agent"].items()}
     trainer = Trainer(TrainConfig(**train), agent)
     restored = checkpoint.load_latest(run_dir / "checkpoints", trainer.agents)
@@ -225,6 +226,35 @@ def cmd_data(args: list[str]) -> None:
         raise ConfigError(DATA_USAGE)
 
 
+@dataclass(frozen=True)
+class PlotArgs:
+    """Learning curves (mean ± std over seeds, one PNG per metric) and an aggregate table across tasks (IQM and
+    mean of the final scores, 95 % stratified bootstrap confidence intervals) from one or more run folders."""
+
+    runs: Annotated[tuple[str, ...], tyro.conf.Positional]
+    """Run folders written by `sscp train` (seeds and tasks of every folder are pooled per agent)."""
+    metric: tuple[str, ...] = ()
+    """Columns to plot, e.g. eval/success train/critic_loss (default: eval/success, eval/return and
+    eval/normalized_return where logged)."""
+    out: str = "plots"
+    """Output folder for <metric>.png, aggregate.md and aggregate.json."""
+    reps: int = 10_000
+    """Bootstrap resamples for the confidence intervals."""
+
+
+def cmd_plot(args: list[str]) -> None:
+    """Parses and runs `sscp plot`: writes the PNGs and the aggregate table, and prints the table."""
+    from sscp.plot import plot_runs
+
+    a = tyro.cli(PlotArgs, args=args, prog="sscp plot")
+    for run in a.runs:
+        if not (Path(run) / "config.json").is_file():
+            raise ConfigError(f"{run}: no config.json; pass run folders written by `sscp train`")
+    paths = plot_runs([Path(r) for r in a.runs], list(a.metric), Path(a.out), a.reps)
+    print(paths[-2].read_text().rstrip())
+    print("wrote " + ", ".join(map(str, paths)))
+
+
 def cmd_demo(args: list[str]) -> None:
     """Runs the built-in demo (see sscp.demo)."""
     from sscp.demo import DemoArgs, demo
@@ -232,7 +262,7 @@ def cmd_demo(args: list[str]) -> None:
     demo(tyro.cli(DemoArgs, args=args, prog="sscp demo"))
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "plot": cmd_plot, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

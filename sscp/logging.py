@@ -1,18 +1,21 @@
-"""CSV logs that survive kills: one write per row, flushed, and truncated back to a checkpoint's position on resume."""
+"""CSV logs that survive kills: one write per row, flushed, and truncated back to a checkpoint's position on resume;
+every row also goes to the optional trackers (TensorBoard, Weights & Biases) that the run asked for."""
 
 import csv
 import io
+import math
 import os
 from pathlib import Path
 
-from sscp.errors import OutputError
+from sscp.errors import ConfigError, OutputError
 
 
 class CSVLogger:
     """Appends rows with a fixed header to a CSV file; position() and truncate() make resume exact."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, trackers: "Trackers | None" = None):
         self.path = Path(path)
+        self.trackers = trackers
         self.fields: list[str] | None = None
         if self.path.exists() and self.path.stat().st_size > 0:
             with open(self.path, newline="") as f:
@@ -38,6 +41,8 @@ class CSVLogger:
                 f"could not append to {self.path}: {e.strerror or e}; the last checkpoint is intact, free space or fix "
                 "permissions and rerun the same command to resume"
             ) from None
+        if self.trackers is not None:
+            self.trackers.log(row)
 
     def position(self) -> int:
         """Returns the file size in bytes: the resume point recorded in checkpoints."""
@@ -71,3 +76,86 @@ def read_csv(path: Path) -> list[dict]:
         return []
     header = rows[0]
     return [dict(zip(header, r, strict=True)) for r in rows[1:] if len(r) == len(header)]
+
+
+class Trackers:
+    """Sends the numeric fields of every logged row to TensorBoard (one event folder per run: tensorboard/run<i>-<task>-
+    seed<s>/, via tensorboardX) and/or Weights & Biases (one W&B run per process, `<metric>/run<i>` keys, offline by
+    default). The writers start at the first row, so building a trainer (e.g. for `sscp eval`) writes nothing.
+
+    A resumed run appends again from the checkpoint's step: TensorBoard then shows the replayed steps twice (the CSVs,
+    cut back to the checkpoint, do not)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        tensorboard: bool = False,
+        wandb: bool = False,
+        wandb_mode: str = "offline",
+        wandb_project: str = "sscp",
+        config: dict | None = None,
+    ):
+        self.run_dir = Path(run_dir)
+        self.tensorboard, self.wandb = tensorboard, wandb
+        self.wandb_mode, self.wandb_project, self.config = wandb_mode, wandb_project, config or {}
+        self._tb: dict[str, object] = {}
+        self._wandb_run = None
+        if tensorboard:
+            _require("tensorboardX", "--tensorboard", "tensorboard")
+        if wandb:
+            _require("wandb", "--wandb", "wandb")
+
+    def log(self, row: dict) -> None:
+        """Logs the numeric metric fields of one CSV row (`train/...`, `eval/...`, `time/...`, `episode/...`)."""
+        step = int(row["step"])
+        metrics = {k: float(v) for k, v in row.items() if "/" in k and _is_number(v)}
+        if self.tensorboard:
+            writer = self._tensorboard_writer(row)
+            for key, value in metrics.items():
+                writer.add_scalar(key, value, step)
+        if self.wandb:
+            suffix = f"/run{row['run']}" if "run" in row else ""
+            self._wandb().log({"step": step, **{f"{k}{suffix}": v for k, v in metrics.items()}})
+
+    def _tensorboard_writer(self, row: dict):
+        label = f"run{row.get('run', 0)}-{Path(str(row.get('task', 'env'))).stem}-seed{row.get('seed', 0)}"
+        if label not in self._tb:
+            from tensorboardX import SummaryWriter
+
+            self._tb[label] = SummaryWriter(str(self.run_dir / "tensorboard" / label), flush_secs=10)
+        return self._tb[label]
+
+    def _wandb(self):
+        if self._wandb_run is None:
+            import wandb
+
+            self._wandb_run = wandb.init(
+                project=self.wandb_project,
+                name=f"{self.run_dir.parent.parent.name}/{self.run_dir.name}",
+                dir=str(self.run_dir),
+                mode=self.wandb_mode,
+                config=self.config,
+            )
+            self._wandb_run.define_metric("*", step_metric="step")
+        return self._wandb_run
+
+    def close(self) -> None:
+        """Flushes and closes every writer."""
+        for writer in self._tb.values():
+            writer.close()
+        self._tb.clear()
+        if self._wandb_run is not None:
+            self._wandb_run.finish()
+            self._wandb_run = None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(module: str, flag: str, extra: str) -> None:
+    """Raises ConfigError naming the extra to install when `module` cannot be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f'{flag} needs the {module} package, which is not installed: pip install "sscp[{extra}]"')

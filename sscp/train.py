@@ -22,7 +22,7 @@ from sscp.data.replay import OnlineSource, ReplayBuffer
 from sscp.envs import EnvPool, check_env_id, normalized_score
 from sscp.errors import ConfigError, DivergenceError
 from sscp.evaluate import evaluate
-from sscp.logging import CSVLogger
+from sscp.logging import CSVLogger, Trackers
 from sscp.online import (
     OnlineEnvs,
     env_shapes,
@@ -93,6 +93,14 @@ class TrainConfig:
     """NaN/inf in a loss: stop with an error naming the step (keeping the last good checkpoint), or skip that update."""
     progress: bool = True
     """Show a progress bar."""
+    tensorboard: bool = False
+    """Also log every CSV row to TensorBoard event files in <run-dir>/tensorboard/ (needs the `tensorboard` extra)."""
+    wandb: bool = False
+    """Also log every CSV row to Weights & Biases (needs the `wandb` extra); offline unless --wandb-mode online."""
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    """W&B mode: offline writes <run-dir>/wandb/ for a later `wandb sync`; online needs a login and a network."""
+    wandb_project: str = "sscp"
+    """W&B project name."""
     scan_unroll: int = 1
     """Updates per loop iteration inside the jitted scan (a speed knob; the arithmetic is the same)."""
     matmul_precision: Literal["default", "float32", "tensorfloat32", "bfloat16"] = "default"
@@ -296,9 +304,14 @@ class Trainer:
         self.step_fn = make_step_fn(self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
         self.train_chunk = make_train_chunk(self.step_fn, cfg.scan_unroll)
         self.act = make_act_fn()
-        self.train_log = CSVLogger(self.run_dir / "train.csv")
-        self.eval_log = CSVLogger(self.run_dir / "eval.csv")
-        self.online_log = CSVLogger(self.run_dir / "online.csv")
+        self.trackers = None
+        if cfg.tensorboard or cfg.wandb:
+            self.trackers = Trackers(
+                self.run_dir, cfg.tensorboard, cfg.wandb, cfg.wandb_mode, cfg.wandb_project, self.config_record()
+            )
+        self.train_log = CSVLogger(self.run_dir / "train.csv", self.trackers)
+        self.eval_log = CSVLogger(self.run_dir / "eval.csv", self.trackers)
+        self.online_log = CSVLogger(self.run_dir / "online.csv", self.trackers)
         self.step = 0  # offline gradient steps
         self.env_steps = 0  # online environment steps per run
         self.elapsed = 0.0
@@ -489,6 +502,8 @@ class Trainer:
         bar.close()
         if not results:  # a resumed run that had already finished
             results = self.evaluate()
+        if self.trackers is not None:
+            self.trackers.close()
         return results
 
 

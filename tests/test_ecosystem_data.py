@@ -375,10 +375,11 @@ def test_train_from_a_d4rl_file_evaluates_in_gymnasium_v5(tiny_config, tmp_path)
         "timeouts": np.arange(120) % 60 == 59,
     }
     path = _write_h5(tmp_path / "hopper-medium-v2.hdf5", raw)
-    cfg = tiny_config(tmp_path / "run", dataset=(str(path),), steps=20, log_every=10, save_every=20)
+    cfg = tiny_config(tmp_path / "run", dataset=(str(path),), steps=20, log_every=10, save_every=20, tensorboard=True)
     agent = {"batch_size": 8, "actor_hidden_dims": (8,), "critic_hidden_dims": (8,), "time_embed_dim": 8}
     trainer = Trainer(cfg, agent)
     assert trainer.runs[0].env_name == "Hopper-v5" and trainer.data.size == 118
     (result,) = trainer.train()
     assert result["normalized_return"] == pytest.approx(normalized_score(result["return"], (-20.272305, 3234.3)))
     assert "eval/normalized_return" in (trainer.run_dir / "eval.csv").read_text().splitlines()[0]
+    assert list((trainer.run_dir / "tensorboard").glob("run0-hopper-medium-v2-seed0/events.out.tfevents.*"))
