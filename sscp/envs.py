@@ -4,6 +4,7 @@ OGBench environments are heavy (about a second and ~150 MB each to build), so ev
 runs episodes through them in waves rather than building one env per episode.
 """
 
+import functools
 import multiprocessing as mp
 import warnings
 from dataclasses import dataclass
@@ -62,6 +63,20 @@ def normalized_score(ret: float, ref_scores: tuple[float, float] | None) -> floa
     return 100.0 * (ret - low) / (high - low)
 
 
+@functools.cache
+def eval_goal_count(name: str) -> int:
+    """Returns how many evaluation goals (OGBench tasks, 5 per env) env `name` defines, or a ConfigError."""
+    env = make_env(name)
+    try:
+        count = len(getattr(env.unwrapped, "task_infos", []))
+    finally:
+        env.close()
+    if count == 0:
+        raise ConfigError(f"{name} defines no evaluation goals; goal-conditioned runs need an OGBench env such as "
+                          "pointmaze-medium-v0")  # fmt: skip
+    return count
+
+
 @dataclass
 class StepResult:
     """What one env slot returned for one step."""
@@ -78,15 +93,29 @@ class _Slots:
     def __init__(self):
         self.envs: dict[int, tuple[str, object]] = {}
 
+    def _reset(self, slot: int, name: str, seed: int, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        if slot not in self.envs or self.envs[slot][0] != name:
+            if slot in self.envs:
+                self.envs[slot][1].close()
+            self.envs[slot] = (name, make_env(name))
+        # OGBench's maze envs draw their start and goal noise from NumPy's global RNG: seed it with the episode seed
+        # (and put it back afterwards), so an episode's start does not depend on what ran before in this process.
+        saved = np.random.get_state()
+        np.random.seed(seed % 2**32)
+        try:
+            obs, info = self.envs[slot][1].reset(seed=seed, options=options)
+        finally:
+            np.random.set_state(saved)
+        return np.asarray(obs, np.float32), info
+
     def reset(self, jobs: list[tuple[int, str, int]]) -> list[np.ndarray]:
+        return [self._reset(slot, name, seed)[0] for slot, name, seed in jobs]
+
+    def reset_to_goal(self, jobs: list[tuple[int, str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
-        for slot, name, seed in jobs:
-            if slot not in self.envs or self.envs[slot][0] != name:
-                if slot in self.envs:
-                    self.envs[slot][1].close()
-                self.envs[slot] = (name, make_env(name))
-            obs, _ = self.envs[slot][1].reset(seed=seed)
-            out.append(np.asarray(obs, np.float32))
+        for slot, name, seed, task_id in jobs:
+            obs, info = self._reset(slot, name, seed, {"task_id": task_id, "render_goal": False})
+            out.append((obs, np.asarray(info["goal"], np.float32)))
         return out
 
     def step(self, jobs: list[tuple[int, np.ndarray]]) -> list[StepResult]:
@@ -168,6 +197,11 @@ class EnvPool:
     def reset(self, jobs: list[tuple[int, str, int]]) -> list[np.ndarray]:
         """Returns first observations after resetting each (slot, env id, seed)."""
         return self._call("reset", jobs)
+
+    def reset_to_goal(self, jobs: list[tuple[int, str, int, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Returns (first observation, goal observation) after resetting each (slot, env id, seed, task id) to that
+        evaluation goal of an OGBench goal-conditioned env (`reset(options=dict(task_id=...))`, `info['goal']`)."""
+        return self._call("reset_to_goal", jobs)
 
     def step(self, jobs: list[tuple[int, np.ndarray]]) -> list[StepResult]:
         """Returns one StepResult per (slot, action)."""

@@ -1,4 +1,5 @@
-"""Rollouts of a batch of policies (one per run) in real environments; success rate and return per run."""
+"""Rollouts of a batch of policies (one per run) in real environments; success rate and return per run, or, for
+goal-conditioned policies, per (run, evaluation goal)."""
 
 from collections import deque
 from collections.abc import Callable
@@ -7,14 +8,24 @@ import numpy as np
 
 from sscp.envs import EnvPool
 
-# act(run_index [M], observations [M, obs_dim], step) -> actions [M, action_dim] as a numpy array.
-ActFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+# act(run_index [M], observations [M, obs_dim], step) -> actions [M, action_dim] as a numpy array; with task_ids,
+# act(run_index, observations, step, goals [M, goal_dim]).
+ActFn = Callable[..., np.ndarray]
 
 
 def evaluate(
-    act: ActFn, env_names: list[str], episodes: int, pool: EnvPool, seed: int = 0, max_steps: int | None = None
+    act: ActFn,
+    env_names: list[str],
+    episodes: int,
+    pool: EnvPool,
+    seed: int = 0,
+    max_steps: int | None = None,
+    task_ids: list[int] | None = None,
 ) -> list[dict]:
     """Returns, per run, mean success, return and episode length over `episodes` episodes in env_names[run].
+
+    task_ids, if given, makes the runs goal-conditioned: run r's episodes start at OGBench evaluation goal
+    task_ids[r] of its env, and act receives each slot's goal observation.
 
     max_steps, if given, ends an episode after that many steps even if the env's own time limit is longer (success
     is then that of the last step); for smoke tests, since OGBench episodes are 200-1000 steps long.
@@ -26,6 +37,7 @@ def evaluate(
     slot_job: list[tuple[int, int] | None] = [None] * pool.num_slots
     slot_env: list[str | None] = [None] * pool.num_slots  # building an env costs ~1 s: reuse a slot's env id
     obs: list[np.ndarray | None] = [None] * pool.num_slots
+    goals: list[np.ndarray | None] = [None] * pool.num_slots
     ret = np.zeros(pool.num_slots)
     length = np.zeros(pool.num_slots, dtype=np.int64)
     results = [{"success": [], "return": [], "length": []} for _ in env_names]
@@ -34,17 +46,28 @@ def evaluate(
         free = [s for s in range(pool.num_slots) if slot_job[s] is None][: len(queue)]
         if free:
             jobs = [_next_job(queue, env_names, slot_env[s]) for s in free]
-            first = pool.reset(
-                [(s, env_names[r], seed * 1_000_003 + r * 10_007 + e) for s, (r, e) in zip(free, jobs, strict=True)]
-            )
-            for s, job, o in zip(free, jobs, first, strict=True):
-                slot_job[s], obs[s], ret[s], length[s] = job, o, 0.0, 0
+            resets = [
+                (s, env_names[r], seed * 1_000_003 + r * 10_007 + e) for s, (r, e) in zip(free, jobs, strict=True)
+            ]
+            if task_ids is None:
+                first = [(o, None) for o in pool.reset(resets)]
+            else:
+                first = pool.reset_to_goal([(*job, task_ids[r]) for job, (r, _) in zip(resets, jobs, strict=True)])
+            for s, job, (o, g) in zip(free, jobs, first, strict=True):
+                slot_job[s], obs[s], goals[s], ret[s], length[s] = job, o, g, 0.0, 0
                 slot_env[s] = env_names[job[0]]
         active = [s for s in range(pool.num_slots) if slot_job[s] is not None]
         template = obs[active[0]]
         batch_obs = np.stack([obs[s] if obs[s] is not None else np.zeros_like(template) for s in range(pool.num_slots)])
         runs = np.array([slot_job[s][0] if slot_job[s] is not None else 0 for s in range(pool.num_slots)])
-        actions = act(runs, batch_obs, step)
+        if task_ids is None:
+            actions = act(runs, batch_obs, step)
+        else:
+            goal = goals[active[0]]
+            batch_goals = np.stack(
+                [goals[s] if goals[s] is not None else np.zeros_like(goal) for s in range(len(goals))]
+            )
+            actions = act(runs, batch_obs, step, batch_goals)
         step += 1
         for s, res in zip(active, pool.step([(s, actions[s]) for s in active]), strict=True):
             obs[s] = res.observation
@@ -55,7 +78,7 @@ def evaluate(
                 results[r]["success"].append(res.success)
                 results[r]["return"].append(ret[s])
                 results[r]["length"].append(length[s])
-                slot_job[s], obs[s] = None, None
+                slot_job[s], obs[s], goals[s] = None, None, None
     return [{k: float(np.mean(v)) for k, v in res.items()} for res in results]
 
 

@@ -193,3 +193,22 @@ class NoisePredictor(nn.Module):
         emb = MLP((2 * self.time_dim, self.time_dim), "mish", name="time_mlp")(emb)
         h = jnp.concatenate([x, emb, obs], axis=-1)
         return MLP((*self.hidden_dims, self.action_dim), self.activation, name="mlp")(h)
+
+
+def length_normalize(x: jax.Array) -> jax.Array:
+    """Returns x rescaled along its last axis to length √dim (HIQL's LengthNormalize)."""
+    return x / jnp.linalg.norm(x, axis=-1, keepdims=True) * jnp.sqrt(x.shape[-1])
+
+
+class GoalRepresentation(nn.Module):
+    """Returns φ([s; g]): an MLP (GELU, LayerNorm) on concat(s, g) to rep_dim numbers, length-normalised to √rep_dim;
+    HIQL's subgoal representation, shared by its value and actors."""
+
+    hidden_dims: Sequence[int] = (512, 512, 512)
+    rep_dim: int = 10
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, goals: jax.Array) -> jax.Array:
+        h = jnp.concatenate([obs, goals], axis=-1)
+        return length_normalize(MLP((*self.hidden_dims, self.rep_dim), "gelu", layer_norm=self.layer_norm)(h))

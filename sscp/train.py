@@ -15,11 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from sscp import checkpoint
-from sscp.agents import get_agent
+from sscp.agents import get_agent, is_goal_conditioned
 from sscp.data import registry
 from sscp.data.dataset import OfflineData, load_offline_data
+from sscp.data.goals import GoalData, load_goal_data
 from sscp.data.replay import OnlineSource, ReplayBuffer
-from sscp.envs import EnvPool, check_env_id, normalized_score
+from sscp.envs import EnvPool, check_env_id, eval_goal_count, normalized_score
 from sscp.errors import ConfigError, DivergenceError
 from sscp.evaluate import evaluate
 from sscp.logging import CSVLogger, Trackers
@@ -42,7 +43,8 @@ class TrainConfig:
     """Agent name (see `sscp train --help` for the list)."""
     dataset: tuple[str, ...] | None = None
     """Dataset name(s) or .npz path(s). Several single-task variants of one dataset train together, vmapped. Default
-    cube-single-play-singletask-task1-v0, or none when --env is given (online from scratch)."""
+    cube-single-play-singletask-task1-v0, or none when --env is given (online from scratch). Goal-conditioned agents
+    take one goal-conditioned dataset (default pointmaze-medium-navigate-v0; docs/goal_conditioned.md)."""
     env: tuple[str, ...] = ()
     """Environment id(s) for online runs from scratch, without a dataset (e.g. HalfCheetah-v5); needs --online-steps.
     Several ids train together, vmapped, if their observation and action sizes agree."""
@@ -80,7 +82,7 @@ class TrainConfig:
     """Evaluate every this many steps of each phase (offline updates, online env steps) and at the end of each
     phase; 0 evaluates only at the ends."""
     eval_episodes: int = 50
-    """Episodes per run and evaluation."""
+    """Episodes per run and evaluation (goal-conditioned agents: per run, evaluation goal and evaluation)."""
     eval_workers: int = -1
     """Processes stepping eval envs; -1 = one per CPU core, 0 = in this process."""
     eval_max_steps: int | None = None
@@ -108,6 +110,7 @@ class TrainConfig:
 
 
 DEFAULT_DATASET = ("cube-single-play-singletask-task1-v0",)
+DEFAULT_GOAL_DATASET = ("pointmaze-medium-navigate-v0",)
 DEFAULT_OFFLINE_STEPS = 1_000_000
 DEFAULT_RANDOM_STEPS = 5_000
 
@@ -129,6 +132,15 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     buffer_size), or a ConfigError for options that cannot run together."""
     if cfg.online_steps < 0:
         raise ConfigError(f"--online-steps must be >= 0 (0: offline only), got {cfg.online_steps}")
+    goal_conditioned = is_goal_conditioned(cfg.agent)
+    if goal_conditioned:
+        if cfg.env or cfg.online_steps:
+            raise ConfigError(f"{cfg.agent} is goal-conditioned and trains offline only: drop --env and --online-steps")
+        if cfg.dataset is not None and len(cfg.dataset) != 1:
+            raise ConfigError(
+                f"{cfg.agent} is goal-conditioned: give one dataset (e.g. pointmaze-medium-navigate-v0), got "
+                f"{len(cfg.dataset)}; every run is evaluated on all of its environment's evaluation goals"
+            )
     if cfg.env:
         if cfg.dataset:
             raise ConfigError(
@@ -150,7 +162,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
             check_env_id(name)
         dataset, steps = (), 0
     else:
-        dataset = DEFAULT_DATASET if cfg.dataset is None else cfg.dataset
+        default = DEFAULT_GOAL_DATASET if goal_conditioned else DEFAULT_DATASET
+        dataset = default if cfg.dataset is None else cfg.dataset
         if not dataset:
             raise ConfigError("give --dataset NAME (offline, offline-to-online) or --env ID --online-steps N (online)")
         steps = DEFAULT_OFFLINE_STEPS if cfg.steps is None else cfg.steps
@@ -242,15 +255,17 @@ def init_agents(agent_cls, agent_cfg, example: dict, seeds: list[int]):
 
 
 def make_act_fn():
-    """Returns act(agents, run_index [M], obs [M, d], key) -> actions [M, a]: slot m acts with agent run_index[m]."""
+    """Returns act(agents, run_index [M], obs [M, d], key, goals [M, g] = None) -> actions [M, a]: slot m acts with
+    agent run_index[m], toward goals[m] if goals are given (goal-conditioned agents)."""
 
-    def act(agents, runs, obs, key):
+    def act(agents, runs, obs, key, goals=None):
         keys = jax.random.split(key, runs.shape[0])
 
-        def one(r, o, k):
-            return jax.tree.map(lambda x: x[r], agents).sample_actions(o, k)
+        def one(r, o, k, g):
+            agent = jax.tree.map(lambda x: x[r], agents)
+            return agent.sample_actions(o, k) if g is None else agent.sample_actions(o, g, k)
 
-        return jax.vmap(one)(runs, obs, keys)
+        return jax.vmap(one)(runs, obs, keys, goals)
 
     return jax.jit(act)
 
@@ -265,15 +280,22 @@ class Trainer:
         except TypeError as e:
             raise ConfigError(f"bad agent option for {cfg.agent}: {e}") from None
         cfg = resolve(cfg)
+        self.goal_conditioned = is_goal_conditioned(cfg.agent)
+        if self.goal_conditioned:  # the dataset's preset; options given explicitly win
+            self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset[0], set(agent_overrides or {}))
         _check(cfg, self.agent_cfg)
         self.cfg = cfg
         jax.config.update(
             "jax_default_matmul_precision", None if cfg.matmul_precision == "default" else cfg.matmul_precision
         )
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-        self.data: OfflineData | None = None
-        if cfg.dataset:
+        self.data: OfflineData | GoalData | None = None
+        if cfg.dataset and self.goal_conditioned:
+            sampling = self.agent_cfg.sampling()
+            self.data = load_goal_data(cfg.dataset[0], sampling, cfg.data_dir, cfg.make_data, cfg.data_episodes)
+        elif cfg.dataset:
             self.data = load_offline_data(cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes)
+        if cfg.dataset:
             if self.agent_cfg.batch_size > self.data.size:
                 raise ConfigError(
                     f"--agent.batch-size {self.agent_cfg.batch_size} is larger than the dataset ({self.data.size} "
@@ -416,25 +438,34 @@ class Trainer:
             )
 
     def evaluate(self, episodes: int | None = None, workers: int | None = None) -> list[dict]:
-        """Returns one result dict per run after evaluating every run in its environment."""
+        """Returns one result dict per run after evaluating every run in its environment; goal-conditioned runs on
+        each of the environment's evaluation goals, with success per goal (success_goalN) and overall."""
         episodes = episodes or self.cfg.eval_episodes
         workers = self.cfg.eval_workers if workers is None else workers
         if workers < 0:
             workers = os.cpu_count() or 1
-        slots = min(episodes * len(self.runs), max(4, 2 * workers))
+        # One evaluation target per run, or per (run, goal) for goal-conditioned runs (task ids 1..goals).
+        goals = eval_goal_count(self.runs[0].env_name) if self.goal_conditioned else 0
+        target_run = np.array([r.index for r in self.runs for _ in range(max(goals, 1))])
+        task_ids = [t + 1 for _ in self.runs for t in range(goals)] if goals else None
+        slots = min(episodes * len(target_run), max(4, 2 * workers))
         pool = EnvPool(slots, workers)
         base_key = jax.random.PRNGKey(self.total_step)
 
-        def act(runs, obs, step):
-            return np.asarray(
-                self.act(self.agents, jnp.asarray(runs), jnp.asarray(obs), jax.random.fold_in(base_key, step))
-            )
+        def act(targets, obs, step, goal_obs=None):
+            key = jax.random.fold_in(base_key, step)
+            goal_obs = None if goal_obs is None else jnp.asarray(goal_obs)
+            return np.asarray(self.act(self.agents, jnp.asarray(target_run[targets]), jnp.asarray(obs), key, goal_obs))
 
         try:
-            names = [r.env_name for r in self.runs]
-            results = evaluate(act, names, episodes, pool, seed=self.total_step, max_steps=self.cfg.eval_max_steps)
+            names = [self.runs[i].env_name for i in target_run]
+            results = evaluate(
+                act, names, episodes, pool, seed=self.total_step, max_steps=self.cfg.eval_max_steps, task_ids=task_ids
+            )
         finally:
             pool.close()
+        if goals:
+            results = [_per_goal_summary(results[i * goals : (i + 1) * goals]) for i in range(len(self.runs))]
         if any(self.ref_scores):  # D4RL and Minari data with reference returns: D4RL's normalised score too
             for r, res in zip(self.runs, results, strict=True):
                 res["normalized_return"] = normalized_score(res["return"], self.ref_scores[r.task])
@@ -620,6 +651,13 @@ class OnlinePhase:
     def close(self) -> None:
         """Closes the envs."""
         self.envs.close()
+
+
+def _per_goal_summary(results: list[dict]) -> dict:
+    """Returns one run's mean success, return and length over its evaluation goals (each with the same number of
+    episodes), and success_goalN per goal N."""
+    summary = {k: float(np.mean([r[k] for r in results])) for k in ("success", "return", "length")}
+    return {**summary, **{f"success_goal{i + 1}": r["success"] for i, r in enumerate(results)}}
 
 
 def _env_seed(run: Run) -> int:

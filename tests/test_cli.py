@@ -45,7 +45,8 @@ def test_unknown_agent_lists_the_valid_ones(capsys, tmp_path):
     assert code == 2
     assert (
         err
-        == "sscp: error: unknown agent 'nope'; valid agents: bc, dql, flow_bc, fql, iql, rebrac, sac, sscp, sscp_bc\n"
+        == "sscp: error: unknown agent 'nope'; valid agents: bc, dql, flow_bc, fql, gc_sscp, gcbc, gcivl, hiql, iql, "
+        "rebrac, sac, sscp, sscp_bc\n"
     )
     assert not (tmp_path / "run").exists()
 
@@ -165,7 +166,7 @@ def test_train_help_lists_agents_and_options(capsys, flag):
     code, out, _ = sscp(capsys, "train", flag)
     assert code == 0
     assert (
-        "agents: bc, dql, flow_bc, fql, iql, rebrac, sac, sscp, sscp_bc" in out
+        "agents: bc, dql, flow_bc, fql, gc_sscp, gcbc, gcivl, hiql, iql, rebrac, sac, sscp, sscp_bc" in out
         and "--agent.batch-size" in out
         and "--eval-max-steps" in out
     )

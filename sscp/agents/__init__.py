@@ -1,9 +1,14 @@
-"""Agent registry: name → (agent class, config class). Every agent has the same create/update/sample_actions API."""
+"""Agent registry: name → (agent class, config class). Every agent has the same create/update/sample_actions API;
+goal-conditioned agents (class attribute goal_conditioned) act with sample_actions(observations, goals, key)."""
 
 from sscp.agents.bc import BCAgent, BCConfig
 from sscp.agents.dql import DQLAgent, DQLConfig
 from sscp.agents.flow_bc import FlowBCAgent, FlowBCConfig
 from sscp.agents.fql import FQLAgent, FQLConfig
+from sscp.agents.gc_sscp import GCSSCPAgent, GCSSCPConfig
+from sscp.agents.gcbc import GCBCAgent, GCBCConfig
+from sscp.agents.gcivl import GCIVLAgent, GCIVLConfig
+from sscp.agents.hiql import HIQLAgent, HIQLConfig
 from sscp.agents.iql import IQLAgent, IQLConfig
 from sscp.agents.rebrac import ReBRACAgent, ReBRACConfig
 from sscp.agents.sac import SACAgent, SACConfig
@@ -21,6 +26,10 @@ AGENTS: dict[str, tuple[type, type]] = {
     "iql": (IQLAgent, IQLConfig),
     "dql": (DQLAgent, DQLConfig),
     "sac": (SACAgent, SACConfig),
+    "gc_sscp": (GCSSCPAgent, GCSSCPConfig),
+    "gcbc": (GCBCAgent, GCBCConfig),
+    "gcivl": (GCIVLAgent, GCIVLConfig),
+    "hiql": (HIQLAgent, HIQLConfig),
 }
 
 
@@ -29,3 +38,8 @@ def get_agent(name: str) -> tuple[type, type]:
     if name not in AGENTS:
         raise ConfigError(f"unknown agent {name!r}; valid agents: {', '.join(sorted(AGENTS))}")
     return AGENTS[name]
+
+
+def is_goal_conditioned(name: str) -> bool:
+    """Returns whether agent `name` is goal-conditioned (trains on goal-relabelled trajectories, acts toward a goal)."""
+    return bool(getattr(get_agent(name)[0], "goal_conditioned", False))
