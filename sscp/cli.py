@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ commands:
   demo                       make a small dataset, train SSCP, evaluate, print the result (~10 min on 2 CPU cores)
   train                      train an agent: sscp train --agent NAME --dataset NAME_OR_PATH [--steps N] [--seeds S ...]
                              [--run-dir DIR] [--agent.FIELD VALUE ...]
-  eval RUN_DIR               evaluate a saved run: sscp eval RUN_DIR [--episodes N]
+  eval RUN_DIR               evaluate a saved run: sscp eval RUN_DIR [--episodes N] [--video]
   data make NAME             generate an OGBench-format dataset locally: sscp data make NAME [--episodes N] [--out DIR]
   data export NAME           write a dataset as Minari, D4RL or OGBench: sscp data export NAME --format F [--out DIR]
   plot RUN [RUN ...]         learning curves and an IQM table across tasks: sscp plot RUN ... [--metric M] [--out DIR]
+  export RUN_DIR             write a run's policy for sscp.runtime (jax + numpy only): sscp export RUN_DIR [--out FILE]
 
 `sscp COMMAND --help` lists every option with its meaning and default.
 """
@@ -137,15 +139,19 @@ class EvalArgs:
     """Episodes per run."""
     workers: int = -1
     """Processes stepping envs (-1: one per CPU core, 0: in this process)."""
+    video: bool = False
+    """Also record one episode per run to <run>/videos/*.mp4 (needs the `video` extra and offscreen rendering:
+    MUJOCO_GL=egl, set by default)."""
+    video_max_steps: int | None = None
+    """Cap the recorded episode's length (default: the environment's own limit)."""
 
 
-def cmd_eval(args: list[str]) -> None:
-    """Parses and runs `sscp eval`: evaluates a saved run and writes eval_<step>.json beside it."""
+def restore_run(run_dir: Path):
+    """Returns a Trainer built from a run folder's config.json, holding the agents of its newest readable
+    checkpoint (trainer.step is that checkpoint's step), or a ConfigError."""
     from sscp import checkpoint
     from sscp.train import TrainConfig, Trainer
 
-    a = tyro.cli(EvalArgs, args=args, prog="sscp eval")
-    run_dir = Path(a.run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.exists():
         raise ConfigError(f"{run_dir}: no config.json; pass a run folder written by `sscp train`")
@@ -161,6 +167,17 @@ def cmd_eval(args: list[str]) -> None:
     if restored is None:
         raise ConfigError(f"{run_dir}: no readable checkpoint in {run_dir / 'checkpoints'}")
     trainer.step, trainer.agents, _ = restored
+    return trainer
+
+
+def cmd_eval(args: list[str]) -> None:
+    """Parses and runs `sscp eval`: evaluates a saved run and writes eval_<step>.json beside it (and with --video,
+    one MP4 per run in videos/)."""
+    a = tyro.cli(EvalArgs, args=args, prog="sscp eval")
+    if a.video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: offscreen rendering without a display
+    run_dir = Path(a.run_dir)
+    trainer = restore_run(run_dir)
     start = time.perf_counter()
     results = trainer.evaluate(a.episodes, a.workers)
     wall = time.perf_counter() - start
@@ -173,6 +190,31 @@ def cmd_eval(args: list[str]) -> None:
         json.dumps([{**dataclasses.asdict(r), **res} for r, res in zip(trainer.runs, results, strict=True)], indent=2)
     )
     print(f"wrote {out}")
+    if a.video:
+        write_videos(trainer, a.video_max_steps)
+
+
+def write_videos(trainer, max_steps: int | None) -> None:
+    """Records one episode per run (seed 0, the run's own agent) to <run>/videos/ and prints where each went."""
+    import jax
+    import numpy as np
+
+    from sscp.export import is_goal_conditioned
+    from sscp.video import record_episode, write_video
+
+    if is_goal_conditioned(jax.tree.map(lambda x: x[0], trainer.agents)):
+        raise ConfigError("--video records single-task runs; goal-conditioned runs are not supported yet")
+    key = jax.random.PRNGKey(trainer.step)
+    for r in trainer.runs:
+
+        def act(obs, r=r):
+            runs, batch = np.array([r.index]), obs[None]
+            return np.asarray(trainer.act(trainer.agents, runs, batch, jax.random.fold_in(key, r.index)))[0]
+
+        frames, ret, success = record_episode(act, r.env_name, seed=0, max_steps=max_steps)
+        name = f"run{r.index}-{Path(r.dataset).stem}-seed{r.seed}-step{trainer.step}.mp4"
+        path = write_video(trainer.run_dir / "videos" / name, frames)
+        print(f"wrote {path} ({len(frames) - 1} steps, return {ret:.1f}, success {success:.0f})")
 
 
 @dataclass(frozen=True)
@@ -255,6 +297,30 @@ def cmd_plot(args: list[str]) -> None:
     print("wrote " + ", ".join(map(str, paths)))
 
 
+@dataclass(frozen=True)
+class ExportArgs:
+    """Write one run's acting policy as a self-contained jax.export file for `sscp.runtime.load` (jax + numpy only),
+    after checking that it acts like the trained agent."""
+
+    run_dir: Annotated[str, tyro.conf.Positional]
+    """Run folder written by `sscp train` (its newest readable checkpoint is exported)."""
+    out: str | None = None
+    """Output file (default: <run_dir>/policy_run<RUN>_step<STEP>.sscp)."""
+    run: int = 0
+    """Which run of the folder (the index in config.json's runs: task-major, then seed)."""
+    seed: int | None = None
+    """Bake the noise key PRNGKey(SEED) into the policy (deterministic actions, no key input); by default the key is
+    an input and runtime.load(path, seed) draws a fresh one per call."""
+
+
+def cmd_export(args: list[str]) -> None:
+    """Parses and runs `sscp export`."""
+    from sscp.export import export_run
+
+    a = tyro.cli(ExportArgs, args=args, prog="sscp export")
+    export_run(restore_run(Path(a.run_dir)), a.run, a.out, a.seed)
+
+
 def cmd_demo(args: list[str]) -> None:
     """Runs the built-in demo (see sscp.demo)."""
     from sscp.demo import DemoArgs, demo
@@ -262,7 +328,14 @@ def cmd_demo(args: list[str]) -> None:
     demo(tyro.cli(DemoArgs, args=args, prog="sscp demo"))
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "plot": cmd_plot, "demo": cmd_demo}
+COMMANDS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "data": cmd_data,
+    "plot": cmd_plot,
+    "export": cmd_export,
+    "demo": cmd_demo,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

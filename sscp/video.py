@@ -1,0 +1,80 @@
+"""Evaluation videos (`sscp eval RUN --video`): one rendered episode per run, written as an H.264 MP4 with the
+ffmpeg binary that the `imageio-ffmpeg` package ships (the `video` extra).
+
+Rendering is MuJoCo's offscreen renderer: set MUJOCO_GL=egl (GPU machines, and Mesa's EGL on CPU-only ones) or
+osmesa before sscp starts; `sscp eval --video` sets egl when MUJOCO_GL is unset.
+"""
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from sscp.errors import ConfigError, OutputError
+
+
+def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 30) -> Path:
+    """Returns `path` after writing uint8 RGB frames [H, W, 3] (all the same size) as an MP4; odd sizes are padded by
+    one black row or column (H.264 in yuv420p needs even sizes)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise ConfigError('--video needs the imageio-ffmpeg package: pip install "sscp[video]"') from None
+    if not frames:
+        raise ValueError("no frames to write")
+    height, width = frames[0].shape[:2]
+    pad = ((0, height % 2), (0, width % 2), (0, 0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        writer = imageio_ffmpeg.write_frames(
+            str(path), (width + width % 2, height + height % 2), fps=fps, macro_block_size=1, ffmpeg_log_level="error"
+        )
+        writer.send(None)
+        for frame in frames:
+            if frame.shape[:2] != (height, width):
+                raise ValueError(f"frame of shape {frame.shape} in a video of {height} x {width} frames")
+            writer.send(np.ascontiguousarray(np.pad(np.asarray(frame, np.uint8)[..., :3], pad)))
+        writer.close()
+    except OSError as e:
+        raise OutputError(f"could not write {path}: {e.strerror or e}") from None
+    return path
+
+
+def record_episode(
+    act: Callable[[np.ndarray], np.ndarray], env_name: str, seed: int, max_steps: int | None = None
+) -> tuple[list[np.ndarray], float, float]:
+    """Returns (frames, return, success) of one episode of `act(observation) -> action` in env `env_name`, rendered
+    after the reset and after every step with the env's own camera."""
+    from sscp.envs import make_env
+
+    env = make_env(name=env_name)
+    try:
+        env.unwrapped.render_mode = "rgb_array"  # the MuJoCo envs build their renderer whatever the mode
+        obs, _ = env.reset(seed=seed)
+        frames, total, success, steps = [_render(env, env_name)], 0.0, 0.0, 0
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(act(np.asarray(obs, np.float32)))
+            total += float(reward)
+            success = float(info.get("success", 0))
+            steps += 1
+            done = terminated or truncated or (max_steps is not None and steps >= max_steps)
+            frames.append(_render(env, env_name))
+        return frames, total, success
+    finally:
+        env.close()
+
+
+def _render(env, env_name: str) -> np.ndarray:
+    try:
+        frame = env.unwrapped.render()
+    except Exception as e:  # mujoco.FatalError, GL and EGL errors differ by platform
+        raise ConfigError(
+            f"cannot render {env_name} ({type(e).__name__}: {' '.join(str(e).split())}); set MUJOCO_GL=egl (or osmesa "
+            "where Mesa's OSMesa is installed) before running sscp"
+        ) from None
+    if frame is None:
+        raise ConfigError(f"{env_name} renders no frames (render_mode rgb_array is not supported)")
+    return np.asarray(frame)
