@@ -199,19 +199,18 @@ def write_videos(trainer, max_steps: int | None) -> None:
     import jax
     import numpy as np
 
-    from sscp.export import is_goal_conditioned
     from sscp.video import record_episode, write_video
 
-    if is_goal_conditioned(jax.tree.map(lambda x: x[0], trainer.agents)):
-        raise ConfigError("--video records single-task runs; goal-conditioned runs are not supported yet")
     key = jax.random.PRNGKey(trainer.step)
+    task_id = 1 if trainer.goal_conditioned else None  # goal-conditioned runs head for evaluation goal 1
     for r in trainer.runs:
 
-        def act(obs, r=r):
-            runs, batch = np.array([r.index]), obs[None]
-            return np.asarray(trainer.act(trainer.agents, runs, batch, jax.random.fold_in(key, r.index)))[0]
+        def act(obs, goal=None, r=r):
+            runs, goals = np.array([r.index]), None if goal is None else goal[None]
+            actions = trainer.act(trainer.agents, runs, obs[None], jax.random.fold_in(key, r.index), goals)
+            return np.asarray(actions)[0]
 
-        frames, ret, success = record_episode(act, r.env_name, seed=0, max_steps=max_steps)
+        frames, ret, success = record_episode(act, r.env_name, seed=0, max_steps=max_steps, task_id=task_id)
         name = f"run{r.index}-{Path(r.dataset).stem}-seed{r.seed}-step{trainer.step}.mp4"
         path = write_video(trainer.run_dir / "videos" / name, frames)
         print(f"wrote {path} ({len(frames) - 1} steps, return {ret:.1f}, success {success:.0f})")

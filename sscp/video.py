@@ -43,20 +43,23 @@ def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 30
 
 
 def record_episode(
-    act: Callable[[np.ndarray], np.ndarray], env_name: str, seed: int, max_steps: int | None = None
+    act: Callable[..., np.ndarray], env_name: str, seed: int, max_steps: int | None = None, task_id: int | None = None
 ) -> tuple[list[np.ndarray], float, float]:
     """Returns (frames, return, success) of one episode of `act(observation) -> action` in env `env_name`, rendered
-    after the reset and after every step with the env's own camera."""
+    after the reset and after every step with the env's own camera. With `task_id`, the episode heads for that
+    evaluation goal of an OGBench goal-conditioned env, and `act(observation, goal)` gets the goal observation."""
     from sscp.envs import make_env
 
     env = make_env(name=env_name)
     try:
         env.unwrapped.render_mode = "rgb_array"  # the MuJoCo envs build their renderer whatever the mode
-        obs, _ = env.reset(seed=seed)
+        options = None if task_id is None else {"task_id": task_id, "render_goal": False}
+        obs, info = env.reset(seed=seed, options=options)
+        goal = () if task_id is None else (np.asarray(info["goal"], np.float32),)
         frames, total, success, steps = [_render(env, env_name)], 0.0, 0.0, 0
         done = False
         while not done:
-            obs, reward, terminated, truncated, info = env.step(act(np.asarray(obs, np.float32)))
+            obs, reward, terminated, truncated, info = env.step(act(np.asarray(obs, np.float32), *goal))
             total += float(reward)
             success = float(info.get("success", 0))
             steps += 1
