@@ -5,7 +5,9 @@ default: the paper size of SSCP, FQL and the OGBench baselines; Diffusion-QL's o
 cube-double shapes (observation 40, action 5). Weights do not change the cost, so agents are untrained.
 `sample_actions` is jitted two ways (--weights): with the agent as an argument, as training and evaluation call it
 (every call flattens the whole agent, optimiser state included), and with the agent closed over, as a frozen
-deployed policy (the weights are constants of the compiled program). Each timed call hands over a host NumPy
+deployed policy (the weights are constants of the compiled program), or (--weights exported) as the file `sscp
+export` writes, loaded back with sscp.runtime (jax.export, weights baked in, cpu and cuda lowerings, symbolic batch;
+each call also draws its noise key as an input). Each timed call hands over a host NumPy
 observation batch and ends with np.asarray(actions): the transfers are included. Reported: median and p90 over
 --calls timed calls after --warmup untimed ones, and actions per second (batch / median).
 
@@ -25,7 +27,9 @@ import jax
 import numpy as np
 
 from benchmarks.throughput import commit, device_name, peak_memory_bytes, synthetic_data
+from sscp import runtime
 from sscp.agents import AGENTS, get_agent
+from sscp.export import export_policy
 
 # Network calls per action of each agent's sample_actions, from its config.
 NETWORK_CALLS: dict[str, Callable] = {
@@ -48,11 +52,17 @@ def make_agent(name: str, hidden: tuple[int, ...], example_batch: dict):
     return agent_cls.create(jax.random.PRNGKey(0), example_batch, config), config, fields
 
 
-def make_act(agent, weights: str) -> Callable:
-    """Returns act(obs, key) -> actions: jitted sample_actions with the agent as an argument or as a constant."""
+def make_act(agent, weights: str, obs_dim: int = 40, action_dim: int = 5) -> Callable:
+    """Returns act(obs, key) -> actions: jitted sample_actions with the agent as an argument or as a constant, or
+    ("exported") the policy file `sscp export` writes, serialised, loaded back and called through sscp.runtime."""
     if weights == "argument":
         jitted = jax.jit(lambda agent, obs, key: agent.sample_actions(obs, key))
         return lambda obs, key: jitted(agent, obs, key)
+    if weights == "exported":
+        program, header = export_policy(agent, obs_dim, action_dim)
+        header, body = runtime.unpack(runtime.pack(header, program.serialize()))
+        policy = runtime.Policy(header, jax.export.deserialize(bytearray(body)))
+        return lambda obs, key: policy(obs, key=key)
     return jax.jit(lambda obs, key: agent.sample_actions(obs, key))
 
 
@@ -73,7 +83,9 @@ def main() -> None:
     p.add_argument("--agents", nargs="+", default=["all"], help="agent names, or all (every registered agent)")
     p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512, 512])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 1024])
-    p.add_argument("--weights", nargs="+", default=["argument", "constant"], choices=["argument", "constant"])
+    p.add_argument(
+        "--weights", nargs="+", default=["argument", "constant"], choices=["argument", "constant", "exported"]
+    )
     p.add_argument("--calls", type=int, default=500, help="timed calls at batch 1 (larger batches: --big-calls)")
     p.add_argument("--big-calls", type=int, default=50, help="timed calls at batches above 1")
     p.add_argument("--warmup", type=int, default=20, help="untimed calls first (the first one compiles)")
@@ -97,6 +109,7 @@ def main() -> None:
                 "device": device_name(),
                 "batch": batch,
                 "weights": weights,
+                "exported": weights == "exported",
                 "hidden": list(hidden),
                 "hidden_fields": fields,
                 "network_calls_per_action": NETWORK_CALLS[name](config) if name in NETWORK_CALLS else None,

@@ -58,6 +58,7 @@ class Policy:
         self.action_dim: int = header["action_dim"]
         self.noise_input: bool = header["noise"] == "input"
         self._key = jax.random.PRNGKey(seed)
+        self._call = jax.jit(exported.call)  # compiled once per batch size; an un-jitted call re-dispatches each time
 
     def __call__(self, observation, goal=None, key=None) -> np.ndarray:
         obs = np.asarray(observation, np.float32)
@@ -80,7 +81,7 @@ class Policy:
             if key is None:
                 self._key, key = jax.random.split(self._key)
             args.append(key)
-        actions = np.asarray(self.exported.call(*args))
+        actions = np.asarray(self._call(*args))
         return actions[0] if single else actions
 
 
