@@ -15,6 +15,7 @@ SAVE_EVERY=${SAVE_EVERY:-10000}
 EVAL_EVERY=${EVAL_EVERY:-50000}
 start=$(date +%s)
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # four JAX processes share the GPU; each would take 75 % of it
 if [ "${SMALL:-0}" = 1 ]; then
   eval_eps=1; tiny=(--eval-max-steps 50)
   sscp=(--agent.actor-hidden-dims 16 16 --agent.critic-hidden-dims 16 16 --agent.batch-size 32 --agent.time-embed-dim 16)
