@@ -45,6 +45,8 @@ def save(ckpt_dir: Path, step: int, state: Any, meta: dict, keep: int = 2) -> Pa
     path = ckpt_dir / f"step_{step:010d}.ckpt"
     body = serialization.msgpack_serialize(payload)
     write_atomic(path, _MAGIC + hashlib.sha256(body).digest() + body)
+    for stray in ckpt_dir.glob(".step_*.ckpt.tmp-*"):  # left by a process killed mid-save; never a checkpoint
+        stray.unlink(missing_ok=True)
     if keep > 0:
         others = [p for p in list_checkpoints(ckpt_dir) if p != path]
         # Files of later steps are unreadable ones that the resume skipped: drop them, or they would count as the

@@ -345,6 +345,16 @@ def test_saving_after_skipping_a_corrupt_checkpoint_keeps_the_new_one(tmp_path):
     assert checkpoint.load_latest(tmp_path, _state(0))[0] == 150
 
 
+def test_a_temporary_file_left_by_a_kill_mid_save_is_removed_by_the_next_save(tmp_path):
+    checkpoint.save(tmp_path, 100, _state(100), {}, keep=2)
+    stray = tmp_path / ".step_0000000200.ckpt.tmp-4242"  # what write_atomic leaves when killed before its rename
+    stray.write_bytes(b"partial")
+    assert checkpoint.load_latest(tmp_path, _state(0))[0] == 100  # never read as a checkpoint
+    checkpoint.save(tmp_path, 200, _state(200), {}, keep=2)
+    assert not stray.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_0000000100.ckpt", "step_0000000200.ckpt"]
+
+
 def test_checkpoint_with_other_shapes_is_rejected(tmp_path):
     path = checkpoint.save(tmp_path, 5, _state(1), {})
     with pytest.raises(CheckpointError, match="shapes differ"):
