@@ -29,7 +29,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from benchmarks.throughput import commit, device_name, peak_memory_bytes, synthetic_data
+from benchmarks.throughput import commit, device_name, emit, peak_memory_bytes, synthetic_data
 from sscp import runtime
 from sscp.agents import AGENTS, get_agent, is_goal_conditioned
 from sscp.data.goals import example_goal_batch
@@ -145,11 +145,7 @@ def main() -> None:
                 "date": time.strftime("%Y-%m-%d"),
                 "command": "python -m benchmarks.latency " + " ".join(sys.argv[1:]),
             }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if a.out:  # after every row, so a run cut short keeps what it measured
-                a.out.parent.mkdir(parents=True, exist_ok=True)
-                a.out.write_text(json.dumps(old + rows, indent=2) + "\n")
+            emit(row, rows, old, a.out)
 
 
 if __name__ == "__main__":

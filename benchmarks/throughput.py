@@ -51,6 +51,16 @@ def commit() -> str:
         return "unknown"
 
 
+def emit(row: dict, rows: list[dict], old: list[dict], out: Path | None) -> None:
+    """Prints row, appends it to rows and rewrites out (old rows + rows) after every row, so a run cut short keeps
+    what it measured."""
+    rows.append(row)
+    print(json.dumps(row), flush=True)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(old + rows, indent=2) + "\n")
+
+
 def synthetic_data(n: int, obs_dim: int, act_dim: int, tasks: int = 1) -> OfflineData:
     rng = np.random.default_rng(0)
     obs = rng.standard_normal((n, obs_dim), dtype=np.float32)
@@ -168,11 +178,7 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d"),
             "command": "python " + " ".join(sys.argv),
         }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-        if a.out:  # after every row, so a run cut short keeps what it measured
-            a.out.parent.mkdir(parents=True, exist_ok=True)
-            a.out.write_text(json.dumps(old + rows, indent=2) + "\n")
+        emit(row, rows, old, a.out)
 
 
 if __name__ == "__main__":
