@@ -218,7 +218,8 @@ def write_videos(trainer, max_steps: int | None) -> None:
 
 @dataclass(frozen=True)
 class DataMakeArgs:
-    """Generate an OGBench-format dataset locally with the scripted oracles shipped in `ogbench`."""
+    """Generate a dataset locally: OGBench names with the scripted oracles shipped in `ogbench`; locomotion names
+    (hopper-medium-v5, ...: docs/data.md) from a SAC run trained here, all five datasets of the env at once."""
 
     name: Annotated[str, tyro.conf.Positional]
     """Dataset name, e.g. cube-single-play-v0 (see docs/data.md for the list)."""
@@ -227,9 +228,18 @@ class DataMakeArgs:
     out: str | None = None
     """Output folder (default: the dataset cache, $SSCP_DATA_DIR or ~/.cache/sscp/data)."""
     workers: int | None = None
-    """Processes (default: every CPU core)."""
+    """Processes (default: every CPU core); locomotion: processes stepping evaluation envs (default: none, in this
+    process)."""
     seed: int = 0
-    """Generation seed."""
+    """Generation seed (locomotion: also the SAC run's seed)."""
+    train_steps: int | None = None
+    """Locomotion datasets only: SAC env steps (default 1,000,000, D4RL-like experts; needs a GPU or many hours)."""
+    transitions: int | None = None
+    """Locomotion datasets only: transitions of random, medium and expert (default 1,000,000, as D4RL)."""
+    eval_every: int | None = None
+    """Locomotion datasets only: env steps between kept and evaluated SAC policies (default 20,000)."""
+    eval_episodes: int | None = None
+    """Locomotion datasets only: deterministic episodes per evaluation of a kept policy (default 10)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +258,8 @@ class DataExportArgs:
 
 
 DATA_USAGE = (
-    "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S]; "
+    "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--train-steps N] "
+    "[--transitions N]; "
     "sscp data export NAME --format minari|d4rl|ogbench [--out DIR]"
 )
 
@@ -259,7 +270,9 @@ def cmd_data(args: list[str]) -> None:
 
     if args and args[0] == "make":
         a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
-        make_command(a.name, a.episodes, a.out, a.workers, a.seed)
+        options = {"train_steps": a.train_steps, "transitions": a.transitions, "eval_every": a.eval_every,
+                   "eval_episodes": a.eval_episodes}  # fmt: skip
+        make_command(a.name, a.episodes, a.out, a.workers, a.seed, options)
     elif args and args[0] == "export":
         e = tyro.cli(DataExportArgs, args=args[1:], prog="sscp data export")
         export_command(e.name, e.format, e.out, e.data_dir)

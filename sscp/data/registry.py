@@ -12,7 +12,7 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
 from ogbench.relabel_utils import relabel_dataset
 
-from sscp.data import d4rl, minari_data
+from sscp.data import d4rl, locomotion, minari_data
 from sscp.data.formats import INFO_KEYS, load_ogbench_npz, save_ogbench_npz
 from sscp.data.generate import RECIPES, generate
 from sscp.errors import ConfigError, DataError
@@ -84,7 +84,8 @@ def _ogbench_env(file_stem: str) -> str | None:
 
 def _valid_names() -> str:
     return (
-        f"{', '.join(DATASETS)}; single-task variants insert `singletask` or `singletask-taskN` (N = 1..5) "
+        f"{', '.join(DATASETS)}; locomotion data made from SAC runs: {', '.join(locomotion.DATASETS)}; "
+        "single-task variants insert `singletask` or `singletask-taskN` (N = 1..5) "
         "before the version, e.g. cube-single-play-singletask-task1-v0; or give a path to an .npz file"
     )
 
@@ -113,12 +114,18 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
             f"no dataset {text!r}: not a file or folder, and no Minari dataset {text} in {minari_data.minari_root()} "
             "(set $MINARI_DATASETS_PATH to the Minari data folder that holds it)"
         )
-    if text.endswith(".npz") or os.sep in text:
-        train_path = Path(text).expanduser()
+    if text.endswith(".npz") or os.sep in text or text in locomotion.DATASETS:
+        is_path = text not in locomotion.DATASETS
+        train_path = Path(text).expanduser() if is_path else _folder(data_dir) / f"{text}.npz"
         dataset_name = train_path.name.removesuffix(".npz")
-        env_name = _ogbench_env(dataset_name)
+        env_name = _ogbench_env(dataset_name) or locomotion.DATASETS.get(dataset_name)
         val_path = train_path.with_name(f"{dataset_name}-val.npz")
-        return DatasetSpec(text, dataset_name, train_path, val_path, env_name, single_task=False)
+        ref = None
+        meta = locomotion.read_sidecar(train_path)  # NAME.json beside the file: reference returns, its env
+        if meta is not None:
+            ref = (float(meta["ref_min_score"]), float(meta["ref_max_score"]))
+            env_name = env_name or _known_env(meta.get("env_id"))
+        return DatasetSpec(text, dataset_name, train_path, val_path, env_name, False, ref_scores=ref)
 
     dataset_name, env_name, single_task = _parse(text)
     if env_name not in gymnasium.registry:
@@ -131,6 +138,11 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
             f"{train_path} does not exist; place the official OGBench file there, or use one of: {_valid_names()}"
         )
     return DatasetSpec(text, dataset_name, train_path, folder / f"{dataset_name}-val.npz", env_name, single_task)
+
+
+def _known_env(env_id) -> str | None:
+    """Returns env_id if Gymnasium knows it here, else None."""
+    return env_id if isinstance(env_id, str) and env_id in gymnasium.registry else None
 
 
 def _minari_spec(text: str, folder: Path) -> DatasetSpec:
@@ -157,6 +169,11 @@ def _can_generate(spec: DatasetSpec) -> bool:
 
 
 def _missing_file_error(spec: DatasetSpec) -> DataError:
+    if spec.dataset_name in locomotion.DATASETS:
+        folder = spec.train_path.parent
+        out = "" if folder == data_dir() else f" --out {folder}"
+        how = f"make it with `sscp data make {spec.dataset_name}{out}` (trains SAC first: see docs/data.md)"
+        return DataError(f"{spec.train_path}: dataset file not found; {how}")
     if _can_generate(spec):
         folder = spec.train_path.parent
         out = "" if folder == data_dir() else f" --out {folder}"
@@ -236,16 +253,28 @@ def make_command(
     out: str | os.PathLike | None = None,
     workers: int | None = None,
     seed: int = 0,
-) -> tuple[Path, Path]:
-    """Returns the (train, val) paths after generating dataset `name` and printing where the files went.
+    locomotion_options: dict | None = None,
+) -> tuple[Path, ...]:
+    """Returns the paths written after generating dataset `name` and printing where the files went.
 
     Backs `sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S]`; a single-task name makes its base
-    dataset, and `out` defaults to `data_dir()`.
+    dataset, and `out` defaults to `data_dir()`. A locomotion name (`hopper-medium-v5`, ...) makes all five datasets
+    of its env with `locomotion.make` (options: train_steps, transitions, eval_every, eval_episodes); --episodes
+    does not apply to it, nor do those options to other names.
     """
-    dataset_name = _parse(name)[0] if "singletask" in name.split("-") else name
     folder = _folder(out)
+    options = {k: v for k, v in (locomotion_options or {}).items() if v is not None}
     start = time.perf_counter()
-    paths = generate(dataset_name, folder, episodes=episodes, workers=workers, seed=seed)
+    if name in locomotion.DATASETS:
+        if episodes is not None:
+            raise ConfigError(f"--episodes does not apply to {name}; its size is --transitions (default 1,000,000)")
+        paths = tuple(locomotion.make(name, folder, seed=seed, workers=workers or 0, **options))
+    else:
+        if options:
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in options)
+            raise ConfigError(f"{flags} apply only to the locomotion datasets ({', '.join(locomotion.DATASETS)})")
+        dataset_name = _parse(name)[0] if "singletask" in name.split("-") else name
+        paths = generate(dataset_name, folder, episodes=episodes, workers=workers, seed=seed)
     seconds = time.perf_counter() - start
 
     total_steps = 0
@@ -258,7 +287,10 @@ def make_command(
             f"{path}: {num_episodes} episodes, {len(terminals) - num_episodes} transitions, "
             f"{path.stat().st_size / 1e6:.1f} MB"
         )
-    print(f"generated {total_steps} env steps in {seconds:.0f} s ({total_steps / seconds:.0f} steps/s)")
+    if name in locomotion.DATASETS:
+        print(f"made {len(paths)} datasets in {seconds:.0f} s (metadata with reference returns beside each: NAME.json)")
+    else:
+        print(f"generated {total_steps} env steps in {seconds:.0f} s ({total_steps / seconds:.0f} steps/s)")
     return paths
 
 
