@@ -31,8 +31,10 @@ def evaluate(
     is then that of the last step); for smoke tests, since OGBench episodes are 200-1000 steps long.
 
     Episodes go through the pool's slots in waves; every step makes ONE policy call for all slots. Episode seeds
-    depend only on (seed, run, episode), so results do not depend on the number of slots or workers.
+    depend only on (seed, run, episode), so results do not depend on the number of slots or workers. An act with
+    begin_episodes(slots) / end_episode(slot) methods (ChunkedActor) is told when each slot's episodes start and end.
     """
+    begin, end = getattr(act, "begin_episodes", None), getattr(act, "end_episode", None)
     queue = deque((r, e) for e in range(episodes) for r in range(len(env_names)))
     slot_job: list[tuple[int, int] | None] = [None] * pool.num_slots
     slot_env: list[str | None] = [None] * pool.num_slots  # building an env costs ~1 s: reuse a slot's env id
@@ -56,6 +58,8 @@ def evaluate(
             for s, job, (o, g) in zip(free, jobs, first, strict=True):
                 slot_job[s], obs[s], goals[s], ret[s], length[s] = job, o, g, 0.0, 0
                 slot_env[s] = env_names[job[0]]
+            if begin is not None:
+                begin(free)
         active = [s for s in range(pool.num_slots) if slot_job[s] is not None]
         template = obs[active[0]]
         batch_obs = np.stack([obs[s] if obs[s] is not None else np.zeros_like(template) for s in range(pool.num_slots)])
@@ -79,7 +83,56 @@ def evaluate(
                 results[r]["return"].append(ret[s])
                 results[r]["length"].append(length[s])
                 slot_job[s], obs[s], goals[s] = None, None, None
+                if end is not None:
+                    end(s)
     return [{k: float(np.mean(v)) for k, v in res.items()} for res in results]
+
+
+class ChunkedActor:
+    """An ActFn for policies that map the last m observations (flattened, oldest first) to a chunk of H actions
+    (flattened): each slot keeps its observation history and a queue of actions, executes the first n actions of each
+    predicted chunk, then predicts again (Diffusion Policy's receding horizon). A slot's history starts as m copies
+    of its episode's first observation, as the training sampler pads. Each slot's actions depend only on its own
+    episode, so results do not depend on the number of slots (for a policy that is deterministic given its input).
+    """
+
+    def __init__(self, act: ActFn, action_dim: int, execute_steps: int, obs_history: int):
+        self.act, self.action_dim, self.execute_steps, self.obs_history = act, action_dim, execute_steps, obs_history
+        self.history: dict[int, deque | None] = {}  # slot -> last m observations (None: the episode just began)
+        self.queue: dict[int, deque] = {}  # slot -> actions still to execute
+        self.calls = 0  # policy calls so far (each serves every slot whose queue is empty)
+
+    def begin_episodes(self, slots: list[int]) -> None:
+        """Starts new episodes in slots: empty queues and histories."""
+        for s in slots:
+            self.history[s], self.queue[s] = None, deque()
+
+    def end_episode(self, slot: int) -> None:
+        """Forgets a finished slot, so it asks for no more predictions."""
+        self.history.pop(slot, None)
+        self.queue.pop(slot, None)
+
+    def __call__(self, runs: np.ndarray, observations: np.ndarray, step: int, *goals) -> np.ndarray:
+        """Returns the next action of every slot, predicting new chunks for the slots whose queue is empty."""
+        for s in self.queue:
+            if self.history[s] is None:
+                self.history[s] = deque([observations[s]] * self.obs_history, maxlen=self.obs_history)
+            else:
+                self.history[s].append(observations[s])
+        if any(not q for q in self.queue.values()):
+            width = self.obs_history * observations.shape[1]
+            stacked = np.zeros((len(observations), width), observations.dtype)
+            for s, h in self.history.items():
+                stacked[s] = np.concatenate(h)
+            chunks = np.asarray(self.act(runs, stacked, step, *goals)).reshape(len(observations), -1, self.action_dim)
+            self.calls += 1
+            for s, q in self.queue.items():
+                if not q:
+                    q.extend(chunks[s, : self.execute_steps])
+        actions = np.zeros((len(observations), self.action_dim), np.float32)
+        for s, q in self.queue.items():
+            actions[s] = q.popleft()
+        return actions
 
 
 def _next_job(queue: deque, env_names: list[str], env: str | None) -> tuple[int, int]:

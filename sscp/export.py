@@ -79,6 +79,11 @@ def export_run(trainer, run_index: int, out: str | os.PathLike | None, seed: int
         raise ConfigError(
             f"--run must be in [0, {len(trainer.runs) - 1}] (the run folder has {len(trainer.runs)} runs)"
         )
+    if getattr(trainer, "chunking", None) is not None:
+        raise ConfigError(
+            "this run predicts action chunks from observation histories (--agent.chunk-size / --agent.obs-history); "
+            "exported policies act one step from one observation, so it cannot be exported yet"
+        )
     run = trainer.runs[run_index]
     agent = jax.tree.map(lambda x: x[run_index], trainer.agents)
     rng = np.random.default_rng(0)

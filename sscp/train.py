@@ -17,12 +17,13 @@ import numpy as np
 from sscp import checkpoint
 from sscp.agents import get_agent, is_goal_conditioned
 from sscp.data import registry
+from sscp.data.chunks import ChunkedData
 from sscp.data.dataset import OfflineData, load_offline_data
 from sscp.data.goals import GoalData, load_goal_data
 from sscp.data.replay import OnlineSource, ReplayBuffer
 from sscp.envs import EnvPool, check_env_id, eval_goal_count, normalized_score
 from sscp.errors import ConfigError, DivergenceError
-from sscp.evaluate import evaluate
+from sscp.evaluate import ChunkedActor, evaluate
 from sscp.logging import CSVLogger, Trackers
 from sscp.online import (
     OnlineEnvs,
@@ -289,12 +290,20 @@ class Trainer:
             "jax_default_matmul_precision", None if cfg.matmul_precision == "default" else cfg.matmul_precision
         )
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-        self.data: OfflineData | GoalData | None = None
+        self.data: OfflineData | ChunkedData | GoalData | None = None
         if cfg.dataset and self.goal_conditioned:
             sampling = self.agent_cfg.sampling()
             self.data = load_goal_data(cfg.dataset[0], sampling, cfg.data_dir, cfg.make_data, cfg.data_episodes)
         elif cfg.dataset:
             self.data = load_offline_data(cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes)
+        # (H, n, m) of behaviour cloning with action chunks or observation histories (docs/behaviour_cloning.md)
+        self.chunking = tuple(getattr(self.agent_cfg, k, 1) for k in ("chunk_size", "execute_steps", "obs_history"))
+        if self.chunking[0] > 1 or self.chunking[2] > 1:
+            if cfg.online_steps or self.data is None:
+                raise ConfigError("action chunks and observation histories are offline only: drop --online-steps")
+            self.data = ChunkedData.wrap(self.data, self.chunking[0], self.chunking[2], ", ".join(cfg.dataset))
+        else:
+            self.chunking = None
         if cfg.dataset:
             if self.agent_cfg.batch_size > self.data.size:
                 raise ConfigError(
@@ -457,6 +466,8 @@ class Trainer:
             goal_obs = None if goal_obs is None else jnp.asarray(goal_obs)
             return np.asarray(self.act(self.agents, jnp.asarray(target_run[targets]), jnp.asarray(obs), key, goal_obs))
 
+        if self.chunking is not None:
+            act = ChunkedActor(act, self.data.data.actions.shape[1], self.chunking[1], self.chunking[2])
         try:
             names = [self.runs[i].env_name for i in target_run]
             results = evaluate(

@@ -44,9 +44,8 @@ def test_unknown_agent_lists_the_valid_ones(capsys, tmp_path):
     code, _, err = sscp(capsys, "train", "--agent", "nope", "--run-dir", str(tmp_path / "run"))
     assert code == 2
     assert (
-        err
-        == "sscp: error: unknown agent 'nope'; valid agents: bc, dql, flow_bc, fql, gc_sscp, gcbc, gcivl, hiql, iql, "
-        "rebrac, sac, sscp, sscp_bc\n"
+        err == "sscp: error: unknown agent 'nope'; valid agents: bc, diffusion_bc, dql, flow_bc, fql, gc_sscp, gcbc, "
+        "gcivl, hiql, iql, rebrac, sac, sscp, sscp_bc\n"
     )
     assert not (tmp_path / "run").exists()
 

@@ -280,8 +280,8 @@ def test_skip_nonfinite_finishes_with_finite_params(tiny_config, tmp_path, monke
         (
             {"agent": "nope"},
             {},
-            r"unknown agent 'nope'; valid agents: bc, dql, flow_bc, fql, gc_sscp, gcbc, gcivl, hiql, iql, rebrac, sac, "
-            r"sscp, sscp_bc",
+            r"unknown agent 'nope'; valid agents: bc, diffusion_bc, dql, flow_bc, fql, gc_sscp, gcbc, gcivl, hiql, "
+            r"iql, rebrac, sac, sscp, sscp_bc",
         ),
         ({}, {"batch_size": 1000}, r"--agent.batch-size 1000 is larger than the dataset \(297 transitions\)"),
         ({}, {"not_a_field": 3}, r"bad agent option for sscp: .*not_a_field"),

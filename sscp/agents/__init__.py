@@ -2,6 +2,7 @@
 goal-conditioned agents (class attribute goal_conditioned) act with sample_actions(observations, goals, key)."""
 
 from sscp.agents.bc import BCAgent, BCConfig
+from sscp.agents.diffusion_bc import DiffusionBCAgent, DiffusionBCConfig
 from sscp.agents.dql import DQLAgent, DQLConfig
 from sscp.agents.flow_bc import FlowBCAgent, FlowBCConfig
 from sscp.agents.fql import FQLAgent, FQLConfig
@@ -22,6 +23,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "flow_bc": (FlowBCAgent, FlowBCConfig),
     "fql": (FQLAgent, FQLConfig),
     "sscp_bc": (SSCPBCAgent, SSCPBCConfig),
+    "diffusion_bc": (DiffusionBCAgent, DiffusionBCConfig),
     "rebrac": (ReBRACAgent, ReBRACConfig),
     "iql": (IQLAgent, IQLConfig),
     "dql": (DQLAgent, DQLConfig),

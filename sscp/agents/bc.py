@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
 from sscp.nets import GaussianActor
 
 
@@ -27,11 +27,18 @@ class BCConfig:
     """LayerNorm after each hidden activation."""
     deterministic: bool = True
     """Act with the mean (the OGBench/FQL evaluation convention); False samples from the Gaussian."""
+    chunk_size: int = 1
+    """H, actions predicted per call (an action chunk, flattened to H·action_dim); 1 is single-step BC."""
+    execute_steps: int = 1
+    """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
+    obs_history: int = 1
+    """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size")
+        check_chunking(self)
 
 
 class BCAgent(flax.struct.PyTreeNode):

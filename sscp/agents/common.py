@@ -23,3 +23,14 @@ def apply_gradients(optimizer: optax.GradientTransformation, params: Any, opt_st
     """Returns (new params, new optimiser state) after one optimiser step."""
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
+
+
+def check_chunking(config: Any) -> None:
+    """Raises ConfigError unless chunk_size, execute_steps and obs_history are positive and execute_steps <= chunk_size
+    (behaviour-cloning configs; sscp/data/chunks.py and evaluate.ChunkedActor use them)."""
+    require_positive(config, "chunk_size", "execute_steps", "obs_history")
+    if config.execute_steps > config.chunk_size:
+        raise ConfigError(
+            f"--agent.execute-steps {config.execute_steps} must be <= --agent.chunk-size {config.chunk_size} (it "
+            "executes the first actions of each predicted chunk)"
+        )

@@ -18,10 +18,15 @@ from sscp.nets import Ensemble, NoisePredictor
 
 def ddpm_schedule(name: str, steps: int) -> dict[str, jax.Array]:
     """Returns the DDPM coefficients of a beta schedule: "vp" (Diffusion-QL's discretised VP SDE with β_min 0.1,
-    β_max 10) or "linear" (β from 1e-4 to 2e-2, Ho et al.), as float32 arrays indexed by step t = 0 … T − 1."""
+    β_max 10), "linear" (β from 1e-4 to 2e-2, Ho et al.) or "cosine" (Nichol & Dhariwal's ᾱ(t) = cos²((t/T + 0.008)
+    / 1.008 · π/2), β capped at 0.999: diffusers' squaredcos_cap_v2, Diffusion Policy's), as float32 arrays indexed by
+    step t = 0 … T − 1 ("cumprod" is ᾱ_t)."""
     if name == "vp":
         t = np.arange(1, steps + 1)
         betas = 1.0 - np.exp(-0.1 / steps - 0.5 * (10.0 - 0.1) * (2 * t - 1) / steps**2)
+    elif name == "cosine":
+        alpha_bar = np.cos((np.arange(steps + 1) / steps + 0.008) / 1.008 * np.pi / 2) ** 2
+        betas = np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], 0.999)
     else:
         betas = np.linspace(1e-4, 2e-2, steps)
     alphas = 1.0 - betas
@@ -29,6 +34,7 @@ def ddpm_schedule(name: str, steps: int) -> dict[str, jax.Array]:
     cumprod_prev = np.append(1.0, cumprod[:-1])
     posterior_var = betas * (1.0 - cumprod_prev) / (1.0 - cumprod)
     coefs = {
+        "cumprod": cumprod,
         "sqrt_cumprod": np.sqrt(cumprod),
         "sqrt_one_minus_cumprod": np.sqrt(1.0 - cumprod),
         "sqrt_recip_cumprod": np.sqrt(1.0 / cumprod),

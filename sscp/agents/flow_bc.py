@@ -9,7 +9,7 @@ import jax
 import optax
 
 from sscp import flow
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
 from sscp.nets import FlowField
 
 
@@ -27,11 +27,18 @@ class FlowBCConfig:
     """LayerNorm after each hidden activation."""
     flow_steps: int = 10
     """Euler steps (network calls) per action."""
+    chunk_size: int = 1
+    """H, actions predicted per call (an action chunk, flattened to H·action_dim); 1 is single-step BC."""
+    execute_steps: int = 1
+    """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
+    obs_history: int = 1
+    """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "flow_steps")
+        check_chunking(self)
 
 
 class FlowBCAgent(flax.struct.PyTreeNode):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
 from sscp.nets import VectorField
 
 
@@ -34,11 +34,18 @@ class SSCPBCConfig:
     """Dataset actions are clipped to ±(1 − eps) before the losses."""
     sample_steps: int = 1
     """Network calls per action: sample_steps − 1 Euler steps, then a completion jump (1: one-step SSCP)."""
+    chunk_size: int = 1
+    """H, actions predicted per call (an action chunk, flattened to H·action_dim); 1 is single-step BC."""
+    execute_steps: int = 1
+    """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
+    obs_history: int = 1
+    """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "sample_steps", "time_embed_dim")
+        check_chunking(self)
 
 
 class SSCPBCAgent(flax.struct.PyTreeNode):

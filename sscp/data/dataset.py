@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sscp.data.formats import episodes as episode_spans
 from sscp.errors import DataError
 
 
@@ -17,6 +18,9 @@ class OfflineData(flax.struct.PyTreeNode):
     rewards: jax.Array
     masks: jax.Array
     env_names: tuple[str, ...] = flax.struct.field(pytree_node=False)
+    episodes: jax.Array | None = None
+    """[N, 2] int32: the first and last row of each row's episode (None where the data has no episode ends); read by
+    the action-chunk sampler (sscp/data/chunks.py)."""
 
     @property
     def size(self) -> int:
@@ -62,7 +66,16 @@ def stack_tasks(datasets: list[dict], env_names: list[str], sources: list[str]) 
         rewards=jnp.asarray(np.stack([d["rewards"] for d in datasets]), jnp.float32),
         masks=jnp.asarray(np.stack([d["masks"] for d in datasets]), jnp.float32),
         env_names=tuple(env_names),
+        episodes=episode_rows(first) if "terminals" in first else None,
     )
+
+
+def episode_rows(dataset: dict) -> jax.Array:
+    """Returns [N, 2] int32: for each transition, the first and last row of its episode (formats.episodes' split)."""
+    rows = np.zeros((len(dataset["observations"]), 2), np.int32)
+    for span in episode_spans(dataset):
+        rows[span] = (span.start, span.stop - 1)
+    return jnp.asarray(rows)
 
 
 def load_offline_data(
