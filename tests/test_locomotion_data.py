@@ -16,13 +16,13 @@ from sscp.logging import read_csv
 from sscp.train import TrainConfig, Trainer
 
 TINY_SAC = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16)}
-TRAIN_STEPS, EVAL_EVERY, TRANSITIONS = 1000, 250, 200
+TRAIN_STEPS, EVAL_EVERY, TRANSITIONS = 600, 150, 200
 KINDS = locomotion.KINDS
 
 
 def _make(folder: Path, **changes) -> list[Path]:
     options = dict(train_steps=TRAIN_STEPS, transitions=TRANSITIONS, eval_every=EVAL_EVERY, eval_episodes=2,
-                   progress=False, num_envs=4, train_options={"log_every": 250, "eval_max_steps": 100},
+                   progress=False, num_envs=4, train_options={"log_every": 150, "eval_max_steps": 50},
                    agent_options=TINY_SAC)  # fmt: skip
     return locomotion.make("hopper-medium-v5", folder, **{**options, **changes})
 
@@ -134,7 +134,7 @@ def test_interrupted_generation_resumes_to_the_same_files(made, tmp_path, monkey
     assert saved[-1].name == f"step_{2 * EVAL_EVERY:010d}.ckpt"
     monkeypatch.setattr(checkpoint, "save", save)
 
-    _make(tmp_path)  # resumes the SAC run from env step 500
+    _make(tmp_path)  # resumes the SAC run from its checkpoint at env step 300
     rows = read_csv(_run_dir(tmp_path) / "eval.csv")
     assert [int(r["env_steps"]) for r in rows] == list(range(EVAL_EVERY, TRAIN_STEPS + 1, EVAL_EVERY))
     for kind in KINDS:
