@@ -96,6 +96,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--png", type=Path, default=None)
+    p.add_argument(
+        "--agents", nargs="+", default=None, help="only these agents; their rows replace theirs in an existing --out"
+    )
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
     obs = rng.uniform(-1, 1, 50_000).astype(np.float32)
@@ -113,7 +116,10 @@ def main() -> None:
         ),
         ("flow_bc", "flow_bc", {"hidden_dims": h, "batch_size": a.batch}, "flow_steps", [1, a.k]),
         ("bc (Gaussian, sampled)", "bc", {"hidden_dims": h, "batch_size": a.batch, "deterministic": False}, None, [1]),
+        ("diffusion_bc", "diffusion_bc", {"hidden_dims": h, "batch_size": a.batch}, "sample_steps", [1, 5, 50]),
     ]
+    if a.agents:
+        cases = [c for c in cases if c[1] in a.agents]
     rows, scatter = [], []
     for label, name, opts, step_field, step_list in cases:
         start = time.perf_counter()
@@ -141,6 +147,9 @@ def main() -> None:
             scatter.append((f"{label}, {k} step{'s' if k > 1 else ''}", samples))
             print(json.dumps({k_: v for k_, v in row.items() if k_ not in ("final_train_info",)}), flush=True)
     if a.out:
+        if a.agents and a.out.exists():  # keep the other agents' rows, in their order, ahead of the new ones
+            kept = [r for r in json.loads(a.out.read_text()) if r["agent"] not in {c[0] for c in cases}]
+            rows = kept + rows
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(rows, indent=2) + "\n")
     if a.png:
