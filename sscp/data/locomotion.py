@@ -15,10 +15,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import jax
 import numpy as np
 
+from sscp.data.formats import save_ogbench_npz
 from sscp.errors import ConfigError, DataError
+
+# jax, sscp.checkpoint, sscp.online and sscp.train are imported where they are used: the registry imports this module
+# for the names and the metadata, and `sscp data make` of OGBench data should not wait for jax (seconds to import).
 
 ENVS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
 KINDS = ("random", "medium", "medium-replay", "expert", "medium-expert")
@@ -120,6 +123,8 @@ def uniform_policy(action_dim: int, seed: int) -> Callable:
 
 def sac_policy(agents, seed: int) -> Callable:
     """Returns policy(obs, t) -> samples of run 0's stochastic SAC policy (what SAC collects data with), keyed by t."""
+    import jax
+
     from sscp.online import collect_action
 
     agent = jax.tree.map(lambda x: x[0], agents)
@@ -170,8 +175,7 @@ def train_sac(env: str, run_dir: Path, train_steps: int, seed: int, options: dic
     policies = []
     for path in checkpoint.list_checkpoints(run_dir / "policies"):
         meta = checkpoint.read_payload(path)["meta"]
-        if meta["env_steps"] <= train_steps:
-            policies.append((int(meta["env_steps"]), float(meta["return"]), path))
+        policies.append((int(meta["env_steps"]), float(meta["return"]), path))
     return trainer, policies
 
 
@@ -220,7 +224,6 @@ def make(
     options = {"eval_every": eval_every, "save_every": eval_every, "eval_episodes": eval_episodes,
                "eval_workers": workers, "progress": progress, **(train_options or {})}  # fmt: skip
     trainer, policies = train_sac(env, run_dir, train_steps, seed, options, agent_options or {})
-
     from sscp import checkpoint
 
     steps, returns, paths = zip(*policies, strict=True)
@@ -265,9 +268,6 @@ def make(
         "selection": f"medium: the kept policy whose evaluation return is closest to {MEDIUM_FRACTION:.3f} x the "
         "final policy's (deterministic evaluation, tanh of the mean)",
     }
-    from sscp.checkpoint import write_atomic
-    from sscp.data.formats import save_ogbench_npz
-
     written = []
     for kind, (data, episode_returns, source) in datasets.items():
         path = out_dir / f"{env}-{kind}-{VERSION}.npz"
@@ -276,7 +276,7 @@ def make(
                 "mean_episode_return": None if episode_returns is None else float(np.mean(episode_returns)),
                 **common}  # fmt: skip
         # The metadata first: a data file at its final name always has its metadata beside it.
-        write_atomic(sidecar_path(path), json.dumps(meta, indent=2).encode())
+        checkpoint.write_atomic(sidecar_path(path), json.dumps(meta, indent=2).encode())
         save_ogbench_npz(path, data)
         written.append(path)
     return written
