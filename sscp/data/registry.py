@@ -12,7 +12,7 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
 from ogbench.relabel_utils import relabel_dataset
 
-from sscp.data import d4rl, locomotion, minari_data
+from sscp.data import d4rl, demos, locomotion, minari_data
 from sscp.data.formats import INFO_KEYS, load_ogbench_npz, save_ogbench_npz
 from sscp.data.generate import RECIPES, generate
 from sscp.errors import ConfigError, DataError
@@ -85,6 +85,7 @@ def _ogbench_env(file_stem: str) -> str | None:
 def _valid_names() -> str:
     return (
         f"{', '.join(DATASETS)}; locomotion data made from SAC runs: {', '.join(locomotion.DATASETS)}; "
+        f"task demonstrations: {', '.join(demos.DATASETS)}; "
         "single-task variants insert `singletask` or `singletask-taskN` (N = 1..5) "
         "before the version, e.g. cube-single-play-singletask-task1-v0; or give a path to an .npz file"
     )
@@ -114,11 +115,11 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
             f"no dataset {text!r}: not a file or folder, and no Minari dataset {text} in {minari_data.minari_root()} "
             "(set $MINARI_DATASETS_PATH to the Minari data folder that holds it)"
         )
-    if text.endswith(".npz") or os.sep in text or text in locomotion.DATASETS:
-        is_path = text not in locomotion.DATASETS
+    if text.endswith(".npz") or os.sep in text or text in locomotion.DATASETS or text in demos.DATASETS:
+        is_path = text not in locomotion.DATASETS and text not in demos.DATASETS
         train_path = Path(text).expanduser() if is_path else _folder(data_dir) / f"{text}.npz"
         dataset_name = train_path.name.removesuffix(".npz")
-        env_name = _ogbench_env(dataset_name) or locomotion.DATASETS.get(dataset_name)
+        env_name = _ogbench_env(dataset_name) or {**locomotion.DATASETS, **demos.DATASETS}.get(dataset_name)
         val_path = train_path.with_name(f"{dataset_name}-val.npz")
         ref = None
         meta = locomotion.read_sidecar(train_path)  # NAME.json beside the file: reference returns, its env
@@ -169,6 +170,12 @@ def _can_generate(spec: DatasetSpec) -> bool:
 
 
 def _missing_file_error(spec: DatasetSpec) -> DataError:
+    if spec.dataset_name in demos.DATASETS:
+        folder = spec.train_path.parent
+        out = "" if folder == data_dir() else f" --out {folder}"
+        return DataError(
+            f"{spec.train_path}: dataset file not found; make it with `sscp data make {spec.dataset_name}{out}`"
+        )
     if spec.dataset_name in locomotion.DATASETS:
         folder = spec.train_path.parent
         out = "" if folder == data_dir() else f" --out {folder}"
@@ -273,8 +280,11 @@ def make_command(
         if options:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in options)
             raise ConfigError(f"{flags} apply only to the locomotion datasets ({', '.join(locomotion.DATASETS)})")
-        dataset_name = _parse(name)[0] if "singletask" in name.split("-") else name
-        paths = generate(dataset_name, folder, episodes=episodes, workers=workers, seed=seed)
+        if name in demos.FAMILIES or name in demos.DATASETS:
+            paths = tuple(demos.make(name, folder, episodes=episodes, seed=seed))
+        else:
+            dataset_name = _parse(name)[0] if "singletask" in name.split("-") else name
+            paths = generate(dataset_name, folder, episodes=episodes, workers=workers, seed=seed)
     seconds = time.perf_counter() - start
 
     total_steps = 0
