@@ -2,6 +2,8 @@
 and masks at the goal), rejection of data without episode ends, per-dataset presets, GC-SSCP's gradient paths and
 one-call acting, and every goal-conditioned agent learning and running end to end through the Trainer."""
 
+import shutil
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -293,23 +295,27 @@ def test_end_to_end_on_the_evaluation_goals(name, tiny_config, tmp_path):
 
 
 def test_resume_of_a_goal_conditioned_run_is_exact(tiny_config, tmp_path):
-    """A HIQL run stopped after its step-50 checkpoint and resumed ends bit for bit where an uninterrupted run ends: the
-    goal sampler draws from each agent's own RNG, which the checkpoint holds (HIQL: the cheapest to compile of the
-    agents with targets and φ; the Trainer treats every goal-conditioned agent alike)."""
+    """A HIQL run cut back to its step-50 checkpoint (as a kill after it leaves it, with later rows in train.csv) and
+    resumed ends bit for bit where the uninterrupted run ends: the goal sampler draws from each agent's own RNG,
+    which the checkpoint holds. (HIQL: the cheapest to compile of the agents with targets and φ; the Trainer treats
+    every goal-conditioned agent alike.)"""
     overrides = {"batch_size": 32, **TINY["hiql"]}
-    base = {"agent": "hiql", "dataset": (BASE_DATASET,), "seeds": (0, 1), "save_every": 50, "eval_every": 0}
-    straight = Trainer(tiny_config(tmp_path / "straight", steps=100, **base), overrides)
+    base = {"agent": "hiql", "dataset": (BASE_DATASET,), "steps": 100, "seeds": (0, 1), "save_every": 50}
+    straight = Trainer(tiny_config(tmp_path / "straight", **base), overrides)
     straight.train()
-    Trainer(tiny_config(tmp_path / "resumed", steps=50, **base), overrides).train()
-    resumed = Trainer(tiny_config(tmp_path / "resumed", steps=100, **base), overrides)
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
+    (tmp_path / "resumed" / "checkpoints" / "step_0000000100.ckpt").unlink()
+    resumed = Trainer(tiny_config(tmp_path / "resumed", **base), overrides)
     resumed.train()
+    assert resumed.step == 100
     for a, b in zip(jax.tree.leaves(straight.agents), jax.tree.leaves(resumed.agents), strict=True):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
-    rows = {
-        run: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in read_csv(tmp_path / run / "train.csv")]
-        for run in ("straight", "resumed")
-    }
-    assert rows["straight"] == rows["resumed"]
+    for name in ("train.csv", "eval.csv"):
+        rows = {
+            run: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in read_csv(tmp_path / run / name)]
+            for run in ("straight", "resumed")
+        }
+        assert rows["straight"] == rows["resumed"], name
 
 
 @pytest.mark.parametrize(
