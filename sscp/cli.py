@@ -178,6 +178,11 @@ def cmd_eval(args: list[str]) -> None:
         os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: offscreen rendering without a display
     run_dir = Path(a.run_dir)
     trainer = restore_run(run_dir)
+    if a.video and trainer.chunking is not None:
+        raise ConfigError(
+            f"{run_dir} predicts action chunks (--agent.chunk-size / --agent.obs-history); --video records one-step "
+            "policies only for now: evaluate without --video"
+        )
     start = time.perf_counter()
     results = trainer.evaluate(a.episodes, a.workers)
     wall = time.perf_counter() - start

@@ -11,6 +11,7 @@ from conftest import TASKS
 from test_baselines import toy_batch
 
 from sscp.agents import get_agent
+from sscp.cli import main
 from sscp.data.chunks import ChunkedData
 from sscp.data.dataset import OfflineData, stack_tasks
 from sscp.envs import EnvPool
@@ -117,7 +118,7 @@ def test_bad_chunking_options_are_rejected(tiny_config, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["bc", "flow_bc", "sscp_bc", "diffusion_bc"])
-def test_chunked_bc_trains_and_evaluates(name, tiny_config, tmp_path):
+def test_chunked_bc_trains_and_evaluates(name, tiny_config, tmp_path, capsys):
     tiny = {
         "bc": TINY_BC,
         "flow_bc": {**TINY_BC, "flow_steps": 2},
@@ -130,6 +131,10 @@ def test_chunked_bc_trains_and_evaluates(name, tiny_config, tmp_path):
     assert example["actions"].shape == (1, 4 * 2) and example["observations"].shape[1] % 2 == 0
     results = trainer.train()
     assert 0.0 <= results[0]["success"] <= 1.0 and results[0]["length"] > 0
+    if name == "bc":  # what acts one step from one observation refuses chunked runs with one line
+        for command in (["eval", str(tmp_path / name), "--video"], ["export", str(tmp_path / name)]):
+            assert main(command) == 2
+            assert "chunk" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_plain_bc_uses_the_plain_data(tiny_config, tmp_path):

@@ -165,7 +165,8 @@ def test_train_help_lists_agents_and_options(capsys, flag):
     code, out, _ = sscp(capsys, "train", flag)
     assert code == 0
     assert (
-        "agents: bc, dql, flow_bc, fql, gc_sscp, gcbc, gcivl, hiql, iql, rebrac, sac, sscp, sscp_bc" in out
+        "agents: bc, diffusion_bc, dql, flow_bc, fql, gc_sscp, gcbc, gcivl, hiql, iql, rebrac, sac, sscp, sscp_bc"
+        in out
         and "--agent.batch-size" in out
         and "--eval-max-steps" in out
     )
