@@ -46,6 +46,7 @@ NETWORK_CALLS: dict[str, Callable] = {
     "rebrac": lambda c: 1,
     "iql": lambda c: 1,
     "dql": lambda c: c.diffusion_steps,
+    "diffusion_bc": lambda c: c.sample_steps,
     "gc_sscp": lambda c: 2,
     "gcbc": lambda c: 1,
     "gcivl": lambda c: 1,
