@@ -18,6 +18,24 @@ TINY_AGENT = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_di
 EVAL_MAX_STEPS = 50
 
 
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """Returns the steps of the checkpoints in run_dir/checkpoints, oldest first."""
+    from sscp import checkpoint
+
+    return [int(p.name[5:15]) for p in checkpoint.list_checkpoints(run_dir / "checkpoints")]
+
+
+def killable(run_dir: Path, log: str) -> bool:
+    """Returns True once run_dir has a checkpoint beyond step 100 and rows of `log` past it: a kill then tests a
+    resume from a later checkpoint with log rows to cut back."""
+    from sscp.logging import read_csv
+
+    steps = checkpoint_steps(run_dir)
+    if not steps or max(steps) <= 100:
+        return False
+    return any(int(r["step"]) > max(steps) for r in read_csv(run_dir / log))
+
+
 def tiny_agent_args() -> list[str]:
     """Returns TINY_AGENT as `sscp train` options."""
     args = []

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TASKS, TINY_AGENT, tiny_agent_args
+from conftest import TASKS, TINY_AGENT, checkpoint_steps, killable, tiny_agent_args
 
 from sscp import checkpoint, env_state
 from sscp.agents.sscp import SSCPAgent
@@ -327,17 +327,6 @@ def _online_command(run_dir: Path) -> list[str]:
     ]
 
 
-def _ckpt_steps(run_dir: Path) -> list[int]:
-    return [int(p.name[5:15]) for p in checkpoint.list_checkpoints(run_dir / "checkpoints")]
-
-
-def _killable(run_dir: Path) -> bool:
-    steps = _ckpt_steps(run_dir)
-    if not steps or max(steps) <= 100:
-        return False
-    return any(int(r["step"]) > max(steps) for r in read_csv(run_dir / "online.csv"))
-
-
 def _without_time(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
 
@@ -357,7 +346,7 @@ def test_online_resume_after_sigkill_is_exact(tmp_path):
         victim = subprocess.Popen(_online_command(killed_dir), stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + 240
-            while not _killable(killed_dir):  # a checkpoint beyond the first, and online.csv rows past it
+            while not killable(killed_dir, "online.csv"):  # a checkpoint beyond the first, and online.csv rows past it
                 assert victim.poll() is None, (tmp_path / "killed.log").read_text()
                 assert time.monotonic() < deadline, "no second checkpoint in time"
                 time.sleep(0.002)
@@ -367,7 +356,7 @@ def test_online_resume_after_sigkill_is_exact(tmp_path):
             if victim.poll() is None:
                 victim.kill()
                 victim.wait()
-    killed_at = max(_ckpt_steps(killed_dir))
+    killed_at = max(checkpoint_steps(killed_dir))
     assert killed_at < ONLINE_STEPS
     print(f"killed with checkpoint {killed_at}")
 

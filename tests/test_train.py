@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, tiny_agent_args
+from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, checkpoint_steps, killable, tiny_agent_args
 
 from sscp import checkpoint
 from sscp.agents.sscp import SSCPAgent
@@ -146,17 +146,6 @@ def _train_command(run_dir: Path, data_dir: Path) -> list[str]:
     ]
 
 
-def _ckpt_steps(run_dir: Path) -> list[int]:
-    return [int(p.name[5:15]) for p in checkpoint.list_checkpoints(run_dir / "checkpoints")]
-
-
-def _killable(run_dir: Path) -> bool:
-    steps = _ckpt_steps(run_dir)
-    if not steps or max(steps) <= 100:
-        return False
-    return any(int(r["step"]) > max(steps) for r in read_csv(run_dir / "train.csv"))
-
-
 def test_resume_after_sigkill_is_exact(tiny_data_dir, tmp_path):
     killed_dir, reference_dir = tmp_path / "killed", tmp_path / "reference"
     # A compilation cache shared by the three processes only saves time: a cached executable is the same machine code.
@@ -178,7 +167,7 @@ def test_resume_after_sigkill_is_exact(tiny_data_dir, tmp_path):
         try:
             deadline = time.monotonic() + 240
             # Kill once there is a checkpoint beyond the first AND train.csv has rows past it, which resume must drop.
-            while not _killable(killed_dir):
+            while not killable(killed_dir, "train.csv"):
                 assert victim.poll() is None, (tmp_path / "killed.log").read_text()
                 assert time.monotonic() < deadline, "no second checkpoint in time"
                 time.sleep(0.005)
@@ -189,7 +178,7 @@ def test_resume_after_sigkill_is_exact(tiny_data_dir, tmp_path):
             if victim.poll() is None:
                 victim.kill()
                 victim.wait()
-    killed_at = max(_ckpt_steps(killed_dir))
+    killed_at = max(checkpoint_steps(killed_dir))
     assert killed_at < RESUME_STEPS
     logged = [int(r["step"]) for r in read_csv(killed_dir / "train.csv")]
     print(f"killed with checkpoint {killed_at} and train.csv rows up to step {max(logged)}")
@@ -208,7 +197,7 @@ def test_resume_after_sigkill_is_exact(tiny_data_dir, tmp_path):
     for run in (0, 1):
         assert [int(r["step"]) for r in rows if r["run"] == str(run)] == list(range(50, RESUME_STEPS + 1, 50))
 
-    assert _ckpt_steps(killed_dir) == _ckpt_steps(reference_dir) == [RESUME_STEPS - 100, RESUME_STEPS]
+    assert checkpoint_steps(killed_dir) == checkpoint_steps(reference_dir) == [RESUME_STEPS - 100, RESUME_STEPS]
     name = f"step_{RESUME_STEPS:010d}.ckpt"
     got, want = (checkpoint.read_payload(d / "checkpoints" / name) for d in (killed_dir, reference_dir))
     assert got["step"] == want["step"] == RESUME_STEPS
@@ -248,7 +237,7 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_
     with pytest.raises(DivergenceError, match=r"^grad_norm became nan at step 137 \(run 0: ") as error:
         trainer.train()
     assert str(tmp_path / "run" / "checkpoints") in str(error.value)
-    assert _ckpt_steps(tmp_path / "run") == [100]
+    assert checkpoint_steps(tmp_path / "run") == [100]
     assert [int(r["step"]) for r in read_csv(tmp_path / "run" / "train.csv")] == [50, 100]  # bad chunk not logged
     restored = checkpoint.load_latest(tmp_path / "run" / "checkpoints", trainer.agents)
     assert restored is not None and restored[0] == 100
