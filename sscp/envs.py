@@ -5,6 +5,7 @@ runs episodes through them in waves rather than building one env per episode.
 """
 
 import functools
+import json
 import multiprocessing as mp
 import warnings
 from dataclasses import dataclass
@@ -14,8 +15,32 @@ import numpy as np
 from sscp.errors import ConfigError
 
 
+def env_name(env_id: str, make_kwargs: dict) -> str:
+    """Returns the env name that makes gymnasium id `env_id` with `gymnasium.make` keyword arguments `make_kwargs`: the
+    id itself when there are none, else the id followed by them as a JSON object, e.g.
+    `Hopper-v5{"reset_noise_scale": 0.1}` (a Minari dataset recorded with that kwarg). Env names are what runs, eval
+    jobs and env workers pass around, so the kwargs reach every place an env is made."""
+    return env_id + json.dumps(make_kwargs, sort_keys=True) if make_kwargs else env_id
+
+
+def split_env_name(name: str) -> tuple[str, dict]:
+    """Returns (gymnasium id, make kwargs) of an env name (see env_name), or a ConfigError for kwargs that are not a
+    JSON object."""
+    env_id, brace, text = name.partition("{")
+    if not brace:
+        return name, {}
+    try:
+        kwargs = json.loads(brace + text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"environment {name!r}: what follows the id is not a JSON object of keyword arguments ({e})"
+        ) from None
+    return env_id, kwargs
+
+
 def make_env(name: str):
-    """Returns a gymnasium env by id; OGBench ids register on import, MuJoCo v5 ids come with gymnasium.
+    """Returns a gymnasium env by name (an id, or an id with make kwargs: see env_name); OGBench ids register on
+    import, MuJoCo v5 ids come with gymnasium.
 
     Agents act in [-1, 1]: an env whose action bounds differ (e.g. Pendulum-v1, [-2, 2]) gets gymnasium's
     RescaleAction wrapper; OGBench and the MuJoCo locomotion envs already use [-1, 1] and are left as they are.
@@ -26,10 +51,15 @@ def make_env(name: str):
     import ogbench  # noqa: F401  (registers the OGBench ids)
 
     check_env_id(name)
+    env_id, kwargs = split_env_name(name)
     try:
-        env = gymnasium.make(name)
+        env = gymnasium.make(env_id, **kwargs)
     except gymnasium.error.Error as e:
         raise ConfigError(f"cannot make environment {name!r}: {e}") from None
+    except (TypeError, ValueError, OSError) as e:  # kwargs the env's constructor rejects
+        if not kwargs:
+            raise
+        raise ConfigError(f"cannot make environment {name!r}: {type(e).__name__}: {' '.join(str(e).split())}") from None
     space = env.action_space
     if isinstance(space, gymnasium.spaces.Box) and not (np.all(space.low == -1.0) and np.all(space.high == 1.0)):
         env = gymnasium.wrappers.RescaleAction(env, -1.0, 1.0)
@@ -37,18 +67,19 @@ def make_env(name: str):
 
 
 def check_env_id(name: str) -> None:
-    """Raises ConfigError for an env id that neither gymnasium nor OGBench registers, naming close matches."""
+    """Raises ConfigError for an env name whose id neither gymnasium nor OGBench registers, naming close matches."""
     import difflib
 
     import gymnasium
     import ogbench  # noqa: F401
 
-    if name in gymnasium.registry:
+    env_id = split_env_name(name)[0]
+    if env_id in gymnasium.registry:
         return
-    close = difflib.get_close_matches(name, list(gymnasium.registry), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ConfigError(
-        f'unknown environment {name!r}; {hint}list the valid ids with `python -c "import gymnasium, ogbench; '
+        f'unknown environment {env_id!r}; {hint}list the valid ids with `python -c "import gymnasium, ogbench; '
         'print(sorted(gymnasium.registry))"` (MuJoCo: HalfCheetah-v5, Hopper-v5, Walker2d-v5, Ant-v5, ...; OGBench '
         "single-task: cube-single-singletask-task1-v0, ...)"
     )

@@ -5,6 +5,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import gymnasium
 import h5py
 import numpy as np
 import pytest
@@ -15,9 +16,12 @@ from hypothesis.extra import numpy as hnp
 
 from sscp import cli
 from sscp.data import d4rl, minari_data, registry
+from sscp.data.dataset import load_offline_data
 from sscp.data.formats import load_ogbench_npz
-from sscp.envs import normalized_score
+from sscp.envs import EnvPool, normalized_score
 from sscp.errors import ConfigError, DataError
+from sscp.evaluate import evaluate
+from sscp.online import OnlineEnvs
 
 KEYS = ("observations", "actions", "next_observations", "rewards", "masks", "terminals")
 
@@ -291,6 +295,63 @@ def test_minari_metadata_problems(tmp_path):
     spec_folder = _minari_folder(tmp_path / "b", {"episode_0": _episode()}, {"env_spec": json.dumps({"id": "Nope-v9"})})
     spec = registry.resolve(str(spec_folder.parent))
     assert spec.env_name is None and "Nope-v9" in spec.env_note
+
+
+def _hopper_spec(**changes) -> str:
+    """Returns Hopper-v5's env spec as Minari stores it (gymnasium's EnvSpec JSON), with `changes` to its fields."""
+    return json.dumps({**json.loads(gymnasium.spec("Hopper-v5").to_json()), **changes})
+
+
+def _hopper_folder(tmp_path: Path, key: str = "env_spec", **changes) -> Path:
+    """Returns the data/ folder of a one-episode Minari dataset of Hopper-v5's sizes whose spec under `key` has
+    `changes`."""
+    episode = _episode(observations=np.zeros((4, 11), np.float32), actions=np.zeros((3, 3), np.float32))
+    return _minari_folder(tmp_path, {"episode_0": episode}, {"dataset_id": "ds-v0", key: _hopper_spec(**changes)})
+
+
+def test_minari_env_spec_kwargs_make_the_evaluation_and_online_envs(tmp_path):
+    folder = _hopper_folder(tmp_path, kwargs={"reset_noise_scale": 0.01, "render_mode": None}, max_episode_steps=50)
+    (name,) = load_offline_data((str(folder.parent),)).env_names
+    assert name == 'Hopper-v5{"max_episode_steps": 50, "reset_noise_scale": 0.01}'
+    online = OnlineEnvs([name], [0])
+    try:
+        assert online.envs[0].unwrapped._reset_noise_scale == 0.01
+    finally:
+        online.close()
+    pool = EnvPool(1)
+    try:  # a zero-action Hopper stands for about 120 steps; the dataset's time limit ends it at 50
+        act = lambda runs, obs, step: np.zeros((len(obs), 3), np.float32)  # noqa: E731
+        assert evaluate(act, [name], 1, pool)[0]["length"] == 50
+    finally:
+        pool.close()
+    defaults = _hopper_folder(tmp_path / "b", kwargs={"render_mode": "rgb_array"}, max_episode_steps=1000)
+    assert registry.resolve(str(defaults)).env_name == "Hopper-v5"  # the registration's own values: the plain id
+
+
+def test_minari_export_keeps_env_spec_kwargs(tmp_path, monkeypatch):
+    pytest.importorskip("minari")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    name = 'Hopper-v5{"reset_noise_scale": 0.2}'
+    minari_data.save_minari(tmp_path / "sscp/toy-v0", "sscp/toy-v0", _transitions(obs_dim=11, act_dim=3), name)
+    assert registry.resolve("sscp/toy-v0").env_name == name
+
+
+MINARI_SPEC_CASES = {
+    "unknown kwarg": ("env_spec", {"kwargs": {"not_a_kwarg": 1}}, "has kwargs that the environment rejects"),
+    "kwargs not an object": ("eval_env_spec", {"kwargs": [0.2]}, "holds kwargs [0.2], not a JSON object"),
+    "bad time limit": ("env_spec", {"max_episode_steps": "long"}, "holds max_episode_steps 'long'"),
+}
+
+
+@pytest.mark.parametrize("case", MINARI_SPEC_CASES)
+def test_minari_env_spec_that_cannot_make_the_env_raises_one_line_error(tmp_path, case):
+    key, changes, problem = MINARI_SPEC_CASES[case]
+    folder = _hopper_folder(tmp_path, key, **changes)
+    with pytest.raises(DataError) as error:
+        registry.resolve(str(folder.parent))
+    message = str(error.value)
+    assert message.startswith(f"{folder / 'metadata.json'}: key '{key}' {problem}") and "\n" not in message
+    assert case != "unknown kwarg" or "'not_a_kwarg'" in message
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,6 +8,8 @@ exactly what `minari.load_dataset` expects. Each episode group `episode_<i>` hol
 (the final observation included), `actions` [T, act_dim], `rewards`, `terminations` and `truncations` [T].
 """
 
+import dataclasses
+import functools
 import json
 import os
 import re
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sscp import envs
 from sscp.data.checks import Checker
 from sscp.data.formats import episodes
 from sscp.errors import ConfigError, DataError
@@ -61,15 +64,65 @@ def read_metadata(folder: Path) -> dict:
     return metadata
 
 
-def env_spec_id(metadata: dict, key: str = "env_spec") -> str | None:
-    """Returns the environment id stored in a Minari metadata's env spec (a JSON string), or None."""
-    spec = metadata.get(key)
-    if isinstance(spec, str):
+def env_spec(metadata: dict) -> tuple[str, dict] | None:
+    """Returns (key, spec) of the env spec that evaluates a Minari dataset: `eval_env_spec` if it holds one, else
+    `env_spec` (each a JSON-serialised gymnasium EnvSpec), or None when neither holds a spec with an id."""
+    for key in ("eval_env_spec", "env_spec"):
+        spec = metadata.get(key)
+        if isinstance(spec, str):
+            try:
+                spec = json.loads(spec)
+            except json.JSONDecodeError:
+                continue
+        if isinstance(spec, dict) and isinstance(spec.get("id"), str):
+            return key, spec
+    return None
+
+
+def eval_env_name(folder: Path, key: str, spec: dict) -> str:
+    """Returns the env name (sscp.envs.env_name) of the env that `spec`, under `key` in the metadata of the Minari
+    `data/` folder `folder`, describes; its id must be registered here.
+
+    The name carries the spec's kwargs and max_episode_steps where they differ from the id's registration (the
+    dataset was recorded in that env, so it is evaluated there too), but not render_mode, which does not change the
+    env. Such an env is made once here, so that kwargs it does not take stop with a DataError naming metadata.json
+    and the key, before any training.
+    """
+    import gymnasium
+
+    check = Checker(folder / METADATA_FILE, "correct the spec there (a JSON-serialised gymnasium EnvSpec)")
+    registered = gymnasium.spec(spec["id"])
+    kwargs = spec.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise check.error(f"holds kwargs {kwargs!r}, not a JSON object of keyword arguments", key)
+    make_kwargs = {
+        k: v
+        for k, v in kwargs.items()
+        if k != "render_mode" and not (k in registered.kwargs and _same_json(v, registered.kwargs[k]))
+    }
+    steps = spec.get("max_episode_steps")
+    if steps is not None and steps != registered.max_episode_steps:
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise check.error(f"holds max_episode_steps {steps!r}, not a positive integer", key)
+        make_kwargs["max_episode_steps"] = steps
+    name = envs.env_name(spec["id"], make_kwargs)
+    if make_kwargs:
         try:
-            spec = json.loads(spec)
-        except json.JSONDecodeError:
-            return None
-    return spec.get("id") if isinstance(spec, dict) else None
+            _makes(name)
+        except ConfigError as e:
+            raise check.error(f"has kwargs that the environment rejects: {e}", key) from None
+    return name
+
+
+def _same_json(a, b) -> bool:
+    """Returns whether a and b write the same JSON (a tuple and a list alike; what JSON cannot hold differs)."""
+    return json.dumps(a, sort_keys=True, default=repr) == json.dumps(b, sort_keys=True, default=repr)
+
+
+@functools.cache
+def _makes(name: str) -> None:
+    """Makes and closes env `name` once per process (resolving a dataset happens more than once)."""
+    envs.make_env(name).close()
 
 
 def _episode_names(file, check: Checker) -> list[str]:
@@ -134,12 +187,13 @@ def save_minari(
     folder: str | os.PathLike,
     dataset_id: str,
     dataset: dict[str, np.ndarray],
-    env_id: str | None = None,
+    env_name: str | None = None,
     ref_scores: tuple[float, float] | None = None,
 ) -> Path:
     """Returns the dataset folder `folder` after writing `dataset` (transitions) there as the Minari dataset
-    `dataset_id`, through minari's storage; `env_id` becomes its env spec when Gymnasium knows it. The folder is
-    built beside its final name and renamed into place; an existing dataset is never overwritten."""
+    `dataset_id`, through minari's storage; env `env_name` (sscp.envs.env_name: an id, maybe with make kwargs) becomes
+    its env spec when Gymnasium knows the id. The folder is built beside its final name and renamed into place; an
+    existing dataset is never overwritten."""
     try:
         import gymnasium
         from minari import __version__ as minari_version
@@ -171,7 +225,12 @@ def save_minari(
                 infos={},
             )
         )
-    spec = gymnasium.spec(env_id) if env_id is not None and env_id in gymnasium.registry else None
+    spec = None
+    env_id, make_kwargs = envs.split_env_name(env_name) if env_name is not None else (None, {})
+    if env_id in gymnasium.registry:
+        spec = gymnasium.spec(env_id)
+        steps = make_kwargs.pop("max_episode_steps", spec.max_episode_steps)
+        spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **make_kwargs}, max_episode_steps=steps)
     box = gymnasium.spaces.Box
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     try:

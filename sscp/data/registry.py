@@ -46,7 +46,8 @@ class DatasetSpec:
     val_path: Path
     """The validation split next to it, `...-val.npz`; it may not exist."""
     env_name: str | None
-    """Evaluation environment, e.g. `cube-single-singletask-task1-v0` or `cube-single-v0`; None if unknown."""
+    """Evaluation environment, e.g. `cube-single-singletask-task1-v0` or `cube-single-v0`, or an id with make kwargs
+    (sscp.envs.env_name) for a Minari dataset recorded with non-default ones; None if unknown."""
     single_task: bool
     """Whether rewards and masks are relabelled for the single task of `env_name`."""
     format: str = "ogbench"
@@ -147,17 +148,16 @@ def _known_env(env_id) -> str | None:
 
 
 def _minari_spec(text: str, folder: Path) -> DatasetSpec:
-    """Returns the spec of the Minari dataset whose data/ folder is `folder`: its env spec evaluates it."""
+    """Returns the spec of the Minari dataset whose data/ folder is `folder`: its env spec (id, kwargs and
+    max_episode_steps) evaluates it."""
     metadata = minari_data.read_metadata(folder)
-    env_name = minari_data.env_spec_id(metadata, "eval_env_spec") or minari_data.env_spec_id(metadata)
-    note = None
-    if env_name is None:
+    found, env_name, note = minari_data.env_spec(metadata), None, None
+    if found is None:
         note = f"the Minari dataset {text} stores no environment spec"
-    elif env_name not in gymnasium.registry:
-        note, env_name = (
-            f"the Minari dataset {text} was collected in {env_name}, which Gymnasium does not know here",
-            None,
-        )
+    elif found[1]["id"] not in gymnasium.registry:
+        note = f"the Minari dataset {text} was collected in {found[1]['id']}, which Gymnasium does not know here"
+    else:
+        env_name = minari_data.eval_env_name(folder, *found)
     low, high = metadata.get("ref_min_score"), metadata.get("ref_max_score")
     ref = (float(low), float(high)) if isinstance(low, int | float) and isinstance(high, int | float) else None
     name = str(metadata.get("dataset_id") or folder.parent.name)
