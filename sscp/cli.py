@@ -23,6 +23,8 @@ commands:
   data make NAME             generate an OGBench-format dataset locally: sscp data make NAME [--episodes N] [--out DIR]
   data export NAME           write a dataset as Minari, D4RL or OGBench: sscp data export NAME --format F [--out DIR]
   plot RUN [RUN ...]         learning curves and an IQM table across tasks: sscp plot RUN ... [--metric M] [--out DIR]
+  sweep SPEC                 run a grid of agents × datasets × seeds × options on Ray: sscp sweep SPEC.yaml [--out DIR]
+                             [--address ADDR] (finished groups are skipped, unfinished ones resume)
   export RUN_DIR             write a run's policy for sscp.runtime (jax + numpy only): sscp export RUN_DIR [--out FILE]
 
 `sscp COMMAND --help` lists every option with its meaning and default.
@@ -345,8 +347,16 @@ def cmd_demo(args: list[str]) -> None:
     demo(tyro.cli(DemoArgs, args=args, prog="sscp demo"))
 
 
+def cmd_sweep(args: list[str]) -> int:
+    """Parses and runs `sscp sweep`; returns its exit code."""
+    from sscp.sweep import SweepArgs, sweep
+
+    return sweep(tyro.cli(SweepArgs, args=args, prog="sscp sweep"))
+
+
 COMMANDS = {
     "train": cmd_train,
+    "sweep": cmd_sweep,
     "eval": cmd_eval,
     "data": cmd_data,
     "plot": cmd_plot,
@@ -365,17 +375,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sscp: error: unknown command {argv[0]!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     try:
-        COMMANDS[argv[0]](argv[1:])
+        code = COMMANDS[argv[0]](argv[1:])
     except SSCPError as e:
         print(f"sscp: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ConfigError) else 1
     except KeyboardInterrupt:
         print(
-            "\nsscp: interrupted; a train run resumes from its last checkpoint when rerun with the same --run-dir",
+            "\nsscp: interrupted; a train run resumes from its last checkpoint when rerun with the same --run-dir, "
+            "a sweep when started again with the same spec and --out",
             file=sys.stderr,
         )
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -108,6 +108,9 @@ class TrainConfig:
     """Updates per loop iteration inside the jitted scan (a speed knob; the arithmetic is the same)."""
     matmul_precision: Literal["default", "float32", "tensorfloat32", "bfloat16"] = "default"
     """JAX matmul precision for float32 arrays ("default" is JAX's own choice for the device)."""
+    devices: int = 0
+    """Spread the vmapped runs over this many local devices (GPUs) with jax.sharding, runs split evenly; 0 = as many
+    of this machine's devices as divide the number of runs evenly (1 on a CPU or a one-GPU machine)."""
 
 
 DEFAULT_DATASET = ("cube-single-play-singletask-task1-v0",)
@@ -200,6 +203,8 @@ def _check(cfg: TrainConfig, agent_cfg) -> None:
         raise ConfigError("--seeds needs at least one seed")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         raise ConfigError(f"--seeds has duplicates: {cfg.seeds}")
+    if cfg.devices < 0:
+        raise ConfigError(f"--devices must be >= 0 (0: every local device that divides the runs), got {cfg.devices}")
     if getattr(agent_cfg, "batch_size", 1) <= 0:
         raise ConfigError(f"--agent.batch-size must be positive, got {agent_cfg.batch_size}")
 
@@ -253,6 +258,26 @@ def init_agents(agent_cls, agent_cfg, example: dict, seeds: list[int]):
     """Returns one agent per seed, stacked along a leading run axis, each initialised from PRNGKey(seed)."""
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     return jax.vmap(lambda k: agent_cls.create(k, example, agent_cfg))(keys)
+
+
+def run_sharding(num_runs: int, devices: int = 0) -> jax.sharding.NamedSharding | None:
+    """Returns the sharding that splits the leading run axis over local devices, or None for one device.
+
+    devices = 0 takes the most local devices (of the default backend) that divide num_runs evenly; an explicit count
+    must divide num_runs and not exceed the local devices. The runs are independent, so the jitted updates run on
+    every device at once without communication; the dataset is replicated on each."""
+    local = jax.local_devices()
+    if devices > len(local):
+        raise ConfigError(f"--devices {devices}: this machine has {len(local)} {local[0].platform} device(s)")
+    if devices and num_runs % devices:
+        raise ConfigError(
+            f"--devices {devices} does not divide the {num_runs} runs (datasets × seeds) evenly; use a divisor or 0"
+        )
+    count = devices or max(d for d in range(1, len(local) + 1) if num_runs % d == 0)
+    if count == 1:
+        return None
+    mesh = jax.sharding.Mesh(np.array(local[:count]), ("runs",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
 
 
 def make_act_fn():
@@ -330,8 +355,12 @@ class Trainer:
                         f"but the dataset has {data_dims[0]} and {data_dims[1]}"
                     )
         example = self.data.example_batch() if self.data is not None else example_batch(self.obs_dim, self.action_dim)
-        self.agents = init_agents(self.agent_cls, self.agent_cfg, example, [r.seed for r in self.runs])
-        self.tasks = jnp.array([r.task for r in self.runs])
+        self.sharding = run_sharding(len(self.runs), cfg.devices)
+        self.agents = self._place(init_agents(self.agent_cls, self.agent_cfg, example, [r.seed for r in self.runs]))
+        self.tasks = self._place(jnp.array([r.task for r in self.runs]))
+        if self.sharding is not None and self.data is not None:  # every device samples from its own full copy
+            replicated = jax.sharding.NamedSharding(self.sharding.mesh, jax.sharding.PartitionSpec())
+            self.data = jax.device_put(self.data, replicated)
         self.step_fn = make_step_fn(self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
         self.train_chunk = make_train_chunk(self.step_fn, cfg.scan_unroll)
         self.act = make_act_fn()
@@ -349,6 +378,15 @@ class Trainer:
         self.online: OnlinePhase | None = None
         self._saved_online: dict | None = None
 
+    def _place(self, tree):
+        """Returns tree (leading axis: runs) split over the run devices, or as is on one device."""
+        return tree if self.sharding is None else jax.device_put(tree, self.sharding)
+
+    @property
+    def num_devices(self) -> int:
+        """Returns how many devices the runs are spread over."""
+        return 1 if self.sharding is None else self.sharding.mesh.size
+
     # ---- run folder -------------------------------------------------------------------------------------------
     def config_record(self) -> dict:
         """Returns what config.json holds: the train config, the agent config and the runs."""
@@ -356,7 +394,7 @@ class Trainer:
             "train": dataclasses.asdict(self.cfg),
             "agent": dataclasses.asdict(self.agent_cfg),
             "runs": [dataclasses.asdict(r) for r in self.runs],
-            "versions": {"jax": jax.__version__, "backend": jax.default_backend()},
+            "versions": {"jax": jax.__version__, "backend": jax.default_backend(), "devices": self.num_devices},
         }
 
     def prepare_run_dir(self) -> bool:
@@ -381,7 +419,8 @@ class Trainer:
                 raise ConfigError(f"{self.run_dir} was trained with agent {old['train']['agent']!r}")
             restored = checkpoint.load_latest(self.run_dir / "checkpoints", self.agents)
             if restored is not None:
-                total, self.agents, meta = restored
+                total, agents, meta = restored
+                self.agents = self._place(agents)
                 self.step = meta.get("offline_steps", total)
                 self.env_steps = meta.get("env_steps", 0)
                 self._saved_online = meta.get("online")

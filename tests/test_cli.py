@@ -37,7 +37,7 @@ def test_no_arguments_prints_usage(capsys):
 def test_unknown_command_lists_the_valid_ones(capsys):
     code, out, err = sscp(capsys, "trian")
     assert code == 2 and out == ""
-    assert err == "sscp: error: unknown command 'trian'; valid commands: train, eval, data, plot, export, demo\n"
+    assert err == "sscp: error: unknown command 'trian'; valid commands: train, sweep, eval, data, plot, export, demo\n"
 
 
 def test_unknown_agent_lists_the_valid_ones(capsys, tmp_path):
@@ -155,7 +155,7 @@ def test_console_script_exit_codes():
     assert script is not None, "the sscp console script is not installed next to this Python"
     bad = subprocess.run([script, "trian"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
-    assert "sscp: error: unknown command 'trian'; valid commands: train, eval, data, plot, export, demo" in bad.stderr
+    assert "sscp: error: unknown command 'trian'; valid commands: train, sweep, eval, data, plot, export, demo" in bad.stderr
     usage = subprocess.run([script], capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and usage.stdout.startswith("usage: sscp COMMAND")
 

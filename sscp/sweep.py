@@ -1,0 +1,584 @@
+"""`sscp sweep SPEC`: a grid of agents × datasets × seeds × hyperparameters, run on Ray (docs/sweeps.md).
+
+The spec (YAML, or a Python file defining a dict SWEEP) expands into *groups*: the runs that share an agent, its
+options and a dataset (or, with `pack: tasks`, the single-task variants of one dataset) train in one process with
+vmap over seeds, like `sscp train --seeds ...`. Each group is one Ray task with a fixed run folder under the sweep
+folder, so a worker that dies is retried and resumes from its last checkpoint, and a sweep started again skips the
+groups whose `result.json` matches and resumes the others. Results are gathered into `results.csv` and `results.md`.
+"""
+
+import contextlib
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import os
+import re
+import runpy
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import tyro
+
+from sscp import checkpoint
+from sscp.errors import ConfigError, SSCPError
+
+SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "agent", "grid", "resources")
+SET_BY_SWEEP = ("agent", "dataset", "env", "seeds", "run_dir", "progress")
+RESULT_FILE = "result.json"
+ATTEMPTS_FILE = "attempts.jsonl"
+
+
+@dataclass(frozen=True)
+class SweepArgs:
+    """Run a sweep spec (YAML or Python) on Ray: one process per group of runs that share an agent, its options and a
+    dataset (seeds vmapped); finished groups are skipped and unfinished ones resumed when the sweep is started again."""
+
+    spec: Annotated[str, tyro.conf.Positional]
+    """The sweep spec: a .yaml/.yml file, or a .py file that defines a dict SWEEP (keys in docs/sweeps.md)."""
+    out: str | None = None
+    """Sweep folder (run folders, results.csv, results.md); default sweeps/<spec file name without suffix>."""
+    address: str | None = None
+    """Address of an existing Ray cluster (e.g. auto or ray://HOST:10001); default: start a local Ray instance."""
+    num_cpus: int | None = None
+    """CPUs of the local Ray instance (default: all)."""
+    num_gpus: int | None = None
+    """GPUs of the local Ray instance (default: all Ray finds)."""
+    max_retries: int = 3
+    """How often a group whose worker process died (killed, out of memory, lost node) is started again; each retry
+    resumes from the group's last checkpoint. Errors raised by training (bad data, divergence) are not retried."""
+    executor: Literal["ray", "serial"] = "ray"
+    """ray: groups run as Ray tasks in parallel; serial: one after another in this process, without Ray (no retries;
+    a rerun still resumes)."""
+    dry_run: bool = False
+    """Print the groups and their run folders, then stop."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """The runs of one training process: one agent with one set of options, one dataset or several single-task
+    variants of one dataset (or env ids), and every seed."""
+
+    agent: str
+    datasets: tuple[str, ...]
+    envs: tuple[str, ...]
+    seeds: tuple[int, ...]
+    options: dict
+    """Agent options (--agent.FIELD), typed."""
+    train: dict
+    """TrainConfig fields given by the spec, typed."""
+    label: str
+    """The options of the grid point, as a folder name ('default' with none)."""
+    num_cpus: float
+    num_gpus: float
+
+    @property
+    def key(self) -> str:
+        """Returns the group's folder below the sweep folder: agent/dataset/options."""
+        names = [Path(d).stem for d in self.datasets] or list(self.envs)
+        data = names[0] if len(names) == 1 else f"{_common_prefix(names)}{len(names)}tasks"
+        return f"{self.agent}/{_safe(data)}/{self.label}"
+
+    def record(self) -> dict:
+        """Returns the group as JSON-compatible data (what result.json stores)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def identity(self) -> dict:
+        """Returns what makes a finished result this group's: the record without the resources it ran on."""
+        return {k: v for k, v in self.record().items() if k not in ("num_cpus", "num_gpus")}
+
+
+# ---- the spec ------------------------------------------------------------------------------------------------------
+def load_spec(path: str | os.PathLike) -> dict:
+    """Returns the spec in a YAML file, or the dict SWEEP of a Python file; ConfigError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: sweep spec not found")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            spec = yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    elif path.suffix == ".py":
+        try:
+            spec = runpy.run_path(str(path)).get("SWEEP")
+        except Exception as e:  # noqa: BLE001 (the user's file: any error is reported as one line)
+            raise ConfigError(f"{path}: the Python spec failed to run ({type(e).__name__}: {e})") from None
+        if spec is None:
+            raise ConfigError(f"{path}: a Python sweep spec must define a dict named SWEEP")
+    else:
+        raise ConfigError(f"{path}: a sweep spec is a .yaml, .yml or .py file")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: the spec must be a mapping with keys {', '.join(SPEC_KEYS)}")
+    return spec
+
+
+def expand(spec: dict, source: str = "spec", gpus_available: float = 0.0) -> list[Group]:
+    """Returns the groups of a spec, every name and option checked (ConfigError naming the key and valid choices).
+
+    gpus_available sets the default GPUs per group: 1 when the cluster has GPUs, else 0."""
+    from sscp.agents import AGENTS, get_agent
+
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(SPEC_KEYS)}")
+    agents = _names(spec, "agents", source, required=True)
+    for agent in agents:
+        if agent not in AGENTS:
+            raise ConfigError(f"{source}: unknown agent {agent!r} in agents; valid: {', '.join(sorted(AGENTS))}")
+    datasets, envs = _names(spec, "datasets", source), _names(spec, "envs", source)
+    if bool(datasets) == bool(envs):
+        raise ConfigError(f"{source}: give datasets (offline, offline-to-online) or envs (online from scratch)")
+    seeds = spec.get("seeds", [0])
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise ConfigError(f"{source}: seeds must be a non-empty list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{source}: seeds has duplicates: {seeds}")
+    pack = spec.get("pack", "seeds")
+    if pack not in ("seeds", "tasks", "none"):
+        raise ConfigError(f"{source}: pack must be seeds, tasks or none, got {pack!r}")
+    train = _train_options(_mapping(spec, "train", source), source)
+    fixed, grid = _mapping(spec, "agent", source), _mapping(spec, "grid", source)
+    for key, section in (("agent", fixed), ("grid", grid)):
+        stray = sorted(set(section) - set(agents))
+        if stray:
+            raise ConfigError(f"{source}: {key} names agent(s) {', '.join(stray)} that are not in agents {agents}")
+    resources = _mapping(spec, "resources", source)
+    stray = sorted(set(resources) - {"num_cpus", "num_gpus"})
+    if stray:
+        raise ConfigError(f"{source}: unknown resource(s) {', '.join(stray)}; valid: num_cpus, num_gpus")
+    num_cpus = _number(resources.get("num_cpus", 1), "resources.num_cpus", source)
+    num_gpus = _number(resources.get("num_gpus", 1 if gpus_available else 0), "resources.num_gpus", source)
+    if num_cpus <= 0:
+        raise ConfigError(f"{source}: resources.num_cpus must be positive, got {num_cpus}")
+
+    sources = _data_sets(datasets, pack, train.get("data_dir"), source) if datasets else [(e,) for e in envs]
+    if pack == "none":
+        seed_sets = [(s,) for s in seeds]
+    else:
+        seed_sets = [tuple(seeds)]
+    groups = []
+    for agent in agents:
+        config_cls = get_agent(agent)[1]
+        base = _agent_options(config_cls, agent, _mapping(fixed, agent, f"{source}: agent"), source)
+        axes = _mapping(grid, agent, f"{source}: grid")
+        for name, values in axes.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{source}: grid.{agent}.{name} must be a non-empty list of values, got {values!r}")
+        for point in itertools.product(*axes.values()):
+            chosen = dict(zip(axes, point, strict=True))
+            options = {**base, **_agent_options(config_cls, agent, chosen, source)}
+            label = ",".join(f"{k}={_fmt(v)}" for k, v in chosen.items()) or "default"
+            for names in sources:
+                for seed_set in seed_sets:
+                    groups.append(
+                        Group(
+                            agent=agent,
+                            datasets=names if datasets else (),
+                            envs=() if datasets else names,
+                            seeds=seed_set,
+                            options=options,
+                            train=train,
+                            label=_safe(label) + (f"/seed{seed_set[0]}" if pack == "none" else ""),
+                            num_cpus=num_cpus,
+                            num_gpus=num_gpus,
+                        )
+                    )
+    keys = [g.key for g in groups]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{source}: two groups would share a run folder ({_first_duplicate(keys)}); list each once")
+    return groups
+
+
+def _names(spec: dict, key: str, source: str, required: bool = False) -> list[str]:
+    value = spec.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of names, got {value!r}")
+    if required and not value:
+        raise ConfigError(f"{source}: {key} is required (a list of names)")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{source}: {key} lists a name twice: {_first_duplicate(value)}")
+    return value
+
+
+def _mapping(spec: dict, key: str, source: str) -> dict:
+    value = spec.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+    return value
+
+
+def _number(value, key: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{source}: {key} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _as_args(prefix: str, options: dict) -> list[str]:
+    """Returns options as command-line tokens (--PREFIXFIELD VALUE ...), the way sscp train takes them."""
+    args = []
+    for name, value in options.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        args += [f"--{prefix}{str(name).replace('_', '-')}", *(str(v) for v in values)]
+    return args
+
+
+def _parse_quietly(fn, what: str):
+    """Returns fn(), turning tyro's usage message and exit into a ConfigError that carries its gist."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            return fn()
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    except SystemExit:
+        lines = [ln.strip(" │╭╰─") for ln in err.getvalue().splitlines()]
+        gist = " ".join(ln for ln in lines if ln and not ln.startswith(("usage", "For full")))
+        raise ConfigError(f"{what}: {' '.join(gist.split())[:400]}") from None
+
+
+def _agent_options(config_cls: type, agent: str, options: dict, source: str) -> dict:
+    """Returns options parsed and typed as `sscp train --agent.FIELD VALUE` would (the same checks and errors)."""
+    from sscp.cli import parse_agent_overrides
+
+    if not options:
+        return {}
+    typed = _parse_quietly(
+        lambda: parse_agent_overrides(config_cls, _as_args("", options), agent), f"{source}: options of agent {agent}"
+    )
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in typed.items()}
+
+
+def _train_options(options: dict, source: str) -> dict:
+    """Returns the spec's train section typed as `sscp train` parses it; the fields a sweep sets itself are refused."""
+    from sscp.train import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name in options:
+        if name in SET_BY_SWEEP:
+            raise ConfigError(f"{source}: train.{name} is set by the sweep itself (from agents, datasets, seeds)")
+        if name not in fields:
+            valid = ", ".join(sorted(fields - set(SET_BY_SWEEP)))
+            raise ConfigError(f"{source}: unknown train option {name!r}; valid: {valid}")
+    cfg = _parse_quietly(
+        lambda: tyro.cli(TrainConfig, args=_as_args("", options), config=(tyro.conf.FlagConversionOff,)),
+        f"{source}: train options",
+    )
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items() if k in options}
+
+
+def _data_sets(datasets: list[str], pack: str, data_dir: str | None, source: str) -> list[tuple[str, ...]]:
+    """Returns the datasets of each group: one each, or with pack=tasks the variants of one base dataset together."""
+    from sscp.data import registry
+
+    try:  # ConfigError for unknown names, before any work
+        specs = [registry.resolve(d, data_dir) for d in datasets]
+    except ConfigError as e:
+        raise ConfigError(f"{source}: datasets: {e}") from None
+    if pack != "tasks":
+        return [(d,) for d in datasets]
+    families: dict[str, list[str]] = {}
+    for name, spec in zip(datasets, specs, strict=True):
+        families.setdefault(str(spec.train_path), []).append(name)
+    return [tuple(v) for v in families.values()]
+
+
+def _fmt(value) -> str:
+    if isinstance(value, list | tuple):
+        return "x".join(_fmt(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.,=+x-]", "_", text)
+
+
+def _common_prefix(names: list[str]) -> str:
+    return os.path.commonprefix(names).rstrip("-") + "-" if os.path.commonprefix(names) else ""
+
+
+def _first_duplicate(items: list[str]) -> str:
+    seen = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    return ""
+
+
+# ---- one group: what a Ray worker runs -----------------------------------------------------------------------------
+def run_group(group: dict, sweep_dir: str) -> dict:
+    """Trains one group in this process (resuming its run folder if it has one) and returns its result record, also
+    written atomically to <run folder>/result.json. Output goes to <run folder>/sweep.log."""
+    from sscp.logging import read_csv
+    from sscp.train import TrainConfig, Trainer
+
+    g = Group(**{k: tuple(v) if k in ("datasets", "envs", "seeds") else v for k, v in group.items()})
+    run_dir = Path(sweep_dir) / "runs" / g.key
+    run_dir.mkdir(parents=True, exist_ok=True)
+    attempt = {"pid": os.getpid(), "host": socket.gethostname(), "start": time.time()}
+    with open(run_dir / ATTEMPTS_FILE, "a") as f:  # how many processes this group took; the pid lets a test kill one
+        f.write(json.dumps(attempt) + "\n")
+    train = {k: tuple(v) if isinstance(v, list) else v for k, v in g.train.items()}
+    if "eval_workers" not in train:  # the group's CPUs step its evaluation envs
+        train["eval_workers"] = int(g.num_cpus) if g.num_cpus >= 2 else 0
+    cfg = TrainConfig(
+        **train,
+        agent=g.agent,
+        dataset=g.datasets or None,
+        env=g.envs,
+        seeds=g.seeds,
+        run_dir=str(run_dir),
+        progress=False,
+    )
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in g.options.items()}
+    with open(run_dir / "sweep.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        trainer = Trainer(cfg, options)
+        results = trainer.train()
+    train_rows = read_csv(run_dir / "train.csv")
+    runs = []
+    for r, res in zip(trainer.runs, results, strict=True):
+        runs.append({"dataset": r.dataset, "seed": r.seed, **{k: float(v) for k, v in res.items()}})
+    record = {
+        "group": g.record(),
+        "runs": runs,
+        "steps": trainer.step,
+        "env_steps": trainer.env_steps,
+        "train_s": trainer.elapsed,
+        "updates_per_sec": trainer.step / trainer.elapsed if trainer.elapsed and train_rows else float("nan"),
+        "devices": trainer.num_devices,
+        "finished": time.time(),
+    }
+    checkpoint.write_atomic(run_dir / RESULT_FILE, json.dumps(record, indent=1).encode())
+    return record
+
+
+def finished_result(group: Group, sweep_dir: Path) -> dict | None:
+    """Returns the group's result.json if it exists and belongs to this very group (same options, train config)."""
+    path = sweep_dir / "runs" / group.key / RESULT_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    old = record.get("group") if isinstance(record, dict) else None
+    if not isinstance(old, dict):
+        return None
+    return record if {k: v for k, v in old.items() if k not in ("num_cpus", "num_gpus")} == group.identity() else None
+
+
+def attempts(group: Group, sweep_dir: Path) -> int:
+    """Returns how many processes have started this group (across retries and restarts of the sweep)."""
+    try:
+        return len((sweep_dir / "runs" / group.key / ATTEMPTS_FILE).read_text().splitlines())
+    except OSError:
+        return 0
+
+
+# ---- the sweep ---------------------------------------------------------------------------------------------------
+def sweep(args: SweepArgs) -> int:
+    """Runs a sweep; returns the exit code (0 when every group finished, 1 when some failed)."""
+    spec = load_spec(args.spec)
+    sweep_dir = Path(args.out or Path("sweeps") / Path(args.spec).stem).resolve()
+    if args.max_retries < 0:
+        raise ConfigError(f"--max-retries must be >= 0, got {args.max_retries}")
+    groups = expand(spec, str(args.spec))  # every name and option checked before Ray starts
+    todo = [g for g in groups if finished_result(g, sweep_dir) is None]
+    runs = sum(len(g.seeds) * max(len(g.datasets), len(g.envs)) for g in groups)
+    print(
+        f"sweep {sweep_dir}: {len(groups)} groups ({runs} runs), {len(groups) - len(todo)} finished, {len(todo)} to run"
+    )
+    if args.dry_run:
+        for g in groups:
+            print(f"  {g.key}  seeds {list(g.seeds)}  ({'to run' if g in todo else 'finished'})")
+        return 0
+    ray = _start_ray(args) if args.executor == "ray" and todo else None
+    wall, failures = 0.0, {}
+    try:
+        if ray is not None:  # the default GPUs per group depend on the cluster
+            groups = expand(spec, str(args.spec), float(ray.cluster_resources().get("GPU", 0)))
+            todo = [g for g in groups if finished_result(g, sweep_dir) is None]
+        _prepare(sweep_dir, spec, groups)
+        _prepare_data(groups)
+        start = time.perf_counter()
+        failures = _run_serial(todo, sweep_dir) if ray is None else _run_ray(ray, todo, sweep_dir, args.max_retries)
+        wall = time.perf_counter() - start
+    finally:
+        if ray is not None:
+            ray.shutdown()
+    paths = write_tables(groups, sweep_dir, failures)
+    done = [finished_result(g, sweep_dir) for g in todo]
+    updates = sum(r["steps"] * len(r["runs"]) for r in done if r)
+    if todo and wall > 0:
+        print(f"ran {len(todo)} groups in {wall:.0f} s: {updates:,} updates in all, {updates / wall:,.0f} updates/s")
+        timing = {
+            "groups": len(todo),
+            "runs": sum(len(r["runs"]) for r in done if r),
+            "updates": updates,
+            "wall_s": wall,
+            "updates_per_sec": updates / wall,
+            "executor": args.executor,
+            "failed": len(failures),
+        }
+        checkpoint.write_atomic(sweep_dir / "last_invocation.json", json.dumps(timing, indent=1).encode())
+    print(paths[1].read_text().rstrip())
+    print(f"wrote {paths[0]} and {paths[1]}")
+    if failures:
+        print(f"{len(failures)} group(s) failed; fix the cause and run the same command to continue", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _start_ray(args: SweepArgs):
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("sscp sweep runs on Ray: pip install 'sscp[ray]' (or pass --executor serial)") from None
+    if args.address:
+        ray.init(address=args.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=args.num_cpus, num_gpus=args.num_gpus, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+def _prepare(sweep_dir: Path, spec: dict, groups: list[Group]) -> None:
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    record = {"spec": spec, "groups": [g.record() for g in groups]}
+    checkpoint.write_atomic(sweep_dir / "sweep.json", json.dumps(record, indent=1, default=str).encode())
+
+
+def _prepare_data(groups: list[Group]) -> None:
+    """Generates missing datasets here, once each, before any group starts (groups would race to write them)."""
+    from sscp.data import registry
+
+    seen = set()
+    for g in groups:
+        if not g.train.get("make_data"):
+            continue
+        for name in g.datasets:
+            spec = registry.resolve(name, g.train.get("data_dir"))
+            if spec.train_path in seen or spec.train_path.exists():
+                continue
+            seen.add(spec.train_path)
+            print(f"making {spec.dataset_name} (missing, train.make_data is set)")
+            registry.make_command(name, g.train.get("data_episodes"), spec.train_path.parent)
+
+
+def _run_serial(todo: list[Group], sweep_dir: Path) -> dict[str, str]:
+    failures = {}
+    for i, g in enumerate(todo):
+        print(f"[{i + 1}/{len(todo)}] {g.key} seeds {list(g.seeds)}", flush=True)
+        try:
+            _report(run_group(g.record(), str(sweep_dir)), g)
+        except SSCPError as e:
+            failures[g.key] = str(e)
+            print(f"  failed: {e}", flush=True)
+    return failures
+
+
+def _run_ray(ray, todo: list[Group], sweep_dir: Path, max_retries: int) -> dict[str, str]:
+    remote = ray.remote(max_calls=1)(run_group)  # a fresh process per group: no JAX state or GPU memory carried over
+    pending = {}
+    for g in todo:
+        env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"} if 0 < g.num_gpus < 1 else {}
+        ref = remote.options(
+            num_cpus=g.num_cpus,
+            num_gpus=g.num_gpus,
+            max_retries=max_retries,
+            retry_exceptions=False,
+            runtime_env={"env_vars": env} if env else None,
+        ).remote(g.record(), str(sweep_dir))
+        pending[ref] = g
+    failures, done = {}, 0
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        g = pending.pop(ready[0])
+        done += 1
+        try:
+            record = ray.get(ready[0])
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if isinstance(e.cause, BaseException) else e
+            failures[g.key] = f"{type(cause).__name__}: {cause}".splitlines()[0]
+            print(f"[{done}/{len(todo)}] {g.key} failed: {failures[g.key]}", flush=True)
+            continue
+        except ray.exceptions.WorkerCrashedError:
+            failures[g.key] = f"worker died {max_retries + 1} times; the run folder resumes on the next start"
+            print(f"[{done}/{len(todo)}] {g.key} failed: {failures[g.key]}", flush=True)
+            continue
+        print(f"[{done}/{len(todo)}] ", end="")
+        _report(record, g)
+    return failures
+
+
+def _report(record: dict, g: Group) -> None:
+    success = np.mean([r["success"] for r in record["runs"]])
+    print(
+        f"{g.key} seeds {list(g.seeds)}: success {success:.2f}, {record['updates_per_sec']:.0f} updates/s", flush=True
+    )
+
+
+def write_tables(groups: list[Group], sweep_dir: Path, failures: dict[str, str]) -> tuple[Path, Path]:
+    """Writes results.csv (one row per run) and results.md (mean ± std over seeds per agent, options and dataset)."""
+    rows, summary = [], []
+    for g in groups:
+        record = finished_result(g, sweep_dir)
+        status = "finished" if record else failures.get(g.key, "not finished")
+        base = {"agent": g.agent, "options": g.label.split("/seed")[0], "group": g.key, "status": status}
+        base["attempts"] = attempts(g, sweep_dir)
+        if record is None:
+            for d in g.datasets or g.envs:
+                for s in g.seeds:
+                    rows.append({**base, "dataset": d, "seed": s})
+            continue
+        for run in record["runs"]:
+            row = {**base, "dataset": run["dataset"], "seed": run["seed"]}
+            row.update({k: v for k, v in run.items() if k not in ("dataset", "seed")})
+            row.update(updates_per_sec=record["updates_per_sec"], train_s=record["train_s"], steps=record["steps"])
+            rows.append(row)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    csv_path = sweep_dir / "results.csv"
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    checkpoint.write_atomic(csv_path, text.getvalue().encode())
+
+    cells: dict[tuple, list[dict]] = {}
+    for row in rows:
+        cells.setdefault((row["agent"], row["options"], row["dataset"]), []).append(row)
+    lines = [
+        "| agent | options | dataset | seeds | success | return | updates/s | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (agent, options, dataset), members in cells.items():
+        done = [m for m in members if m["status"] == "finished"]
+        stat = [_mean_std([m[k] for m in done]) for k in ("success", "return")]
+        speed = f"{np.mean([m['updates_per_sec'] for m in done]):.0f}" if done else "—"
+        states = sorted({m["status"].split(":")[0] for m in members})
+        lines.append(
+            f"| {agent} | {options} | {dataset} | {len(done)}/{len(members)} | {stat[0]} | {stat[1]} | {speed} "
+            f"| {', '.join(states)} |"
+        )
+    summary = "\n".join(lines) + "\n"
+    md_path = sweep_dir / "results.md"
+    checkpoint.write_atomic(md_path, summary.encode())
+    return csv_path, md_path
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "—"
+    return f"{np.mean(values):.3g} ± {np.std(values):.2g}" if len(values) > 1 else f"{values[0]:.3g}"
