@@ -1,9 +1,15 @@
-"""Training throughput (updates/s after compilation) and acting latency of an agent, as JSON rows.
+"""Training throughput (updates/s after compilation) and acting latency of agents, as JSON rows.
 
 Synthetic data with cube-double shapes (obs 40, action 5, 1M transitions), the protocol of docs/benchmarks.md:
 the real training step (on-device sampling + update, K steps per lax.scan call, seeds vmapped).
 
     python benchmarks/throughput.py --seeds 1 8 --out benchmarks/results/throughput-h100.json
+    python benchmarks/throughput.py --agent all --seeds 1 --out ...          # every agent, its own defaults
+    python benchmarks/throughput.py --seeds 16 --devices 1 2 --out ...       # runs split over 2 GPUs vs 1
+
+The speed options (--precision ... --fuse-network-calls) apply to sscp; other agents train with their own default
+networks at --batch. Goal-conditioned agents get synthetic trajectories (100 steps each) and no latency column
+(benchmarks/latency.py measures acting for every agent).
 """
 
 import argparse
@@ -20,9 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sscp.agents import get_agent
+from sscp.agents import AGENTS, get_agent, is_goal_conditioned
 from sscp.data.dataset import OfflineData
-from sscp.train import init_agents, make_act_fn, make_step_fn, make_train_chunk
+from sscp.data.goals import GoalData
+from sscp.train import init_agents, make_act_fn, make_step_fn, make_train_chunk, run_sharding
 
 
 def device_name() -> str:
@@ -74,30 +81,65 @@ def synthetic_data(n: int, obs_dim: int, act_dim: int, tasks: int = 1) -> Offlin
     )
 
 
-def setup(agent_name: str, seeds: int, data: OfflineData, overrides: dict, unroll: int = 1):
-    """Returns (agents for seeds 0..seeds-1, their task indices, the jitted training chunk), built as in training."""
+def synthetic_goal_data(agent_name: str, n: int, obs_dim: int, act_dim: int) -> GoalData:
+    """Returns n synthetic transitions in trajectories of 100 steps, with the agent's goal sampling."""
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((n, obs_dim), dtype=np.float32)
+    arrays = {
+        "observations": obs,
+        "actions": np.tanh(rng.standard_normal((n, act_dim), dtype=np.float32)),
+        "next_observations": obs + 0.01,
+        "terminals": (np.arange(n) % 100 == 99).astype(np.float32),
+    }
+    return GoalData.from_arrays(arrays, get_agent(agent_name)[1]().sampling(), "synthetic")
+
+
+def setup(agent_name: str, seeds: int, data, overrides: dict, unroll: int = 1, devices: int = 1):
+    """Returns (agents for seeds 0..seeds-1, their task indices, data, the jitted training chunk), built and placed
+    on `devices` devices as in training."""
     agent_cls, config_cls = get_agent(agent_name)
     cfg = config_cls(**overrides)
     agents = init_agents(agent_cls, cfg, data.example_batch(), list(range(seeds)))
     tasks = jnp.zeros(seeds, jnp.int32)
-    return agents, tasks, make_train_chunk(make_step_fn(cfg.batch_size, False), unroll)
+    sharding = run_sharding(seeds, devices)
+    if sharding is not None:
+        agents, tasks = jax.device_put((agents, tasks), sharding)
+        data = jax.device_put(data, jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec()))
+    return agents, tasks, data, make_train_chunk(make_step_fn(cfg.batch_size, False), unroll)
 
 
 def measure(
-    agent_name: str, seeds: int, data: OfflineData, overrides: dict, chunk: int, repeats: int, unroll: int = 1
+    agent_name: str,
+    seeds: int,
+    data,
+    overrides: dict,
+    chunk: int,
+    repeats: int,
+    unroll: int = 1,
+    devices: int = 1,
 ) -> dict:
     """Returns updates/s (aggregate and per seed) of the real training step, after one compile-and-warm-up call."""
-    agents, tasks, train_chunk = setup(agent_name, seeds, data, overrides, unroll)
+    start = time.perf_counter()
+    agents, tasks, data, train_chunk = setup(agent_name, seeds, data, overrides, unroll, devices)
     agents, info = train_chunk(agents, tasks, data, chunk)
     jax.block_until_ready(info)
+    first_call = time.perf_counter() - start
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         agents, info = train_chunk(agents, tasks, data, chunk)
         jax.block_until_ready(info)
         times.append(time.perf_counter() - start)
-    loss = float(np.mean(jax.device_get(info["critic_loss"])))
+    loss = float(np.mean(jax.device_get(next(iter(info.values())))))
     med = float(np.median(times))
+    speed = {
+        "updates_per_sec": seeds * chunk / med,
+        "updates_per_sec_per_seed": chunk / med,
+        "first_call_s": first_call,
+        "finite": bool(np.isfinite(loss)),
+    }
+    if is_goal_conditioned(agent_name):
+        return speed
     act = make_act_fn()
     obs = data.observations[:1]
     runs = jnp.zeros(1, jnp.int32)
@@ -109,17 +151,12 @@ def measure(
         start = time.perf_counter()
         np.asarray(act(agents, runs, o, key))
         lat.append(time.perf_counter() - start)
-    return {
-        "updates_per_sec": seeds * chunk / med,
-        "updates_per_sec_per_seed": chunk / med,
-        "latency_ms": 1000 * float(np.median(lat)),
-        "finite": bool(np.isfinite(loss)),
-    }
+    return {**speed, "latency_ms": 1000 * float(np.median(lat))}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--agent", default="sscp")
+    p.add_argument("--agent", nargs="+", default=["sscp"], help="agent names, or all")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512, 512])
@@ -132,53 +169,74 @@ def main() -> None:
     p.add_argument("--one-step-mse", nargs="+", type=int, default=[1], help="1/0: log the one_step_mse diagnostic")
     p.add_argument("--fuse-network-calls", nargs="+", type=int, default=[0], help="1/0: batched network queries")
     p.add_argument("--unroll", type=int, default=1, help="updates per loop iteration of the scan")
+    p.add_argument("--devices", type=int, nargs="+", default=[1], help="devices the seeds are split over")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
     a = p.parse_args()
-    data = synthetic_data(a.transitions, 40, 5)
+    agents = sorted(AGENTS) if a.agent == ["all"] else a.agent
+    for name in agents:
+        get_agent(name)  # unknown names fail before any measurement
+    offline = synthetic_data(a.transitions, 40, 5)
     hidden = tuple(a.hidden)
-    overrides = {"batch_size": a.batch, "actor_hidden_dims": hidden, "critic_hidden_dims": hidden}
     rows: list[dict] = []
     old = json.loads(a.out.read_text()) if a.out and a.out.exists() else []
-    variants = [
-        (p, f, dt, m, fu, s)
-        for p in a.precision
-        for f in a.flat_optimizer
-        for dt in a.compute_dtype
-        for m in a.one_step_mse
-        for fu in a.fuse_network_calls
-        for s in a.seeds
-    ]
-    for precision, flat, dtype, mse, fuse, seeds in variants:
-        jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
+    for agent in agents:
+        if agent == "sscp":
+            variants = [
+                (p, f, dt, m, fu, s, d)
+                for p in a.precision
+                for f in a.flat_optimizer
+                for dt in a.compute_dtype
+                for m in a.one_step_mse
+                for fu in a.fuse_network_calls
+                for s in a.seeds
+                for d in a.devices
+            ]
+        else:  # the speed options are sscp's; other agents keep their own defaults
+            variants = [(a.precision[0], None, None, None, None, s, d) for s in a.seeds for d in a.devices]
+        data = synthetic_goal_data(agent, a.transitions, 40, 5) if is_goal_conditioned(agent) else offline
+        for variant in variants:
+            measure_variant(a, agent, hidden, data, variant, rows, old)
+
+
+def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: list, old: list) -> None:
+    """Measures one (agent, options, seeds, devices) variant and emits its row."""
+    precision, flat, dtype, mse, fuse, seeds, devices = variant
+    jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
+    if agent == "sscp":
         options = {
-            **overrides,
+            "batch_size": a.batch,
+            "actor_hidden_dims": hidden,
+            "critic_hidden_dims": hidden,
             "flat_optimizer": bool(flat),
             "compute_dtype": dtype,
             "log_one_step_mse": bool(mse),
             "fuse_network_calls": bool(fuse),
         }
-        res = measure(a.agent, seeds, data, options, a.chunk, a.repeats, a.unroll)
-        row = {
-            "agent": a.agent,
-            "device": device_name(),
-            "batch": a.batch,
-            "hidden": list(hidden),
-            "seeds": seeds,
-            "matmul_precision": precision,
-            "flat_optimizer": bool(flat),
-            "compute_dtype": dtype,
-            "one_step_mse": bool(mse),
-            "fuse_network_calls": bool(fuse),
-            "scan_unroll": a.unroll,
-            **res,
-            "latency_batch": 1,
-            "peak_memory_bytes": peak_memory_bytes(),
-            "jax": jax.__version__,
-            "commit": commit(),
-            "date": time.strftime("%Y-%m-%d"),
-            "command": "python " + " ".join(sys.argv),
-        }
-        emit(row, rows, old, a.out)
+    else:
+        options = {"batch_size": a.batch}
+    res = measure(agent, seeds, data, options, a.chunk, a.repeats, a.unroll, devices)
+    row = {
+        "agent": agent,
+        "device": device_name(),
+        "batch": a.batch,
+        "hidden": list(hidden) if agent == "sscp" else "agent default",
+        "seeds": seeds,
+        "devices": devices,
+        "matmul_precision": precision,
+        "flat_optimizer": flat if flat is None else bool(flat),
+        "compute_dtype": dtype,
+        "one_step_mse": mse if mse is None else bool(mse),
+        "fuse_network_calls": fuse if fuse is None else bool(fuse),
+        "scan_unroll": a.unroll,
+        **res,
+        "latency_batch": 1,
+        "peak_memory_bytes": peak_memory_bytes(),
+        "jax": jax.__version__,
+        "commit": commit(),
+        "date": time.strftime("%Y-%m-%d"),
+        "command": "python " + " ".join(sys.argv),
+    }
+    emit(row, rows, old, a.out)
 
 
 if __name__ == "__main__":

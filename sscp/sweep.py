@@ -323,10 +323,13 @@ def _first_duplicate(items: list[str]) -> str:
 # ---- one group: what a Ray worker runs -----------------------------------------------------------------------------
 def run_group(group: dict, sweep_dir: str) -> dict:
     """Trains one group in this process (resuming its run folder if it has one) and returns its result record, also
-    written atomically to <run folder>/result.json. Output goes to <run folder>/sweep.log."""
+    written atomically to <run folder>/result.json: per-run results, training seconds (train_s: the jitted updates,
+    compilation included) and this attempt's seconds from start to end (wall_s: loading, compiling, training,
+    evaluating). Output goes to <run folder>/sweep.log."""
     from sscp.logging import read_csv
     from sscp.train import TrainConfig, Trainer
 
+    started = time.perf_counter()
     g = Group(**{k: tuple(v) if k in ("datasets", "envs", "seeds") else v for k, v in group.items()})
     run_dir = Path(sweep_dir) / "runs" / g.key
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -361,6 +364,7 @@ def run_group(group: dict, sweep_dir: str) -> dict:
         "train_s": trainer.elapsed,
         "updates_per_sec": trainer.step / trainer.elapsed if trainer.elapsed and train_rows else float("nan"),
         "devices": trainer.num_devices,
+        "wall_s": time.perf_counter() - started,
         "finished": time.time(),
     }
     checkpoint.write_atomic(run_dir / RESULT_FILE, json.dumps(record, indent=1).encode())
@@ -392,6 +396,9 @@ def attempts(group: Group, sweep_dir: Path) -> int:
 def sweep(args: SweepArgs) -> int:
     """Runs a sweep; returns the exit code (0 when every group finished, 1 when some failed)."""
     spec = load_spec(args.spec)
+    train = spec.get("train")
+    if isinstance(train, dict) and isinstance(train.get("data_dir"), str):  # workers may start in another folder
+        spec = {**spec, "train": {**train, "data_dir": str(Path(train["data_dir"]).expanduser().resolve())}}
     sweep_dir = Path(args.out or Path("sweeps") / Path(args.spec).stem).resolve()
     if args.max_retries < 0:
         raise ConfigError(f"--max-retries must be >= 0, got {args.max_retries}")

@@ -155,7 +155,10 @@ def test_console_script_exit_codes():
     assert script is not None, "the sscp console script is not installed next to this Python"
     bad = subprocess.run([script, "trian"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
-    assert "sscp: error: unknown command 'trian'; valid commands: train, sweep, eval, data, plot, export, demo" in bad.stderr
+    assert (
+        "sscp: error: unknown command 'trian'; valid commands: train, sweep, eval, data, plot, export, demo"
+        in bad.stderr
+    )
     usage = subprocess.run([script], capture_output=True, text=True, timeout=120)
     assert usage.returncode == 2 and usage.stdout.startswith("usage: sscp COMMAND")
 
