@@ -12,9 +12,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 BEGIN, END = "<!-- tables:begin (python benchmarks/render.py) -->", "<!-- tables:end -->"
 
 
-def load(pattern: str) -> list[dict]:
-    """Returns the rows of every results file matching pattern, file by file in name order."""
-    return [r for path in sorted(RESULTS.glob(pattern)) for r in json.loads(path.read_text())]
+def load(pattern: str, exclude: tuple[str, ...] = ()) -> list[dict]:
+    """Returns the rows of every results file matching pattern (but none of exclude), file by file in name order."""
+    skip = {p for e in exclude for p in RESULTS.glob(e)}
+    return [r for path in sorted(set(RESULTS.glob(pattern)) - skip) for r in json.loads(path.read_text())]
 
 
 def table(columns: list[tuple[str, object]], rows: list[dict]) -> str:
@@ -44,6 +45,42 @@ THROUGHPUT = [
     ("commit", lambda r: r["commit"]),
     ("date", lambda r: r["date"]),
 ]
+
+AGENT_THROUGHPUT = [
+    ("device", lambda r: r["device"]),
+    ("agent", lambda r: r["agent"]),
+    ("batch", lambda r: r["batch"]),
+    ("seeds", lambda r: r["seeds"]),
+    ("updates/s", lambda r: f"{r['updates_per_sec']:,.0f}"),
+    ("× sscp's updates/s", lambda r: f"{r['vs_sscp']:.2f}" if "vs_sscp" in r else "–"),
+    ("first call: compile + 1 chunk (s)", lambda r: f"{r['first_call_s']:.1f}"),
+    ("commit", lambda r: r["commit"]),
+    ("date", lambda r: r["date"]),
+]
+
+DEVICES = [
+    ("device", lambda r: r["device"]),
+    ("agent", lambda r: r["agent"]),
+    ("network", lambda r: f"{len(r['hidden'])} × {r['hidden'][0]}"),
+    ("seeds", lambda r: r["seeds"]),
+    ("GPUs", lambda r: r["devices"]),
+    ("updates/s (all seeds)", lambda r: f"{r['updates_per_sec']:,.0f}"),
+    ("× 1 GPU", lambda r: f"{r['vs_one']:.2f}" if "vs_one" in r else "–"),
+    ("commit", lambda r: r["commit"]),
+    ("date", lambda r: r["date"]),
+]
+
+
+def relative_rows(pattern: str, key, base, column: str) -> list[dict]:
+    """Returns the rows of the files matching pattern, each with `column`: its updates/s over that of the row of the
+    same file and key(row) for which base(row) holds."""
+    rows = []
+    for path in sorted(RESULTS.glob(pattern)):
+        found = json.loads(path.read_text())
+        ref = {key(r): r["updates_per_sec"] for r in found if base(r)}
+        rows += [{**r, column: r["updates_per_sec"] / ref[key(r)]} if key(r) in ref else r for r in found]
+    return rows
+
 
 LATENCY = [
     ("device", lambda r: r["device"]),
@@ -113,7 +150,24 @@ def main() -> None:
     fill(
         ROOT / "docs" / "benchmarks.md",
         "\n\n### Training throughput (`benchmarks/throughput.py`)\n\n"
-        + table(THROUGHPUT, load("throughput-*.json"))
+        + table(THROUGHPUT, load("throughput-*.json", ("throughput-agents-*", "throughput-devices-*")))
+        + "\n\n### Training updates/s of every agent, batch 1024, each with its own default networks\n\n"
+        + table(
+            AGENT_THROUGHPUT,
+            relative_rows(
+                "throughput-agents-*.json",
+                lambda r: (r["device"], r["seeds"]),
+                lambda r: r["agent"] == "sscp",
+                "vs_sscp",
+            ),
+        )
+        + "\n\n### Vmapped runs split over the GPUs of one machine (`--devices`, jax.sharding)\n\n"
+        + table(
+            DEVICES,
+            relative_rows(
+                "throughput-devices-*.json", lambda r: (r["agent"], r["seeds"]), lambda r: r["devices"] == 1, "vs_one"
+            ),
+        )
         + "\n\n### Where a step's time goes (`benchmarks/profile_step.py`)\n\n"
         + table(PROFILE, load("profile*.json"))
         + "\n\n### Acting latency of every agent (`benchmarks/latency.py`)\n\n"
