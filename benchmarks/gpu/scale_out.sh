@@ -8,6 +8,8 @@
 #   PHASE=two OUT=/tmp/out bash benchmarks/gpu/scale_out.sh  # 1 GPU: finish the one-by-one sweep (it resumes), then
 #                                                            # training updates/s of every agent at batch 1024
 #   PHASE=x2  OUT=/tmp/out bash benchmarks/gpu/scale_out.sh  # 2 GPUs: 16 and 32 seeds split over 2 GPUs vs 1
+#   PHASE=ray ...                                            # 1 GPU, on Ray: the packed sweep, and the 16 runs as
+#                                                            # 16 processes, 4 at a time on the GPU
 #   PHASE=x2sweep ...                                        # 2 GPUs: the packed 16-seed sweep on 1 GPU, then on 2
 set -uo pipefail
 OUT=${OUT:?set OUT}
@@ -45,6 +47,11 @@ elif [ "$PHASE" = two ]; then
   sweep benchmarks/sweeps/sixteen-seeds-one-by-one.yaml one-by-one
   timeout "$(left)" python3 benchmarks/throughput.py --agent all --seeds 1 --chunk 500 --repeats 2 \
     --out "$OUT/throughput-agents.json" 2>&1 | grep -v "^WARNING" | cut -c1-300
+elif [ "$PHASE" = ray ]; then  # needs Ray importable (see docs/sweeps.md for how it got onto the GPU machine)
+  python3 -m sscp.cli data make cube-single-play-v0 --episodes 100 --out data --workers $(( $(nproc) - 1 )) \
+    2>&1 | tail -1
+  sweep benchmarks/sweeps/sixteen-seeds.yaml packed-ray
+  sweep benchmarks/sweeps/sixteen-seeds-four-per-gpu.yaml four-per-gpu-ray
 elif [ "$PHASE" = x2sweep ]; then
   python3 -m sscp.cli data make cube-single-play-v0 --episodes 100 --out data --workers $(( $(nproc) - 1 )) \
     2>&1 | tail -1
