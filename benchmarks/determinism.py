@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.throughput import commit, emit  # noqa: E402
+from benchmarks.throughput import emit, provenance  # noqa: E402
 from sscp import checkpoint  # noqa: E402
 from sscp.logging import read_csv  # noqa: E402
 
@@ -93,9 +93,7 @@ def main() -> None:
                 "identical_losses": all(np.array_equal(c, curves[0], equal_nan=True) for c in curves[1:]),
                 "max_loss_diff": max(loss_diffs),
                 "wall_s": walls,
-                "commit": commit(),
-                "date": time.strftime("%Y-%m-%d"),
-                "command": "python " + " ".join(sys.argv),
+                **provenance(),
             }
             emit(row, rows, old, a.out)
 

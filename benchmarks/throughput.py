@@ -58,6 +58,11 @@ def commit() -> str:
         return "unknown"
 
 
+def provenance() -> dict:
+    """Returns the commit, date and command line that a results row records."""
+    return {"commit": commit(), "date": time.strftime("%Y-%m-%d"), "command": "python " + " ".join(sys.argv)}
+
+
 def emit(row: dict, rows: list[dict], old: list[dict], out: Path | None) -> None:
     """Prints row, appends it to rows and rewrites out (old rows + rows) after every row, so a run cut short keeps
     what it measured."""
@@ -232,9 +237,7 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
         "latency_batch": 1,
         "peak_memory_bytes": peak_memory_bytes(),
         "jax": jax.__version__,
-        "commit": commit(),
-        "date": time.strftime("%Y-%m-%d"),
-        "command": "python " + " ".join(sys.argv),
+        **provenance(),
     }
     emit(row, rows, old, a.out)
 
