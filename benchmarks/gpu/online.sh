@@ -5,6 +5,8 @@
 #
 #   OUT=/tmp/out bash benchmarks/gpu/online.sh            # start or resume; stops when BUDGET_S is used up
 #   SMALL=1 OUT=/tmp/out bash benchmarks/gpu/online.sh    # a smoke test on a CPU machine
+#   AGENTS=sscp SSCP_EXTRA="--agent.exploration-noise 0.1" TAG=-noise0.1 OUT=... bash benchmarks/gpu/online.sh
+#                                                         # SSCP alone, with extra options, in runs named ...-noise0.1
 #
 # Each call leaves $OUT/online-runs.tar.gz: every run folder's config.json, CSV logs and curves.png.
 set -uo pipefail
@@ -26,10 +28,11 @@ fi
 mkdir -p runs/online "$OUT"
 left=$(( BUDGET_S - ($(date +%s) - start) - 25 ))
 pids=()
-for agent in sscp sac; do
+read -r -a extra <<<"${SSCP_EXTRA:-}"
+for agent in ${AGENTS:-sscp sac}; do
   for envs in "HalfCheetah-v5 Walker2d-v5" "Hopper-v5"; do
-    name="$agent-$(echo "$envs" | tr -d ' ' | tr 'A-Z' 'a-z' | sed 's/-v5//g')"
-    opts=("${sscp[@]}"); [ "$agent" = sac ] && opts=("${sac[@]}")
+    name="$agent-$(echo "$envs" | tr -d ' ' | tr 'A-Z' 'a-z' | sed 's/-v5//g')${TAG:-}"
+    opts=("${sscp[@]}" "${extra[@]}"); [ "$agent" = sac ] && opts=("${sac[@]}")
     # shellcheck disable=SC2086
     timeout "$left" python3 -m sscp.cli train --agent $agent --env $envs --seeds 0 1 --online-steps "$STEPS" \
       --eval-every "$EVAL_EVERY" --save-every "$SAVE_EVERY" --eval-episodes $eval_eps --eval-workers 2 \
@@ -40,5 +43,5 @@ for agent in sscp sac; do
 done
 wait "${pids[@]}"
 for f in "$OUT"/*.log; do echo "== $f"; grep -v "^WARNING" "$f" | tail -4; done
-tar -czf "$OUT/online-runs.tar.gz" --exclude=checkpoints -C runs online
+tar -czf "$OUT/online-runs${TAG:-}.tar.gz" --exclude=checkpoints -C runs online
 echo "total $(( $(date +%s) - start ))s"
