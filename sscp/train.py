@@ -128,7 +128,8 @@ class Run:
     seed: int
     dataset: str
     """The dataset name, or the env id of an online run from scratch."""
-    env_name: str
+    env_name: str | None
+    """The environment that evaluates the run; None where none can (Robomimic data)."""
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
@@ -336,15 +337,21 @@ class Trainer:
                     "transitions); lower it or use more data"
                 )
             labels, env_names = cfg.dataset, self.data.env_names
-            self.ref_scores = [registry.resolve(d, cfg.data_dir).ref_scores for d in cfg.dataset]
+            specs = [registry.resolve(d, cfg.data_dir) for d in cfg.dataset]
+            self.ref_scores = [s.ref_scores for s in specs]
+            # why the runs are not evaluated, or None: datasets without an environment (Robomimic) train unevaluated
+            self.no_eval = next((s.env_note for s in specs if s.env_name is None), None)
         else:
             labels, env_names = cfg.env, cfg.env
             self.ref_scores = [None] * len(cfg.env)
+            self.no_eval = None
         self.runs = [
             Run(len(cfg.seeds) * t + i, t, s, labels[t], env_names[t])
             for t in range(len(labels))
             for i, s in enumerate(cfg.seeds)
         ]
+        if cfg.online_steps and self.no_eval is not None:
+            raise ConfigError(f"--online-steps acts in the dataset's environment, and there is none: {self.no_eval}")
         if cfg.online_steps:  # before any training: the envs exist and fit the data
             self.obs_dim, self.action_dim = env_shapes([r.env_name for r in self.runs])
             if self.data is not None:
@@ -488,6 +495,8 @@ class Trainer:
     def evaluate(self, episodes: int | None = None, workers: int | None = None) -> list[dict]:
         """Returns one result dict per run after evaluating every run in its environment; goal-conditioned runs on
         each of the environment's evaluation goals, with success per goal (success_goalN) and overall."""
+        if self.no_eval is not None:
+            raise ConfigError(f"{', '.join(self.cfg.dataset)} cannot be evaluated: {self.no_eval}")
         episodes = episodes or self.cfg.eval_episodes
         workers = self.cfg.eval_workers if workers is None else workers
         if workers < 0:
@@ -530,7 +539,14 @@ class Trainer:
             row["time/eval_s"] = seconds
             self.eval_log.log(row)
 
+    def _unevaluated(self) -> list[dict]:
+        """Returns NaN success, return and length per run: the results of runs that no environment evaluates."""
+        return [dict.fromkeys(("success", "return", "length"), float("nan")) for _ in self.runs]
+
     def _evaluate_and_plot(self, bar) -> list[dict]:
+        if self.no_eval is not None:
+            bar.write(f"step {self.total_step}: not evaluated")
+            return self._unevaluated()
         t0 = time.perf_counter()
         results = self.evaluate()
         self._log_eval(results, time.perf_counter() - t0)
@@ -553,6 +569,8 @@ class Trainer:
         if resumed:
             phase = f" (offline {self.step}, env steps {self.env_steps})" if self.cfg.online_steps else ""
             print(f"resuming {self.run_dir} from step {self.total_step}{phase}")
+        if self.no_eval is not None:
+            print(f"no evaluation: {self.no_eval}; train.csv and checkpoints are written as usual")
         cfg = self.cfg
         total = cfg.steps + cfg.online_steps
         bar = tqdm(total=total, initial=self.total_step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
@@ -582,7 +600,7 @@ class Trainer:
                 self.online.close()
         bar.close()
         if not results:  # a resumed run that had already finished
-            results = self.evaluate()
+            results = self.evaluate() if self.no_eval is None else self._unevaluated()
         if self.trackers is not None:
             self.trackers.close()
         return results

@@ -1,9 +1,14 @@
-"""The Robomimic HDF5 reader: demos flattened into transitions with episode ends, and one-line errors for bad files."""
+"""The Robomimic HDF5 reader: demos flattened into transitions with episode ends, and one-line errors for bad files;
+`sscp train --dataset FILE.hdf5` on Robomimic data: trained, checkpointed and resumed, but not evaluated."""
+
+import csv
 
 import h5py
 import numpy as np
 import pytest
 
+from sscp import cli
+from sscp.data import d4rl, registry
 from sscp.data.dataset import stack_tasks
 from sscp.data.robomimic import load_robomimic_hdf5
 from sscp.errors import DataError
@@ -12,7 +17,8 @@ KEYS = ("object", "robot0_eef_pos")
 
 
 def write(path, demos: dict, next_obs: bool = True):
-    """Writes demos {name: steps}: obs object = (i, step), robot0_eef_pos = step (3 copies), actions = step / 10."""
+    """Writes demos {name: steps}: obs object = (i, step), robot0_eef_pos = step (3 copies), robot0_eef_quat and
+    robot0_gripper_qpos zeros (robomimic's default keys are all there), actions = step / 10."""
     with h5py.File(path, "w") as f:
         for name, steps in demos.items():
             g = f.create_group(f"data/{name}")
@@ -20,7 +26,12 @@ def write(path, demos: dict, next_obs: bool = True):
             t = np.arange(steps, dtype=np.float32)
 
             def obs(t, i=i):
-                return {"object": np.stack([np.full(len(t), i), t], 1), "robot0_eef_pos": np.repeat(t[:, None], 3, 1)}
+                return {
+                    "object": np.stack([np.full(len(t), i), t], 1),
+                    "robot0_eef_pos": np.repeat(t[:, None], 3, 1),
+                    "robot0_eef_quat": np.zeros((len(t), 4)),
+                    "robot0_gripper_qpos": np.zeros((len(t), 2)),
+                }
 
             for key, value in obs(t).items():
                 g.create_dataset(f"obs/{key}", data=value)
@@ -101,3 +112,59 @@ def test_image_keys_and_unreadable_files_are_refused(tmp_path):
         load_robomimic_hdf5(tmp_path / "junk.hdf5", KEYS)
     with pytest.raises(DataError, match="missing.hdf5: does not exist"):
         load_robomimic_hdf5(tmp_path / "missing.hdf5", KEYS)
+
+
+# ---- sscp train --dataset FILE.hdf5 ---------------------------------------------------------------------------------
+
+
+def test_resolve_tells_robomimic_from_d4rl_files(tmp_path):
+    spec = registry.resolve(str(write(tmp_path / "lift.hdf5", {"demo_0": 3})))
+    assert (spec.format, spec.env_name) == ("robomimic", None) and "no Robomimic environment" in spec.env_note
+    transitions = {k: np.zeros((4, 3)) for k in ("observations", "next_observations")}
+    transitions |= {"actions": np.zeros((4, 2)), "rewards": np.zeros(4), "terminals": np.zeros(4)}
+    d4rl.save_d4rl_hdf5(tmp_path / "hopper-medium-v2.hdf5", transitions)
+    assert registry.resolve(str(tmp_path / "hopper-medium-v2.hdf5")).format == "d4rl"
+    no_demos = damage(write(tmp_path / "empty.hdf5", {"demo_0": 3}), lambda f: f.move("data/demo_0", "data/other"))
+    (tmp_path / "junk.hdf5").write_bytes(b"not hdf5")
+    for path in (no_demos, tmp_path / "junk.hdf5", tmp_path / "missing.hdf5"):  # the D4RL reader reports these
+        assert registry.resolve(str(path)).format == "d4rl"
+    train, val = registry.load(spec)
+    assert train["observations"].shape == (3, 2 + 3 + 4 + 2) and val is None  # the default keys, concatenated
+
+
+def sscp(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def rows(path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_bc_trains_and_resumes_on_a_robomimic_file_without_evaluation(capsys, tmp_path):
+    data = str(write(tmp_path / "lift.hdf5", {"demo_0": 10, "demo_1": 10}))
+    run = tmp_path / "run"
+    args = ["train", "--agent", "bc", "--dataset", data, "--run-dir", str(run), "--log-every", "10", "--no-progress"]
+    args += ["--save-every", "20", "--agent.batch-size", "16", "--agent.hidden-dims", "16", "16"]
+    code, out, _ = sscp(capsys, *args, "--steps", "20")
+    assert code == 0 and "no evaluation: no Robomimic environment (robosuite) is installed" in out
+    assert [r["step"] for r in rows(run / "train.csv")] == ["10", "20"]
+    assert not (run / "eval.csv").exists()
+    assert (run / "checkpoints" / "step_0000000020.ckpt").is_file()
+    code, out, _ = sscp(capsys, *args, "--steps", "30")  # the same run, trained on
+    assert code == 0 and f"resuming {run} from step 20" in out
+    assert [r["step"] for r in rows(run / "train.csv")] == ["10", "20", "30"]
+    code, _, err = sscp(capsys, "eval", str(run))
+    assert code == 2 and err.count("\n") == 1 and "cannot be evaluated: no Robomimic environment" in err
+    code, _, err = sscp(capsys, *args, "--online-steps", "10", "--run-dir", str(tmp_path / "online"))
+    assert code == 2 and err.count("\n") == 1 and "--online-steps acts in the dataset's environment" in err
+
+
+def test_train_stops_at_a_malformed_robomimic_file_in_one_line(capsys, tmp_path):
+    path = write(tmp_path / "bad.hdf5", {"demo_0": 3})
+    damage(path, lambda f: f["data/demo_0/actions"].__setitem__((1, 1), 5))
+    code, _, err = sscp(capsys, "train", "--agent", "bc", "--dataset", str(path), "--run-dir", str(tmp_path / "run"))
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith(f"sscp: error: {path}: key 'data/demo_0/actions' has 1 values outside [-1, 1]")

@@ -96,7 +96,10 @@ def default_reward_shift(name: str) -> float:
 
 
 def _remedy(path: Path) -> str:
-    return "replace it with an intact D4RL file (keys observations, actions, rewards, terminals, timeouts)"
+    return (
+        "replace it with an intact D4RL file (keys observations, actions, rewards, terminals, timeouts) or a Robomimic "
+        "file (data/demo_<i> groups)"
+    )
 
 
 def load_d4rl_hdf5(path: str | os.PathLike, *, reward_shift: float | None = None) -> dict[str, np.ndarray]:

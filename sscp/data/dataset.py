@@ -17,7 +17,8 @@ class OfflineData(flax.struct.PyTreeNode):
     next_observations: jax.Array
     rewards: jax.Array
     masks: jax.Array
-    env_names: tuple[str, ...] = flax.struct.field(pytree_node=False)
+    env_names: tuple[str | None, ...] = flax.struct.field(pytree_node=False)
+    """Per task, the environment that evaluates it; None where none can (Robomimic data)."""
     episodes: jax.Array | None = None
     """[N, 2] int32: the first and last row of each row's episode (None where the data has no episode ends); read by
     the action-chunk sampler (sscp/data/chunks.py)."""
@@ -46,7 +47,7 @@ class OfflineData(flax.struct.PyTreeNode):
         return self.sample(jax.random.PRNGKey(0), 1, 0)
 
 
-def stack_tasks(datasets: list[dict], env_names: list[str], sources: list[str]) -> OfflineData:
+def stack_tasks(datasets: list[dict], env_names: list[str | None], sources: list[str]) -> OfflineData:
     """Returns OfflineData from single-task datasets that share their transitions (only rewards/masks differ)."""
     first = datasets[0]
     for d, src in zip(datasets[1:], sources[1:], strict=True):
@@ -81,13 +82,16 @@ def episode_rows(dataset: dict) -> jax.Array:
 def load_offline_data(
     names: tuple[str, ...], data_dir: str | None = None, make_if_missing: bool = False, episodes: int | None = None
 ) -> OfflineData:
-    """Returns the named single-task datasets (same transitions, different rewards) stacked on the device."""
+    """Returns the named single-task datasets (same transitions, different rewards) stacked on the device.
+
+    A dataset without an evaluation environment is refused (its file name may be wrong), except Robomimic data:
+    no Robomimic environment exists here, so it trains without evaluation (env name None)."""
     from sscp.data import registry
 
     specs = [registry.resolve(n, data_dir) for n in names]
     datasets, env_names = [], []
     for spec in specs:
-        if spec.env_name is None:
+        if spec.env_name is None and spec.format != "robomimic":
             why = spec.env_note or "name the file like OGBench (or D4RL: hopper-medium-v2.hdf5)"
             raise DataError(f"{spec.train_path}: cannot tell which environment evaluates it; {why}")
         train, _ = registry.load(spec, make_if_missing=make_if_missing, episodes=episodes)

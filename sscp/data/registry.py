@@ -12,7 +12,7 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
 from ogbench.relabel_utils import relabel_dataset
 
-from sscp.data import d4rl, demos, locomotion, minari_data
+from sscp.data import d4rl, demos, locomotion, minari_data, robomimic
 from sscp.data.formats import INFO_KEYS, load_ogbench_npz, save_ogbench_npz
 from sscp.data.generate import RECIPES, generate
 from sscp.errors import ConfigError, DataError
@@ -47,11 +47,13 @@ class DatasetSpec:
     """The validation split next to it, `...-val.npz`; it may not exist."""
     env_name: str | None
     """Evaluation environment, e.g. `cube-single-singletask-task1-v0` or `cube-single-v0`, or an id with make kwargs
-    (sscp.envs.env_name) for a Minari dataset recorded with non-default ones; None if unknown."""
+    (sscp.envs.env_name) for a Minari dataset recorded with non-default ones; None if unknown (or, for Robomimic
+    data, because none is installed)."""
     single_task: bool
     """Whether rewards and masks are relabelled for the single task of `env_name`."""
     format: str = "ogbench"
-    """File format: "ogbench" (.npz), "d4rl" (.hdf5) or "minari" (train_path is the dataset's data/main_data.hdf5)."""
+    """File format: "ogbench" (.npz), "d4rl" (.hdf5), "robomimic" (.hdf5 holding data/demo_<i> groups) or "minari"
+    (train_path is the dataset's data/main_data.hdf5)."""
     ref_scores: tuple[float, float] | None = None
     """Reference (min, max) returns for normalised scores (D4RL's table, or a Minari dataset's metadata)."""
     env_note: str | None = None
@@ -97,7 +99,8 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
 
     A name's files live in `data_dir` (default: `data_dir()`). A path ending in `.npz` (or containing a folder) is used
     as is, with its `-val.npz` sibling as the optional val split; its file name, if an OGBench name, gives the
-    evaluation environment. Raises ConfigError for names that are neither generated here nor present on disk.
+    evaluation environment. An `.hdf5` file is Robomimic data if it holds `data/demo_<i>` groups (no evaluation
+    environment), else D4RL data. Raises ConfigError for names that are neither generated here nor present on disk.
     """
     text = os.fspath(name_or_path)
     minari_folder = minari_data.data_folder(text)
@@ -105,10 +108,13 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
         return _minari_spec(text, minari_folder)
     if text.endswith((".hdf5", ".h5")) or text in d4rl.REFERENCE_SCORES:
         path = Path(text).expanduser() if text.endswith((".hdf5", ".h5")) else _folder(data_dir) / f"{text}.hdf5"
+        val_path = path.with_name(f"{path.stem}-val{path.suffix}")
+        if robomimic.is_robomimic(path):
+            note = "no Robomimic environment (robosuite) is installed to evaluate in"
+            return DatasetSpec(text, path.stem, path, val_path, None, False, "robomimic", env_note=note)
         env_name, note = d4rl.env_id(path.name)
         if env_name is None and _ogbench_env(path.stem) is not None:  # e.g. an OGBench dataset exported as D4RL
             env_name, note = _ogbench_env(path.stem), None
-        val_path = path.with_name(f"{path.stem}-val{path.suffix}")
         ref = d4rl.reference_scores(path.name)
         return DatasetSpec(text, path.stem, path, val_path, env_name, False, "d4rl", ref, note)
     if "/" in text and not text.endswith(".npz") and not Path(text).expanduser().exists():
@@ -223,7 +229,7 @@ def load(
     spec: DatasetSpec, *, make_if_missing: bool = False, episodes: int | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
     """Returns the (train, val) transitions of `spec`, validated; val is None when the file has no `-val` sibling
-    (and for D4RL and Minari data, which carry their own `rewards` and `masks`).
+    (and for D4RL, Robomimic and Minari data, which carry their own `rewards` and `masks`).
 
     Arrays are float32: `observations`, `actions`, `next_observations`, `terminals` [N] and, for single-task names,
     `rewards` and `masks` [N] from ogbench's relabelling (rewards <= 0; masks 0 where the task is solved).
@@ -236,6 +242,8 @@ def load(
         if not spec.train_path.is_file():
             raise DataError(f"{spec.train_path}: dataset file not found; place the D4RL .hdf5 file there")
         return d4rl.load_d4rl_hdf5(spec.train_path), None
+    if spec.format == "robomimic":
+        return robomimic.load_robomimic_hdf5(spec.train_path), None
     if not spec.train_path.is_file():
         if not (make_if_missing and _can_generate(spec)):
             raise _missing_file_error(spec)

@@ -6,6 +6,9 @@ A Robomimic file holds `data/demo_<i>/` groups, each with `obs/<key>` [T, ...] (
 concatenated in the order given (default: robomimic's low_dim keys for Lift, Can and Square); image keys are refused.
 Without `next_obs`, a step's next observation is the following step's and each demo's last step is dropped (as the
 D4RL reader does for timeouts). Masks are 1 − dones; `terminals` marks each demo's last transition.
+
+`sscp train --dataset FILE.hdf5` reads such a file with the default keys (sscp.data.registry tells it from a D4RL file
+with `is_robomimic`); other keys need this module's `load_robomimic_hdf5` directly.
 """
 
 import os
@@ -20,8 +23,23 @@ DEFAULT_OBS_KEYS = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripp
 """robomimic's low_dim observation keys (its BC configs for Lift, Can and Square), in this order."""
 
 
-def _remedy() -> str:
-    return "give an intact Robomimic low-dim file (data/demo_<i>/{obs/<key>, actions, rewards, dones})"
+def is_robomimic(path: str | os.PathLike) -> bool:
+    """Returns whether path is a readable HDF5 file whose top-level `data` group holds `demo_<i>` groups."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            data = file.get("data")
+            return isinstance(data, h5py.Group) and any(re.fullmatch(r"demo_\d+", name) for name in data)
+    except OSError:  # missing or not HDF5: the D4RL reader says what is wrong with it
+        return False
+
+
+def _remedy(obs_keys: tuple[str, ...]) -> str:
+    return (
+        "give an intact Robomimic low-dim file (data/demo_<i>/{obs/<key>, actions, rewards, dones}) with the "
+        f"observation keys {', '.join(obs_keys)}"
+    )
 
 
 def _demo_names(file, check: Checker) -> list[str]:
@@ -62,7 +80,7 @@ def load_robomimic_hdf5(path: str | os.PathLike, obs_keys: tuple[str, ...] = DEF
     Float32 `observations` and `next_observations` (obs_keys concatenated in order), `actions`, `rewards`, `masks`
     (1 − dones) and `terminals` (1 at each demo's last transition), demos in numeric order.
     """
-    check = Checker(Path(path), _remedy())
+    check = Checker(Path(path), _remedy(obs_keys))
     if not obs_keys:
         raise check.error("no observation keys were given (obs_keys is empty)")
     out: dict[str, list[np.ndarray]] = {k: [] for k in ("observations", "actions", "next_observations", "rewards")}
