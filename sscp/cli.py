@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -126,9 +127,13 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
     ups = sorted(speeds)[len(speeds) // 2]
     print(f"\n{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {label:>10} {'wall s':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
-        print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {ups:>10.0f} {wall:>8.0f}")
-    logs = "online.csv, " if online else ""
-    print(f"\nrun folder: {trainer.run_dir} (config.json, train.csv, {logs}eval.csv, curves.png, checkpoints/)")
+        success, ret = (
+            ("not evaluated", "") if math.isnan(res["success"]) else (f"{res['success']:.2f}", f"{res['return']:.1f}")
+        )
+        print(f"{r.dataset:<44} {r.seed:>4} {success:>8} {ret:>8} {ups:>10.0f} {wall:>8.0f}")
+    names = ("config.json", "train.csv", "online.csv", "eval.csv", "curves.png", "checkpoints")
+    present = [n + ("/" if n == "checkpoints" else "") for n in names if (trainer.run_dir / n).exists()]
+    print(f"\nrun folder: {trainer.run_dir} ({', '.join(present)})")
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,7 @@ def test_bc_trains_and_resumes_on_a_robomimic_file_without_evaluation(capsys, tm
     args += ["--save-every", "20", "--agent.batch-size", "16", "--agent.hidden-dims", "16", "16"]
     code, out, _ = sscp(capsys, *args, "--steps", "20")
     assert code == 0 and "no evaluation: no Robomimic environment (robosuite) is installed" in out
+    assert "not evaluated" in out and "eval.csv" not in out.split("run folder:")[1]  # the final table says so
     assert [r["step"] for r in rows(run / "train.csv")] == ["10", "20"]
     assert not (run / "eval.csv").exists()
     assert (run / "checkpoints" / "step_0000000020.ckpt").is_file()
