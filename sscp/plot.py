@@ -25,8 +25,8 @@ def _series(rows: list[dict], key: str) -> dict[str, tuple[np.ndarray, np.ndarra
 
 
 def plot_run(run_dir: Path) -> Path:
-    """Writes run_dir/curves.png: eval success and the main training losses vs step, mean ± std over seeds; for runs
-    with an online phase also the eval return and the online episodes' return (online.csv)."""
+    """Writes run_dir/curves.png: eval success (where evaluated) and the main training losses vs step, mean ± std over
+    seeds; for runs with an online phase also the eval return and the online episodes' return (online.csv)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,12 +35,14 @@ def plot_run(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     evals, train = read_csv(run_dir / "eval.csv"), read_csv(run_dir / "train.csv")
     online = read_csv(run_dir / "online.csv")
-    panels = [("eval/success", evals, "success rate")]
+    panels = [("eval/success", evals, "success rate")] if evals else []
     if online:
         panels += [("eval/return", evals, "eval return"), ("episode/return", online, "online episode return")]
     losses = train or online
     keys = [k for k in (losses[0] if losses else {}) if k.startswith("train/") and k.endswith("loss")]
     panels += [(k, losses, k.removeprefix("train/")) for k in keys]
+    if not panels:
+        raise ValueError(f"{run_dir}: no eval.csv, train.csv or online.csv rows to plot")
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     for ax, (key, rows, title) in zip(axes[0], panels, strict=True):
         series = _series(rows, key)

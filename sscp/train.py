@@ -546,14 +546,15 @@ class Trainer:
     def _evaluate_and_plot(self, bar) -> list[dict]:
         if self.no_eval is not None:
             bar.write(f"step {self.total_step}: not evaluated")
-            return self._unevaluated()
-        t0 = time.perf_counter()
-        results = self.evaluate()
-        self._log_eval(results, time.perf_counter() - t0)
-        summary = " ".join(f"{r['success']:.2f}" for r in results)
-        if self.cfg.online_steps:
-            summary += ", return " + " ".join(f"{r['return']:.1f}" for r in results)
-        bar.write(f"step {self.total_step}: success {summary}")
+            results = self._unevaluated()
+        else:
+            t0 = time.perf_counter()
+            results = self.evaluate()
+            self._log_eval(results, time.perf_counter() - t0)
+            summary = " ".join(f"{r['success']:.2f}" for r in results)
+            if self.cfg.online_steps:
+                summary += ", return " + " ".join(f"{r['return']:.1f}" for r in results)
+            bar.write(f"step {self.total_step}: success {summary}")
         try:
             plot_run(self.run_dir)
         except OSError as e:  # the plot is a convenience: a full disk must not stop training here

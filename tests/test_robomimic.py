@@ -153,6 +153,7 @@ def test_bc_trains_and_resumes_on_a_robomimic_file_without_evaluation(capsys, tm
     assert "not evaluated" in out and "eval.csv" not in out.split("run folder:")[1]  # the final table says so
     assert [r["step"] for r in rows(run / "train.csv")] == ["10", "20"]
     assert not (run / "eval.csv").exists()
+    assert (run / "curves.png").stat().st_size > 0  # the loss curves, without an evaluation panel
     assert (run / "checkpoints" / "step_0000000020.ckpt").is_file()
     code, out, _ = sscp(capsys, *args, "--steps", "30")  # the same run, trained on
     assert code == 0 and f"resuming {run} from step 20" in out
