@@ -444,3 +444,13 @@ def test_train_from_a_d4rl_file_evaluates_in_gymnasium_v5(tiny_config, tmp_path)
     assert result["normalized_return"] == pytest.approx(normalized_score(result["return"], (-20.272305, 3234.3)))
     assert "eval/normalized_return" in (trainer.run_dir / "eval.csv").read_text().splitlines()[0]
     assert list((trainer.run_dir / "tensorboard").glob("run0-hopper-medium-v2-seed0/events.out.tfevents.*"))
+
+
+def test_d4rl_writer_names_missing_keys_and_writes_nothing(tmp_path):
+    from sscp.data import d4rl
+
+    with pytest.raises(DataError, match="without terminals"):
+        d4rl.save_d4rl_hdf5(
+            tmp_path / "x.hdf5", {k: np.zeros((3, 2)) for k in ("observations", "next_observations", "actions")}
+        )
+    assert list(tmp_path.iterdir()) == []

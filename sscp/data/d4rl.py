@@ -166,6 +166,9 @@ def save_d4rl_hdf5(path: str | os.PathLike, dataset: dict[str, np.ndarray]) -> N
     from sscp.data.formats import fsync_directory
 
     path = Path(path)
+    missing = [k for k in ("observations", "next_observations", "actions", "terminals") if k not in dataset]
+    if missing:  # before any file is touched: a missing key is not a disk problem
+        raise DataError(f"{path}: cannot write a D4RL file without {', '.join(missing)} in the transitions")
     n = len(dataset["observations"])
     masks = dataset.get("masks", np.ones(n, np.float32))
     terminals = masks == 0
