@@ -29,7 +29,15 @@ import numpy as np
 from sscp.agents import AGENTS, get_agent, is_goal_conditioned
 from sscp.data.dataset import OfflineData
 from sscp.data.goals import GoalData
-from sscp.train import init_agents, make_act_fn, make_step_fn, make_train_chunk, run_sharding
+from sscp.train import (
+    init_agents,
+    make_act_fn,
+    make_step_fn,
+    make_train_chunk,
+    place_data,
+    place_runs,
+    run_sharding,
+)
 
 
 def device_name() -> str:
@@ -107,9 +115,7 @@ def setup(agent_name: str, seeds: int, data, overrides: dict, unroll: int = 1, d
     agents = init_agents(agent_cls, cfg, data.example_batch(), list(range(seeds)))
     tasks = jnp.zeros(seeds, jnp.int32)
     sharding = run_sharding(seeds, devices)
-    if sharding is not None:
-        agents, tasks = jax.device_put((agents, tasks), sharding)
-        data = jax.device_put(data, jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec()))
+    agents, tasks, data = place_runs(agents, sharding), place_runs(tasks, sharding), place_data(data, sharding)
     return agents, tasks, data, make_train_chunk(make_step_fn(cfg.batch_size, False), unroll)
 
 

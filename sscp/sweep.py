@@ -91,7 +91,12 @@ class Group:
 
     def identity(self) -> dict:
         """Returns what makes a finished result this group's: the record without the resources it ran on."""
-        return {k: v for k, v in self.record().items() if k not in ("num_cpus", "num_gpus")}
+        return _identity(self.record())
+
+
+def _identity(record: dict) -> dict:
+    """Returns a group record without its resources (num_cpus, num_gpus), which do not change what it computes."""
+    return {k: v for k, v in record.items() if k not in ("num_cpus", "num_gpus")}
 
 
 # ---- the spec ------------------------------------------------------------------------------------------------------
@@ -260,7 +265,7 @@ def _agent_options(config_cls: type, agent: str, options: dict, source: str) -> 
     typed = _parse_quietly(
         lambda: parse_agent_overrides(config_cls, _as_args("", options), agent), f"{source}: options of agent {agent}"
     )
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in typed.items()}
+    return _lists(typed)
 
 
 def _train_options(options: dict, source: str) -> dict:
@@ -278,7 +283,7 @@ def _train_options(options: dict, source: str) -> dict:
         lambda: tyro.cli(TrainConfig, args=_as_args("", options), config=(tyro.conf.FlagConversionOff,)),
         f"{source}: train options",
     )
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items() if k in options}
+    return _lists({k: v for k, v in dataclasses.asdict(cfg).items() if k in options})
 
 
 def _data_sets(datasets: list[str], pack: str, data_dir: str | None, source: str) -> list[tuple[str, ...]]:
@@ -297,6 +302,16 @@ def _data_sets(datasets: list[str], pack: str, data_dir: str | None, source: str
     return [tuple(v) for v in families.values()]
 
 
+def _lists(options: dict) -> dict:
+    """Returns options with tuple values as lists (JSON's form, which groups are stored and compared in)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def _tuples(options: dict) -> dict:
+    """Returns options with list values as tuples (the form the config dataclasses take)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+
+
 def _fmt(value) -> str:
     if isinstance(value, list | tuple):
         return "x".join(_fmt(v) for v in value)
@@ -308,7 +323,8 @@ def _safe(text: str) -> str:
 
 
 def _common_prefix(names: list[str]) -> str:
-    return os.path.commonprefix(names).rstrip("-") + "-" if os.path.commonprefix(names) else ""
+    prefix = os.path.commonprefix(names)
+    return prefix.rstrip("-") + "-" if prefix else ""
 
 
 def _first_duplicate(items: list[str]) -> str:
@@ -326,7 +342,6 @@ def run_group(group: dict, sweep_dir: str) -> dict:
     written atomically to <run folder>/result.json: per-run results, training seconds (train_s: the jitted updates,
     compilation included) and this attempt's seconds from start to end (wall_s: loading, compiling, training,
     evaluating). Output goes to <run folder>/sweep.log."""
-    from sscp.logging import read_csv
     from sscp.train import TrainConfig, Trainer
 
     started = time.perf_counter()
@@ -336,7 +351,7 @@ def run_group(group: dict, sweep_dir: str) -> dict:
     attempt = {"pid": os.getpid(), "host": socket.gethostname(), "start": time.time()}
     with open(run_dir / ATTEMPTS_FILE, "a") as f:  # how many processes this group took; the pid lets a test kill one
         f.write(json.dumps(attempt) + "\n")
-    train = {k: tuple(v) if isinstance(v, list) else v for k, v in g.train.items()}
+    train = _tuples(g.train)
     if "eval_workers" not in train:  # the group's CPUs step its evaluation envs
         train["eval_workers"] = int(g.num_cpus) if g.num_cpus >= 2 else 0
     cfg = TrainConfig(
@@ -348,11 +363,10 @@ def run_group(group: dict, sweep_dir: str) -> dict:
         run_dir=str(run_dir),
         progress=False,
     )
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in g.options.items()}
+    options = _tuples(g.options)
     with open(run_dir / "sweep.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         trainer = Trainer(cfg, options)
         results = trainer.train()
-    train_rows = read_csv(run_dir / "train.csv")
     runs = []
     for r, res in zip(trainer.runs, results, strict=True):
         runs.append({"dataset": r.dataset, "seed": r.seed, **{k: float(v) for k, v in res.items()}})
@@ -362,7 +376,7 @@ def run_group(group: dict, sweep_dir: str) -> dict:
         "steps": trainer.step,
         "env_steps": trainer.env_steps,
         "train_s": trainer.elapsed,
-        "updates_per_sec": trainer.step / trainer.elapsed if trainer.elapsed and train_rows else float("nan"),
+        "updates_per_sec": trainer.step / trainer.elapsed if trainer.step else float("nan"),  # none: online only
         "devices": trainer.num_devices,
         "wall_s": time.perf_counter() - started,
         "finished": time.time(),
@@ -381,7 +395,7 @@ def finished_result(group: Group, sweep_dir: Path) -> dict | None:
     old = record.get("group") if isinstance(record, dict) else None
     if not isinstance(old, dict):
         return None
-    return record if {k: v for k, v in old.items() if k not in ("num_cpus", "num_gpus")} == group.identity() else None
+    return record if _identity(old) == group.identity() else None
 
 
 def attempts(group: Group, sweep_dir: Path) -> int:
@@ -426,8 +440,9 @@ def sweep(args: SweepArgs) -> int:
     finally:
         if ray is not None:
             ray.shutdown()
-    paths = write_tables(groups, sweep_dir, failures)
-    done = [finished_result(g, sweep_dir) for g in todo]
+    records = {g.key: finished_result(g, sweep_dir) for g in groups}
+    paths = write_tables(groups, records, sweep_dir, failures)
+    done = [records[g.key] for g in todo]
     updates = sum(r["steps"] * len(r["runs"]) for r in done if r)
     if todo and wall > 0:
         print(f"ran {len(todo)} groups in {wall:.0f} s: {updates:,} updates in all, {updates / wall:,.0f} updates/s")
@@ -514,19 +529,16 @@ def _run_ray(ray, todo: list[Group], sweep_dir: Path, max_retries: int) -> dict[
         ready, _ = ray.wait(list(pending), num_returns=1)
         g = pending.pop(ready[0])
         done += 1
+        print(f"[{done}/{len(todo)}] ", end="")
         try:
-            record = ray.get(ready[0])
+            _report(ray.get(ready[0]), g)
+            continue
         except ray.exceptions.RayTaskError as e:
             cause = e.cause if isinstance(e.cause, BaseException) else e
             failures[g.key] = f"{type(cause).__name__}: {cause}".splitlines()[0]
-            print(f"[{done}/{len(todo)}] {g.key} failed: {failures[g.key]}", flush=True)
-            continue
         except ray.exceptions.WorkerCrashedError:
             failures[g.key] = f"worker died {max_retries + 1} times; the run folder resumes on the next start"
-            print(f"[{done}/{len(todo)}] {g.key} failed: {failures[g.key]}", flush=True)
-            continue
-        print(f"[{done}/{len(todo)}] ", end="")
-        _report(record, g)
+        print(f"{g.key} failed: {failures[g.key]}", flush=True)
     return failures
 
 
@@ -537,11 +549,14 @@ def _report(record: dict, g: Group) -> None:
     )
 
 
-def write_tables(groups: list[Group], sweep_dir: Path, failures: dict[str, str]) -> tuple[Path, Path]:
-    """Writes results.csv (one row per run) and results.md (mean ± std over seeds per agent, options and dataset)."""
-    rows, summary = [], []
+def write_tables(
+    groups: list[Group], records: dict[str, dict | None], sweep_dir: Path, failures: dict[str, str]
+) -> tuple[Path, Path]:
+    """Writes results.csv (one row per run) and results.md (mean ± std over seeds per agent, options and dataset)
+    from each group's finished result (records: group key -> result.json, None where unfinished)."""
+    rows = []
     for g in groups:
-        record = finished_result(g, sweep_dir)
+        record = records[g.key]
         status = "finished" if record else failures.get(g.key, "not finished")
         base = {"agent": g.agent, "options": g.label.split("/seed")[0], "group": g.key, "status": status}
         base["attempts"] = attempts(g, sweep_dir)

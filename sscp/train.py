@@ -281,6 +281,19 @@ def run_sharding(num_runs: int, devices: int = 0) -> jax.sharding.NamedSharding 
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
 
 
+def place_runs(tree, sharding: jax.sharding.NamedSharding | None):
+    """Returns tree (leading axis: runs) split over the devices of `sharding`, or as is without one."""
+    return tree if sharding is None else jax.device_put(tree, sharding)
+
+
+def place_data(data, sharding: jax.sharding.NamedSharding | None):
+    """Returns data copied whole to every device of `sharding`'s mesh (each samples its runs' batches from its own
+    copy), or as is without one."""
+    if sharding is None:
+        return data
+    return jax.device_put(data, jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec()))
+
+
 def make_act_fn():
     """Returns act(agents, run_index [M], obs [M, d], key, goals [M, g] = None) -> actions [M, a]: slot m acts with
     agent run_index[m], toward goals[m] if goals are given (goal-conditioned agents)."""
@@ -363,11 +376,10 @@ class Trainer:
                     )
         example = self.data.example_batch() if self.data is not None else example_batch(self.obs_dim, self.action_dim)
         self.sharding = run_sharding(len(self.runs), cfg.devices)
-        self.agents = self._place(init_agents(self.agent_cls, self.agent_cfg, example, [r.seed for r in self.runs]))
-        self.tasks = self._place(jnp.array([r.task for r in self.runs]))
-        if self.sharding is not None and self.data is not None:  # every device samples from its own full copy
-            replicated = jax.sharding.NamedSharding(self.sharding.mesh, jax.sharding.PartitionSpec())
-            self.data = jax.device_put(self.data, replicated)
+        agents = init_agents(self.agent_cls, self.agent_cfg, example, [r.seed for r in self.runs])
+        self.agents = place_runs(agents, self.sharding)
+        self.tasks = place_runs(jnp.array([r.task for r in self.runs]), self.sharding)
+        self.data = place_data(self.data, self.sharding)
         self.step_fn = make_step_fn(self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
         self.train_chunk = make_train_chunk(self.step_fn, cfg.scan_unroll)
         self.act = make_act_fn()
@@ -384,10 +396,6 @@ class Trainer:
         self.elapsed = 0.0
         self.online: OnlinePhase | None = None
         self._saved_online: dict | None = None
-
-    def _place(self, tree):
-        """Returns tree (leading axis: runs) split over the run devices, or as is on one device."""
-        return tree if self.sharding is None else jax.device_put(tree, self.sharding)
 
     @property
     def num_devices(self) -> int:
@@ -427,7 +435,7 @@ class Trainer:
             restored = checkpoint.load_latest(self.run_dir / "checkpoints", self.agents)
             if restored is not None:
                 total, agents, meta = restored
-                self.agents = self._place(agents)
+                self.agents = place_runs(agents, self.sharding)
                 self.step = meta.get("offline_steps", total)
                 self.env_steps = meta.get("env_steps", 0)
                 self._saved_online = meta.get("online")
