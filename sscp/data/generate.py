@@ -132,6 +132,16 @@ def _cells_at_distance(maze_map: np.ndarray, start: tuple[int, int], distance: i
     return found
 
 
+def maze_oracle_action(maze, target_xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Returns the point-maze oracle's action toward `target_xy`: the unit direction to the centre of the next maze
+    cell on a shortest path (ogbench's `get_oracle_subgoal`), plus Gaussian noise of std MAZE_ACTION_NOISE, clipped to
+    [-1, 1]. `maze` is the unwrapped maze env."""
+    xy = maze.get_xy()
+    waypoint, _ = maze.get_oracle_subgoal(xy, target_xy)
+    direction = (waypoint - xy) / (np.linalg.norm(waypoint - xy) + 1e-6)
+    return np.clip(direction + rng.normal(0.0, MAZE_ACTION_NOISE, size=direction.shape), -1.0, 1.0)
+
+
 def _scene_block_stays_visible(qpos: np.ndarray) -> bool:
     """Returns whether the scene's block stays in view: not too far right, and too far left only inside the drawer."""
     x_y_z = qpos[:, 14:17]
@@ -258,10 +268,7 @@ class EpisodeCollector:
         record = {key: [] for key in ("observations", "actions", "terminals", "qpos", "qvel")}
         done = False
         while not done:
-            xy = maze.get_xy()
-            waypoint, _ = maze.get_oracle_subgoal(xy, maze.cur_goal_xy)
-            direction = (waypoint - xy) / (np.linalg.norm(waypoint - xy) + 1e-6)
-            action = np.clip(direction + rng.normal(0.0, MAZE_ACTION_NOISE, size=direction.shape), -1.0, 1.0)
+            action = maze_oracle_action(maze, maze.cur_goal_xy, rng)
             next_ob, _, terminated, truncated, info = env.step(action)
             done = terminated or truncated
             if info["success"] and self.recipe.kind == "navigate":  # Reached: head for a new random goal.
