@@ -1,11 +1,17 @@
-"""Task demonstrations from the OGBench cube oracle: successful episodes only, one file per evaluation task, loaded
-by name with the single-task env's rewards, and trainable by the BC agents."""
+"""Task demonstrations from the OGBench oracles (cube, lights-out puzzle): successful episodes only, one file per
+evaluation task, loaded by name with the single-task env's rewards, and trainable by the BC agents."""
 
+import functools
+import itertools
+
+import gymnasium
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sscp.data import registry
-from sscp.data.demos import make
+from sscp.data.demos import _PuzzleActor, make, solve_gf2, toggle_matrix
 from sscp.errors import ConfigError, DataError
 from sscp.train import TrainConfig, Trainer
 
@@ -14,6 +20,13 @@ from sscp.train import TrainConfig, Trainer
 def demo_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demos")
     make("cube-single-task1-demos-v0", folder, episodes=2, seed=0)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def puzzle_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("puzzle_demos")
+    make("puzzle-3x3-task1-demos-v0", folder, episodes=2, seed=0)
     return folder
 
 
@@ -36,6 +49,52 @@ def test_same_seed_same_demos(demo_dir, tmp_path):
         np.load(tmp_path / "cube-single-task1-demos-v0.npz") as b,
     ):
         np.testing.assert_array_equal(a["observations"], b["observations"])
+
+
+def test_puzzle_demos_are_successful_task_episodes(puzzle_dir, tmp_path):
+    spec = registry.resolve("puzzle-3x3-task1-demos-v0", puzzle_dir)
+    assert spec.env_name == "puzzle-3x3-singletask-task1-v0"
+    train, _ = registry.load(spec)
+    ends = np.flatnonzero(train["terminals"])
+    assert len(ends) == 2 and np.all(train["rewards"][ends] == 0) and np.all(train["masks"][ends] == 0)
+    assert np.all(train["rewards"][train["terminals"] == 0] < 0)
+    make("puzzle-3x3-task1-demos-v0", tmp_path, episodes=2, seed=0)
+    with np.load(puzzle_dir / spec.train_path.name) as a, np.load(tmp_path / spec.train_path.name) as b:
+        np.testing.assert_array_equal(a["observations"], b["observations"])
+
+
+def test_puzzle_press_order_is_random_per_episode():
+    env = gymnasium.make("puzzle-3x3-singletask-task3-v0")
+    ob, info = env.reset(seed=0)
+    needed = solve_gf2(toggle_matrix(3, 3), info["button_states"] ^ env.unwrapped.cur_task_info["goal_button_states"])
+    firsts = {_PuzzleActor(env, ob, info, np.random.default_rng(seed)).button for seed in range(20)}
+    env.close()
+    assert len(firsts) > 1 and all(needed[b] for b in firsts)
+
+
+@functools.cache
+def _all_press_sets(rows, cols):
+    """Returns every press vector of a rows × cols board [2^n, n] and the board change each makes [2^n, n]."""
+    presses = np.array(list(itertools.product((0, 1), repeat=rows * cols)), np.int64)
+    return presses, presses @ toggle_matrix(rows, cols).T.astype(np.int64) % 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.sampled_from([(3, 3), (4, 4), (2, 3)]), data=st.data())
+def test_gf2_solution_turns_the_start_into_the_goal_with_fewest_presses(size, data):
+    n = size[0] * size[1]
+    start, goal = (np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)), np.uint8) for _ in "ab")
+    presses = solve_gf2(toggle_matrix(*size), start ^ goal)
+    all_presses, changes = _all_press_sets(*size)
+    solving = all_presses[np.all(changes == start ^ goal, axis=1)]
+    if presses is None:
+        assert len(solving) == 0
+        return
+    board = start.copy()
+    for button in np.flatnonzero(presses):  # press one button at a time, as the env does
+        board ^= toggle_matrix(*size)[:, button]
+    np.testing.assert_array_equal(board, goal)
+    assert presses.sum() == solving.sum(axis=1).min()
 
 
 def test_unknown_and_missing_demos_are_one_line_errors(tmp_path):

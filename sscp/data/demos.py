@@ -1,19 +1,27 @@
 """Task demonstrations from OGBench's scripted oracles, for behaviour cloning: for each evaluation task of a
-manipulation env, successful episodes of the closed-loop (Markov) cube oracle driven toward that task's goal, in the
-task's own single-task env (so rewards, masks and the success that ends an episode are the env's), stored in
-OGBench's layout. Unlike the `-play` datasets (the oracles' undirected play), every episode solves the task.
+manipulation env, successful episodes of a closed-loop (Markov) oracle driven toward that task's goal, in the task's
+own single-task env (so rewards, masks and the success that ends an episode are the env's), stored in OGBench's
+layout. Unlike the `-play` datasets (the oracles' undirected play), every episode solves the task.
 
-`cube-single-task{1..5}-demos-v0` evaluate in `cube-single-singletask-task{1..5}-v0`; `sscp data make
-cube-single-demos-v0` makes all five. Only cube-single is offered: its tasks move one cube to one goal, which is
-exactly what the oracle does; multi-cube tasks would need the sub-goals sequenced.
+`ENV-task{1..5}-demos-v0` evaluate in `ENV-singletask-task{1..5}-v0`; `sscp data make ENV-demos-v0` makes all five.
+- cube-single: the cube oracle moves the cube to the task's goal. Multi-cube tasks would need the sub-goals
+  sequenced, so cube-double/triple are not offered.
+- puzzle-3x3, puzzle-4x4 ("lights out": a press toggles a button and its neighbours): the presses that turn the
+  board into the goal are solved over GF(2) (the fewest, where several sets do it), and the button oracle presses
+  them one after another in a random order drawn per episode, re-solved after every press. The order is what makes
+  these demonstrations multimodal: the same board is continued toward different buttons in different episodes.
 """
 
+import itertools
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium
 import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
+from ogbench.manipspace.oracles.markov.button_markov import ButtonMarkovOracle
 from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
 from tqdm import tqdm
 
@@ -23,16 +31,15 @@ from sscp.errors import ConfigError, DataError
 TASKS = 5
 DEFAULT_EPISODES = 100  # per task
 MAX_ATTEMPTS = 3  # per kept episode: failed oracle episodes are dropped, at most this many tries per demo
-FAMILIES = {"cube-single-demos-v0": "cube-single"}
-DATASETS: dict[str, str] = {
-    f"{env}-task{t}-demos-v0": f"{env}-singletask-task{t}-v0" for env in FAMILIES.values() for t in range(1, TASKS + 1)
-}
-"""Demonstration dataset name → the single-task env that gives its goal, rewards and evaluation."""
+MIN_NORM = 0.4  # the Markov oracles' minimum step toward a target, as in OGBench's data generation
+
+Actor = Callable[[np.ndarray, dict], np.ndarray]
+"""An episode's oracle: maps the current observation and step info to an action."""
 
 
-def _oracle_info(env: gymnasium.Env, info: dict) -> dict:
-    """Returns info with the target the oracle reads (OGBench's data-collection mode adds it; task mode does not):
-    cube 0 to the task's goal position, keeping its current yaw (success checks positions only)."""
+def _cube_target(env: gymnasium.Env, info: dict) -> dict:
+    """Returns info with the target the cube oracle reads (OGBench's data-collection mode adds it; task mode does
+    not): cube 0 to the task's goal position, keeping its current yaw (success checks positions only)."""
     goal = env.unwrapped.cur_task_info["goal_xyzs"][0]
     return {
         **info,
@@ -42,17 +49,136 @@ def _oracle_info(env: gymnasium.Env, info: dict) -> dict:
     }
 
 
-def _episode(env: gymnasium.Env, seed: np.random.SeedSequence) -> tuple[dict, bool]:
+def _cube_actor(env: gymnasium.Env, ob: np.ndarray, info: dict, rng: np.random.Generator) -> Actor:
+    """Returns the cube oracle, reset for the episode that starts at (ob, info), moving cube 0 to the task's goal."""
+    oracle = CubeMarkovOracle(env=env, min_norm=MIN_NORM)
+    oracle.reset(ob, _cube_target(env, info))
+    return lambda ob, info: oracle.select_action(ob, _cube_target(env, info))
+
+
+def toggle_matrix(rows: int, cols: int) -> np.ndarray:
+    """Returns the lights-out matrix over GF(2) [buttons, buttons]: column i is the set of buttons a press of button
+    i toggles (itself and its row and column neighbours), buttons numbered row by row as in OGBench's puzzle env."""
+    matrix = np.zeros((rows * cols, rows * cols), np.uint8)
+    for i in range(rows * cols):
+        r, c = divmod(i, cols)
+        for dr, dc in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):
+            if 0 <= r + dr < rows and 0 <= c + dc < cols:
+                matrix[(r + dr) * cols + c + dc, i] = 1
+    return matrix
+
+
+def solve_gf2(matrix: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """Returns the 0/1 vector x with the fewest ones such that matrix @ x = target (mod 2), or None if there is none.
+
+    Gauss-Jordan elimination gives one solution and a basis of the null space; every solution is that one plus a
+    combination of the basis, and all 2^nullity of them are compared (nullity 0 for 3x3 lights out, 4 for 4x4).
+    """
+    augmented = np.concatenate([matrix, target[:, None]], axis=1).astype(np.uint8) % 2
+    num_rows, num_vars = matrix.shape
+    pivots: list[int] = []
+    for col in range(num_vars):
+        row = len(pivots)
+        if row == num_rows:
+            break
+        candidates = row + np.flatnonzero(augmented[row:, col])
+        if candidates.size == 0:
+            continue
+        augmented[[row, candidates[0]]] = augmented[[candidates[0], row]]
+        others = np.flatnonzero(augmented[:, col])
+        augmented[others[others != row]] ^= augmented[row]
+        pivots.append(col)
+    if augmented[len(pivots) :, -1].any():
+        return None
+    particular = np.zeros(num_vars, np.uint8)
+    particular[pivots] = augmented[: len(pivots), -1]
+    basis = []
+    for free in (col for col in range(num_vars) if col not in pivots):
+        vector = np.zeros(num_vars, np.uint8)
+        vector[free] = 1
+        vector[pivots] = augmented[: len(pivots), free]
+        basis.append(vector)
+    if not basis:
+        return particular
+    combinations = np.array(list(itertools.product((0, 1), repeat=len(basis))), np.uint8)
+    solutions = (particular + combinations.astype(np.int64) @ np.array(basis, np.int64)) % 2
+    return solutions[np.argmin(solutions.sum(axis=1))].astype(np.uint8)
+
+
+class _PuzzleActor:
+    """The button oracle pressing, in a random order, buttons that turn the board into the task's goal: after each
+    finished press (the oracle's `done`) the presses still needed are solved again from the board as it is, so a
+    button toggled by accident is accounted for, and the next one is drawn at random among them."""
+
+    def __init__(self, env: gymnasium.Env, ob: np.ndarray, info: dict, rng: np.random.Generator):
+        puzzle = env.unwrapped
+        self.puzzle, self.rng = puzzle, rng
+        self.toggles = toggle_matrix(puzzle._num_rows, puzzle._num_cols)
+        self.goal = np.asarray(puzzle.cur_task_info["goal_button_states"], np.uint8)
+        self.oracle = ButtonMarkovOracle(env=env, min_norm=MIN_NORM, gripper_always_closed=True)
+        self.button = self.button_state = None
+        self._next_press(ob, info)
+
+    def _next_press(self, ob: np.ndarray, info: dict) -> None:
+        board = np.asarray(info["button_states"], np.uint8)
+        presses = solve_gf2(self.toggles, board ^ self.goal)
+        if presses is None:
+            raise DataError(f"{self.puzzle.spec.id}: the task's goal cannot be reached from board {board.tolist()}")
+        if not presses.any():  # solved: the env ends the episode at the next step, whatever the oracle does
+            return
+        self.button = int(self.rng.choice(np.flatnonzero(presses)))
+        self.button_state = 1 - int(board[self.button])
+        self.oracle.reset(ob, self._target(info))
+
+    def _target(self, info: dict) -> dict:
+        """Returns info with the target the button oracle reads (OGBench's data-collection mode adds it)."""
+        top = self.puzzle._data.site_xpos[self.puzzle._button_site_ids[self.button]].copy()
+        return {
+            **info,
+            "privileged/target_button": self.button,
+            "privileged/target_button_state": self.button_state,
+            "privileged/target_button_top_pos": top,
+        }
+
+    def __call__(self, ob: np.ndarray, info: dict) -> np.ndarray:
+        if self.oracle.done:
+            self._next_press(ob, info)
+        return self.oracle.select_action(ob, self._target(info))
+
+
+@dataclass(frozen=True)
+class Family:
+    """A suite of task demonstrations: the OGBench env whose five tasks it solves, and the oracle that solves one."""
+
+    env: str
+    """OGBench env name without version, e.g. `cube-single`; tasks evaluate in `{env}-singletask-task{N}-v0`."""
+    actor: Callable[[gymnasium.Env, np.ndarray, dict, np.random.Generator], Actor]
+    """Returns an episode's oracle given the env, the reset's (observation, info) and the episode's generator."""
+
+
+FAMILIES: dict[str, Family] = {
+    "cube-single-demos-v0": Family("cube-single", _cube_actor),
+    "puzzle-3x3-demos-v0": Family("puzzle-3x3", _PuzzleActor),
+    "puzzle-4x4-demos-v0": Family("puzzle-4x4", _PuzzleActor),
+}
+DATASETS: dict[str, str] = {
+    f"{family.env}-task{t}-demos-v0": f"{family.env}-singletask-task{t}-v0"
+    for family in FAMILIES.values()
+    for t in range(1, TASKS + 1)
+}
+"""Demonstration dataset name → the single-task env that gives its goal, rewards and evaluation."""
+
+
+def _episode(env: gymnasium.Env, family: Family, seed: np.random.SeedSequence) -> tuple[dict, bool]:
     """Returns (one oracle episode as transitions, whether it succeeded); seeded by `seed` alone."""
-    global_seq, env_seq = seed.spawn(2)
-    np.random.seed(global_seq.generate_state(4))  # the oracle draws its final arm pose from numpy's global generator
+    global_seq, env_seq, own_seq = seed.spawn(3)
+    np.random.seed(global_seq.generate_state(4))  # the oracles draw their final arm pose from numpy's global generator
     ob, info = env.reset(seed=int(env_seq.generate_state(1)[0]))
-    oracle = CubeMarkovOracle(env=env, min_norm=0.4)
-    oracle.reset(ob, _oracle_info(env, info))
+    actor = family.actor(env, ob, info, np.random.default_rng(own_seq))
     rows: dict[str, list] = {k: [] for k in ("observations", "actions", "next_observations", "rewards", "masks")}
     done = False
     while not done:
-        action = np.clip(np.asarray(oracle.select_action(ob, _oracle_info(env, info)), np.float32), -1.0, 1.0)
+        action = np.clip(np.asarray(actor(ob, info), np.float32), -1.0, 1.0)
         next_ob, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         for key, value in zip(rows, (ob, action, next_ob, reward, 0.0 if terminated else 1.0), strict=True):
@@ -64,7 +190,7 @@ def _episode(env: gymnasium.Env, seed: np.random.SeedSequence) -> tuple[dict, bo
 def make(name: str, out_dir: str | os.PathLike, episodes: int | None = None, seed: int = 0) -> list[Path]:
     """Returns the paths of the demonstration files of `name` (a family or one task) after writing them to out_dir:
     `episodes` successful episodes per task (default 100), each task's seeds from (seed, task, attempt)."""
-    names = [n for n in DATASETS if n.startswith(FAMILIES[name] + "-task")] if name in FAMILIES else [name]
+    names = [n for n in DATASETS if n.startswith(FAMILIES[name].env + "-task")] if name in FAMILIES else [name]
     if names[0] not in DATASETS:
         raise ConfigError(f"unknown demonstration dataset {name!r}; valid: {', '.join([*FAMILIES, *DATASETS])}")
     count = DEFAULT_EPISODES if episodes is None else episodes
@@ -74,6 +200,7 @@ def make(name: str, out_dir: str | os.PathLike, episodes: int | None = None, see
     state = np.random.get_state()  # episodes reseed numpy's global generator; the caller's stream is restored
     try:
         for task_name in names:
+            family = next(f for f in FAMILIES.values() if task_name.startswith(f.env + "-task"))
             env = gymnasium.make(DATASETS[task_name])
             task = int(DATASETS[task_name].split("task")[-1].split("-")[0])
             kept, attempts = [], 0
@@ -84,7 +211,7 @@ def make(name: str, out_dir: str | os.PathLike, episodes: int | None = None, see
                             f"{task_name}: the oracle succeeded in only {len(kept)} of {attempts} episodes; "
                             "run `sscp data make` again with another --seed"
                         )
-                    episode, success = _episode(env, np.random.SeedSequence([seed, task, attempts]))
+                    episode, success = _episode(env, family, np.random.SeedSequence([seed, task, attempts]))
                     attempts += 1
                     if success:
                         kept.append(episode)
