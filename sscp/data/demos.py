@@ -1,7 +1,7 @@
-"""Task demonstrations from OGBench's scripted oracles, for behaviour cloning: for each evaluation task of a
-manipulation env, successful episodes of a closed-loop (Markov) oracle driven toward that task's goal, in the task's
-own single-task env (so rewards, masks and the success that ends an episode are the env's), stored in OGBench's
-layout. Unlike the `-play` datasets (the oracles' undirected play), every episode solves the task.
+"""Task demonstrations from OGBench's scripted oracles, for behaviour cloning: for each evaluation task of an OGBench
+env, successful episodes of a closed-loop oracle driven toward that task's goal, in the task's own single-task env
+(so rewards, masks and the success that ends an episode are the env's), stored in OGBench's layout. Unlike the
+`-play` datasets (the oracles' undirected play), every episode solves the task.
 
 `ENV-task{1..5}-demos-v0` evaluate in `ENV-singletask-task{1..5}-v0`; `sscp data make ENV-demos-v0` makes all five.
 - cube-single: the cube oracle moves the cube to the task's goal. Multi-cube tasks would need the sub-goals
@@ -10,6 +10,8 @@ layout. Unlike the `-play` datasets (the oracles' undirected play), every episod
   board into the goal are solved over GF(2) (the fewest, where several sets do it), and the button oracle presses
   them one after another in a random order drawn per episode, re-solved after every press. The order is what makes
   these demonstrations multimodal: the same board is continued toward different buttons in different episodes.
+- pointmaze-medium, pointmaze-large: OGBench's maze oracle follows a route drawn per episode among those at most
+  6 cells longer than the shortest (`sscp.data.maze_demos`), so episodes go round different sides of the maze's loops.
 """
 
 import itertools
@@ -25,6 +27,7 @@ from ogbench.manipspace.oracles.markov.button_markov import ButtonMarkovOracle
 from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
 from tqdm import tqdm
 
+from sscp.data import maze_demos
 from sscp.data.formats import save_ogbench_npz
 from sscp.errors import ConfigError, DataError
 
@@ -160,6 +163,8 @@ FAMILIES: dict[str, Family] = {
     "cube-single-demos-v0": Family("cube-single", _cube_actor),
     "puzzle-3x3-demos-v0": Family("puzzle-3x3", _PuzzleActor),
     "puzzle-4x4-demos-v0": Family("puzzle-4x4", _PuzzleActor),
+    "pointmaze-medium-demos-v0": Family("pointmaze-medium", maze_demos.actor),
+    "pointmaze-large-demos-v0": Family("pointmaze-large", maze_demos.actor),
 }
 DATASETS: dict[str, str] = {
     f"{family.env}-task{t}-demos-v0": f"{family.env}-singletask-task{t}-v0"
