@@ -7,6 +7,7 @@ runs episodes through them in waves rather than building one env per episode.
 import functools
 import json
 import multiprocessing as mp
+import signal
 import warnings
 from dataclasses import dataclass
 
@@ -170,16 +171,25 @@ class _Slots:
 
 
 def _worker(conn) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and closes its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     slots = _Slots()
     try:
         while True:
-            cmd, payload = conn.recv()
+            try:
+                cmd, payload = conn.recv()
+            except (EOFError, OSError):  # the parent is gone (killed): nothing left to serve
+                break
             if cmd == "close":
                 break
             try:
-                conn.send(("ok", getattr(slots, cmd)(payload)))
+                result = ("ok", getattr(slots, cmd)(payload))
             except Exception as e:  # sent back and re-raised in the parent with the worker's message
-                conn.send(("error", f"{type(e).__name__}: {e}"))
+                result = ("error", f"{type(e).__name__}: {e}")
+            try:
+                conn.send(result)
+            except OSError:
+                break
     finally:
         slots.close()
         conn.close()

@@ -106,3 +106,16 @@ def test_report_replaces_only_the_marked_block(tmp_path):
     fresh = tmp_path / "new.md"
     faults.write_report(fresh, block)
     assert fresh.read_text().count(faults.BEGIN) == 1 and block in fresh.read_text()
+
+
+def test_eval_workers_exit_quietly_when_their_parent_is_gone():
+    """A training process killed mid-evaluation leaves its env workers with a closed pipe: they stop with exit
+    status 0 instead of printing a ConnectionResetError traceback each (seen on the GPU machine)."""
+    from sscp.envs import EnvPool
+
+    pool = EnvPool(2, workers=2)
+    for conn in pool._conns:  # what the parent's death does to the workers' pipes
+        conn.close()
+    for proc in pool._procs:
+        proc.join(timeout=30)
+        assert proc.exitcode == 0
