@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from sscp.data import maze_demos
 from sscp.data.formats import save_ogbench_npz
+from sscp.data.generate import bar_interval
 from sscp.errors import ConfigError, DataError
 
 TASKS = 5
@@ -209,7 +210,7 @@ def make(name: str, out_dir: str | os.PathLike, episodes: int | None = None, see
             env = gymnasium.make(DATASETS[task_name])
             task = int(DATASETS[task_name].split("task")[-1].split("-")[0])
             kept, attempts = [], 0
-            with tqdm(total=count, desc=task_name, unit="episode") as bar:
+            with tqdm(total=count, desc=task_name, unit="episode", mininterval=bar_interval()) as bar:
                 while len(kept) < count:
                     if attempts >= MAX_ATTEMPTS * count:
                         raise DataError(

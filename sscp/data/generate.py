@@ -10,6 +10,7 @@ streams differ (each episode here has its own seed, so the result does not depen
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,12 @@ class Recipe:
     """Stored steps per episode, the final observation included (1001 stored steps give 1000 transitions)."""
     p_random_action: float = 0.0
     """Probability that a step takes a uniformly random action instead of the oracle's (noisy data only)."""
+
+
+def bar_interval() -> float:
+    """Seconds between progress-bar updates: tqdm's 0.1 on a terminal, 30 when stderr goes to a log file (each
+    update would otherwise add a line to the log)."""
+    return 0.1 if sys.stderr.isatty() else 30.0
 
 
 def _official_recipes() -> dict[str, Recipe]:
@@ -369,7 +376,7 @@ def generate(
     tasks = [(seed, _TRAIN, i) for i in range(train_episodes)] + [(seed, _VAL, i) for i in range(val_episodes)]
     workers = min(workers or os.cpu_count() or 1, len(tasks))
 
-    with tqdm(total=len(tasks), desc=name, unit="episode", disable=not progress) as bar:
+    with tqdm(total=len(tasks), desc=name, unit="episode", disable=not progress, mininterval=bar_interval()) as bar:
         collected = _collect(recipe, episode_steps, tasks, workers, bar)
 
     out_dir = Path(out_dir)
