@@ -7,6 +7,8 @@
 #   PHASE=start   OUT=/tmp/out bash benchmarks/gpu/cube_scores.sh   # make the data, start every process in the
 #                                                                    # background (setsid), wait up to WAIT_S
 #   PHASE=wait    OUT=/tmp/out bash benchmarks/gpu/cube_scores.sh   # wait up to WAIT_S more, print progress
+#   PHASE=stop STOP_AT=50000 ...                                     # stop each process once it has evaluated at
+#                                                                    # STOP_AT (waits up to WAIT_S for the slowest)
 #   PHASE=collect OUT=/tmp/out bash benchmarks/gpu/cube_scores.sh   # the table and the logs, into $OUT
 #   SMALL=1 ...                                                      # a smoke test on a CPU machine
 #
@@ -120,11 +122,30 @@ if [ "$PHASE" = start ]; then
   wait_loop
 elif [ "$PHASE" = wait ]; then
   wait_loop
+elif [ "$PHASE" = stop ]; then
+  STOP_AT=${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}
+  while [ $(( $(date +%s) - T0 )) -lt "$WAIT_S" ]; do
+    left=0
+    for agent in $AGENTS; do for family in $FAMILIES; do
+      dir="$RUNS/$agent/$family"
+      pgrep -f "run-dir $dir " >/dev/null || continue
+      if grep -q "^$STOP_AT," "$dir/eval.csv" 2>/dev/null; then
+        sleep 5  # the evaluation's rows are written together; let the last of them land
+        pkill -f "run-dir $dir "
+        echo "$(( $(date +%s) - T0 ))s: stopped $agent $family after its evaluation at $STOP_AT"
+      else
+        left=$(( left + 1 ))
+      fi
+    done; done
+    [ "$left" = 0 ] && break
+    sleep 10
+  done
+  progress
 elif [ "$PHASE" = collect ]; then
   progress | tee "$OUT/progress.txt"
   for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
   tar -czf "$OUT/cube-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
   python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/cube-scores.json" | tee "$OUT/cube-scores.md"
 else
-  echo "unknown PHASE=$PHASE (start, wait, collect)"; exit 2
+  echo "unknown PHASE=$PHASE (start, wait, stop, collect)"; exit 2
 fi
