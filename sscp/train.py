@@ -443,6 +443,7 @@ class Trainer:
                 self.train_log.truncate(meta["train_csv"])
                 self.eval_log.truncate(meta["eval_csv"])
                 self.online_log.truncate(meta.get("online_csv", 0))
+                self._record_changed_options(cfg_path, old, record)
                 return True
             self.train_log.truncate(0)
             self.eval_log.truncate(0)
@@ -450,6 +451,21 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.write_atomic(cfg_path, json.dumps(record, indent=2).encode())
         return False
+
+    def _record_changed_options(self, cfg_path: Path, old: dict, record: dict) -> None:
+        """Rewrites config.json when a resumed run was started with other train options (say, more --steps), so
+        that its "train" section says what the run now does; "resumed_with" keeps, per such resume, the step and
+        each changed option's old and new value."""
+        new_train = json.loads(json.dumps(record["train"]))
+        changed = {k: [old["train"].get(k), v] for k, v in new_train.items() if old["train"].get(k) != v}
+        if not changed:
+            return
+        history = [*old.get("resumed_with", []), {"step": self.total_step, "changed": changed}]
+        checkpoint.write_atomic(
+            cfg_path, json.dumps({**old, "train": new_train, "resumed_with": history}, indent=2).encode()
+        )
+        options = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+        print(f"{cfg_path}: resumed at step {self.total_step} with other options ({options}); recorded in it")
 
     @property
     def total_step(self) -> int:

@@ -1,9 +1,11 @@
 """The training loop: run folder contents, vmapped-run independence, exact resume after SIGKILL, divergence handling,
 config validation, checkpoints and CSV logs."""
 
+import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -479,3 +481,21 @@ def test_evaluation_reuses_envs_and_its_results_do_not_depend_on_slots(monkeypat
         # 8 episodes of two env ids: one build per env id and slot at most, not one per episode
         assert len(builds) <= 2 * slots, builds
     assert per_slots[1] == per_slots[3]
+
+
+def test_resuming_with_more_steps_records_the_new_options(trained_run, tmp_path):
+    """A run resumed with other train options (here more --steps) trains to the new end, and config.json then says
+    so: its train section holds the new values, and resumed_with the step and each old -> new value."""
+    from sscp.train import Trainer
+
+    finished, _ = trained_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished.run_dir, run_dir)
+    resumed = Trainer(dataclasses.replace(finished.cfg, run_dir=str(run_dir), steps=350), TINY_AGENT)
+    resumed.train()
+    assert resumed.step == 350
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["train"]["steps"] == 350
+    assert record["resumed_with"] == [
+        {"step": 300, "changed": {"steps": [300, 350], "run_dir": [str(finished.run_dir), str(run_dir)]}}
+    ]
