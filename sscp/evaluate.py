@@ -8,8 +8,10 @@ import numpy as np
 
 from sscp.envs import EnvPool
 
-# act(run_index [M], observations [M, obs_dim], step) -> actions [M, action_dim] as a numpy array; with task_ids,
-# act(run_index, observations, step, goals [M, goal_dim]).
+# act(run_index [M], observations [M, obs_dim], episode_steps [M, 2]) -> actions [M, action_dim] as a numpy array;
+# with task_ids, act(run_index, observations, episode_steps, goals [M, goal_dim]). episode_steps[m] is slot m's
+# (episode, step within the episode): a stochastic policy that draws its noise from (run_index, episode_steps) gives
+# results that do not depend on the number of slots or workers.
 ActFn = Callable[..., np.ndarray]
 
 
@@ -31,8 +33,9 @@ def evaluate(
     is then that of the last step); for smoke tests, since OGBench episodes are 200-1000 steps long.
 
     Episodes go through the pool's slots in waves; every step makes ONE policy call for all slots. Episode seeds
-    depend only on (seed, run, episode), so results do not depend on the number of slots or workers. An act with
-    begin_episodes(slots) / end_episode(slot) methods (ChunkedActor) is told when each slot's episodes start and end.
+    depend only on (seed, run, episode), and act learns each slot's (episode, step in episode), so results do not
+    depend on the number of slots or workers. An act with begin_episodes(slots) / end_episode(slot) methods
+    (ChunkedActor) is told when each slot's episodes start and end.
     """
     begin, end = getattr(act, "begin_episodes", None), getattr(act, "end_episode", None)
     queue = deque((r, e) for e in range(episodes) for r in range(len(env_names)))
@@ -43,7 +46,6 @@ def evaluate(
     ret = np.zeros(pool.num_slots)
     length = np.zeros(pool.num_slots, dtype=np.int64)
     results = [{"success": [], "return": [], "length": []} for _ in env_names]
-    step = 0
     while queue or any(j is not None for j in slot_job):
         free = [s for s in range(pool.num_slots) if slot_job[s] is None][: len(queue)]
         if free:
@@ -64,15 +66,18 @@ def evaluate(
         template = obs[active[0]]
         batch_obs = np.stack([obs[s] if obs[s] is not None else np.zeros_like(template) for s in range(pool.num_slots)])
         runs = np.array([slot_job[s][0] if slot_job[s] is not None else 0 for s in range(pool.num_slots)])
+        episode_steps = np.array(
+            [(slot_job[s][1], length[s]) if slot_job[s] is not None else (0, 0) for s in range(pool.num_slots)],
+            np.int64,
+        )
         if task_ids is None:
-            actions = act(runs, batch_obs, step)
+            actions = act(runs, batch_obs, episode_steps)
         else:
             goal = goals[active[0]]
             batch_goals = np.stack(
                 [goals[s] if goals[s] is not None else np.zeros_like(goal) for s in range(len(goals))]
             )
-            actions = act(runs, batch_obs, step, batch_goals)
-        step += 1
+            actions = act(runs, batch_obs, episode_steps, batch_goals)
         for s, res in zip(active, pool.step([(s, actions[s]) for s in active]), strict=True):
             obs[s] = res.observation
             ret[s] += res.reward
@@ -112,7 +117,7 @@ class ChunkedActor:
         self.history.pop(slot, None)
         self.queue.pop(slot, None)
 
-    def __call__(self, runs: np.ndarray, observations: np.ndarray, step: int, *goals) -> np.ndarray:
+    def __call__(self, runs: np.ndarray, observations: np.ndarray, episode_steps: np.ndarray, *goals) -> np.ndarray:
         """Returns the next action of every slot, predicting new chunks for the slots whose queue is empty."""
         for s in self.queue:
             if self.history[s] is None:
@@ -124,7 +129,8 @@ class ChunkedActor:
             stacked = np.zeros((len(observations), width), observations.dtype)
             for s, h in self.history.items():
                 stacked[s] = np.concatenate(h)
-            chunks = np.asarray(self.act(runs, stacked, step, *goals)).reshape(len(observations), -1, self.action_dim)
+            chunks = self.act(runs, stacked, episode_steps, *goals)
+            chunks = np.asarray(chunks).reshape(len(observations), -1, self.action_dim)
             self.calls += 1
             for s, q in self.queue.items():
                 if not q:

@@ -3,6 +3,7 @@ process, periodic evaluation, CSV logs, atomic checkpoints and exact resume; the
 env per run stepped on the host and one jitted device call per env step (docs/online.md)."""
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -295,11 +296,16 @@ def place_data(data, sharding: jax.sharding.NamedSharding | None):
 
 
 def make_act_fn():
-    """Returns act(agents, run_index [M], obs [M, d], key, goals [M, g] = None) -> actions [M, a]: slot m acts with
-    agent run_index[m], toward goals[m] if goals are given (goal-conditioned agents)."""
+    """Returns act(agents, run_index [M], obs [M, d], key, goals [M, g] = None, ids [M, k] = None) -> actions
+    [M, a]: slot m acts with agent run_index[m], toward goals[m] if goals are given (goal-conditioned agents). Slot
+    m's noise key is key folded with each of ids[m] (evaluation passes (target, episode, step in episode), so a
+    slot's noise does not depend on which or how many slots there are), or the m-th of split(key, M) without ids."""
 
-    def act(agents, runs, obs, key, goals=None):
-        keys = jax.random.split(key, runs.shape[0])
+    def act(agents, runs, obs, key, goals=None, ids=None):
+        if ids is None:
+            keys = jax.random.split(key, runs.shape[0])
+        else:
+            keys = jax.vmap(lambda i: functools.reduce(jax.random.fold_in, list(i), key))(ids)
 
         def one(r, o, k, g):
             agent = jax.tree.map(lambda x: x[r], agents)
@@ -533,10 +539,11 @@ class Trainer:
         pool = EnvPool(slots, workers)
         base_key = jax.random.PRNGKey(self.total_step)
 
-        def act(targets, obs, step, goal_obs=None):
-            key = jax.random.fold_in(base_key, step)
+        def act(targets, obs, episode_steps, goal_obs=None):
             goal_obs = None if goal_obs is None else jnp.asarray(goal_obs)
-            return np.asarray(self.act(self.agents, jnp.asarray(target_run[targets]), jnp.asarray(obs), key, goal_obs))
+            ids = jnp.asarray(np.concatenate([targets[:, None], episode_steps], axis=1).astype(np.uint32))
+            runs = jnp.asarray(target_run[targets])
+            return np.asarray(self.act(self.agents, runs, jnp.asarray(obs), base_key, goal_obs, ids))
 
         if self.chunking is not None:
             act = ChunkedActor(act, self.data.data.actions.shape[1], self.chunking[1], self.chunking[2])

@@ -483,6 +483,37 @@ def test_evaluation_reuses_envs_and_its_results_do_not_depend_on_slots(monkeypat
     assert per_slots[1] == per_slots[3]
 
 
+def test_stochastic_evaluation_does_not_depend_on_slots(trained_run, monkeypatch):
+    """SSCP acts with fresh noise; each slot's noise key comes from (run, episode, step in episode), so a trained
+    run's evaluation takes the same actions with 1 env slot as with the default 4 (slots follow the CPU count)."""
+    import sscp.train
+
+    trainer, _ = trained_run
+    real_pool, real_evaluate = sscp.train.EnvPool, sscp.train.evaluate
+
+    def actions_taken(slots: int) -> dict:
+        taken = {}
+
+        def recording(act, *args, **kwargs):
+            def act_and_record(runs, obs, episode_steps, *goals):
+                actions = act(runs, obs, episode_steps, *goals)
+                for run, (episode, t), o, a in zip(runs, episode_steps, obs, actions, strict=True):
+                    if np.any(o != 0):  # a slot with an episode (idle slots get zero observations)
+                        taken[(int(run), int(episode), int(t))] = a.tolist()
+                return actions
+
+            return real_evaluate(act_and_record, *args, **kwargs)
+
+        monkeypatch.setattr(sscp.train, "EnvPool", lambda n, workers: real_pool(slots, 0))
+        monkeypatch.setattr(sscp.train, "evaluate", recording)
+        trainer.evaluate(episodes=3, workers=0)
+        return taken
+
+    one, four = actions_taken(1), actions_taken(4)
+    assert len(one) == 4 * 3 * EVAL_MAX_STEPS  # 4 runs x 3 episodes x every step
+    assert one == four
+
+
 def test_resuming_with_more_steps_records_the_new_options(trained_run, tmp_path):
     """A run resumed with other train options (here more --steps) trains to the new end, and config.json then says
     so: its train section holds the new values, and resumed_with the step and each old -> new value."""
