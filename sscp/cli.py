@@ -27,6 +27,7 @@ commands:
   sweep SPEC                 run a grid of agents × datasets × seeds × options on Ray: sscp sweep SPEC.yaml [--out DIR]
                              [--address ADDR] (finished groups are skipped, unfinished ones resume)
   export RUN_DIR             write a run's policy for sscp.runtime (jax + numpy only): sscp export RUN_DIR [--out FILE]
+                             [--format numpy] (sscp/sscp_bc for sscp.runtime_numpy: numpy only)
 
 `sscp COMMAND --help` lists every option with its meaning and default.
 """
@@ -151,12 +152,18 @@ class EvalArgs:
     MUJOCO_GL=egl, set by default)."""
     video_max_steps: int | None = None
     """Cap the recorded episode's length (default: the environment's own limit)."""
+    sample_steps: int | None = None
+    """Network calls per action instead of the run's own, for agents whose sampler takes a step count that training
+    does not depend on (sscp, sscp_bc: sample-steps; flow_bc: flow-steps; diffusion_bc: DDIM steps); the results go
+    to eval_<step>_steps<K>.json."""
 
 
-def restore_run(run_dir: Path):
+def restore_run(run_dir: Path, sample_steps: int | None = None):
     """Returns a Trainer built from a run folder's config.json, holding the agents of its newest readable
-    checkpoint (trainer.step is that checkpoint's step), or a ConfigError."""
+    checkpoint (trainer.step is that checkpoint's step), or a ConfigError. sample_steps, if given, replaces the
+    agent's acting step count (agents.ACTING_STEPS)."""
     from sscp import checkpoint
+    from sscp.agents import ACTING_STEPS
     from sscp.train import TrainConfig, Trainer
 
     cfg_path = run_dir / "config.json"
@@ -169,6 +176,16 @@ def restore_run(run_dir: Path):
     train = {k: tuple(v) if isinstance(v, list) else v for k, v in record["train"].items()}
     train.update(run_dir=str(run_dir), progress=False, tensorboard=False, wandb=False)  # eval writes eval_<step>.json
     agent = {k: tuple(v) if isinstance(v, list) else v for k, v in record["agent"].items()}
+    if sample_steps is not None:
+        name = train.get("agent")
+        if name not in ACTING_STEPS:
+            raise ConfigError(
+                f"--sample-steps: agent {name!r} of {run_dir} has no acting step count to change; it applies to "
+                f"{', '.join(ACTING_STEPS)}"
+            )
+        if sample_steps < 1:
+            raise ConfigError(f"--sample-steps must be at least 1, got {sample_steps}")
+        agent[ACTING_STEPS[name]] = sample_steps
     trainer = Trainer(TrainConfig(**train), agent)
     restored = checkpoint.load_latest(run_dir / "checkpoints", trainer.agents)
     if restored is None:
@@ -184,7 +201,7 @@ def cmd_eval(args: list[str]) -> None:
     if a.video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: offscreen rendering without a display
     run_dir = Path(a.run_dir)
-    trainer = restore_run(run_dir)
+    trainer = restore_run(run_dir, a.sample_steps)
     if a.video and trainer.chunking is not None:
         raise ConfigError(
             f"{run_dir} predicts action chunks (--agent.chunk-size / --agent.obs-history); --video records one-step "
@@ -193,11 +210,12 @@ def cmd_eval(args: list[str]) -> None:
     start = time.perf_counter()
     results = trainer.evaluate(a.episodes, a.workers)
     wall = time.perf_counter() - start
-    print(f"step {trainer.step}, {a.episodes} episodes per run, {wall:.0f} s")
+    steps = "" if a.sample_steps is None else f", {a.sample_steps} network calls per action"
+    print(f"step {trainer.step}, {a.episodes} episodes per run{steps}, {wall:.0f} s")
     print(f"{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {'length':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
         print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {res['length']:>8.1f}")
-    out = run_dir / f"eval_{trainer.step}.json"
+    out = run_dir / f"eval_{trainer.step}{'' if a.sample_steps is None else f'_steps{a.sample_steps}'}.json"
     out.write_text(
         json.dumps([{**dataclasses.asdict(r), **res} for r, res in zip(trainer.runs, results, strict=True)], indent=2)
     )
@@ -324,17 +342,21 @@ def cmd_plot(args: list[str]) -> None:
 @dataclass(frozen=True)
 class ExportArgs:
     """Write one run's acting policy as a self-contained jax.export file for `sscp.runtime.load` (jax + numpy only),
-    after checking that it acts like the trained agent."""
+    or with --format numpy as arrays for `sscp.runtime_numpy.load` (numpy only), after checking that it acts like
+    the trained agent."""
 
     run_dir: Annotated[str, tyro.conf.Positional]
     """Run folder written by `sscp train` (its newest readable checkpoint is exported)."""
     out: str | None = None
-    """Output file (default: <run_dir>/policy_run<RUN>_step<STEP>.sscp)."""
+    """Output file (default: <run_dir>/policy_run<RUN>_step<STEP>.sscp, or .npz for --format numpy)."""
     run: int = 0
     """Which run of the folder (the index in config.json's runs: task-major, then seed)."""
     seed: int | None = None
     """Bake the noise key PRNGKey(SEED) into the policy (deterministic actions, no key input); by default the key is
-    an input and runtime.load(path, seed) draws a fresh one per call."""
+    an input and runtime.load(path, seed) draws a fresh one per call. --format jax only."""
+    format: Literal["jax", "numpy"] = "jax"
+    """jax: a jax.export program for sscp.runtime (every agent; jax at run time). numpy: the network's arrays for
+    sscp.runtime_numpy (sscp and sscp_bc; numpy only at run time, the noise drawn with numpy or passed in)."""
 
 
 def cmd_export(args: list[str]) -> None:
@@ -342,7 +364,7 @@ def cmd_export(args: list[str]) -> None:
     from sscp.export import export_run
 
     a = tyro.cli(ExportArgs, args=args, prog="sscp export")
-    export_run(restore_run(Path(a.run_dir)), a.run, a.out, a.seed)
+    export_run(restore_run(Path(a.run_dir)), a.run, a.out, a.seed, format=a.format)
 
 
 def cmd_demo(args: list[str]) -> None:

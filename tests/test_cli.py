@@ -118,6 +118,35 @@ def test_eval_prints_a_table_and_writes_json(capsys, trained_run):
     assert all(0.0 <= r["success"] <= 1.0 and 1 <= r["length"] <= trainer.cfg.eval_max_steps for r in results)
 
 
+def test_eval_at_another_number_of_sampling_steps(capsys, trained_run):
+    """sscp eval --sample-steps K evaluates a trained run with K network calls per action (the agents it is
+    restored with sample with K) into its own JSON; agents without such a count refuse it in one line."""
+    from sscp.cli import restore_run
+
+    trainer, _ = trained_run
+    restored = restore_run(trainer.run_dir, sample_steps=3)
+    assert restored.agent_cfg.sample_steps == 3 and restored.agents.config.sample_steps == 3
+    code, out, err = sscp(
+        capsys, "eval", str(trainer.run_dir), "--episodes", "1", "--workers", "0", "--sample-steps", "3"
+    )
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("step 300, 1 episodes per run, 3 network calls per action")
+    assert (trainer.run_dir / "eval_300_steps3.json").exists()
+
+    code, _, err = sscp(capsys, "eval", str(trainer.run_dir), "--sample-steps", "0")
+    assert code == 2 and err == "sscp: error: --sample-steps must be at least 1, got 0\n"
+
+
+def test_eval_sample_steps_needs_an_agent_with_a_step_count(capsys, tmp_path, trained_run):
+    trainer, _ = trained_run
+    record = json.loads((trainer.run_dir / "config.json").read_text())
+    record["train"]["agent"] = "bc"
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    code, _, err = sscp(capsys, "eval", str(tmp_path), "--sample-steps", "2")
+    assert code == 2
+    assert "--sample-steps: agent 'bc'" in err and "sscp, sscp_bc, flow_bc, diffusion_bc" in err
+
+
 def test_eval_needs_a_run_folder(capsys, tmp_path, trained_run):
     code, _, err = sscp(capsys, "eval", str(tmp_path))
     assert code == 2

@@ -35,6 +35,16 @@ AGENTS: dict[str, tuple[type, type]] = {
 }
 
 
+ACTING_STEPS: dict[str, str] = {
+    "sscp": "sample_steps",
+    "sscp_bc": "sample_steps",
+    "flow_bc": "flow_steps",
+    "diffusion_bc": "sample_steps",
+}
+"""Agents whose sampler takes a number of network calls per action that training does not depend on → the config
+field holding it (`sscp eval --sample-steps K` evaluates a trained run at K)."""
+
+
 def get_agent(name: str) -> tuple[type, type]:
     """Returns (agent class, config class) for a registered name, or a ConfigError listing the valid names."""
     if name not in AGENTS:
