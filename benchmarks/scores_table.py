@@ -1,38 +1,51 @@
-"""Success table of several agents on the single-task variants of dataset families, from their run folders.
+"""Success tables of several agents (or agent variants) on the single-task variants of dataset families, from run
+folders.
 
-    python benchmarks/scores_table.py RUNS [--step N] [--json OUT.json]
+    python benchmarks/scores_table.py RUNS [--step N] [--agents A B ...] [--json OUT.json]
 
-RUNS holds one run folder per (agent, family), `RUNS/<agent>/<family>/eval.csv`, each with every task x seed of that
-family vmapped (as `benchmarks/gpu/cube_scores.sh` makes them). The table compares every agent at the same number of
-updates: by default the largest step that every run folder of the family has evaluated. Per task: the mean over
-seeds ± the population std; the last row: the mean over the five tasks per seed, then mean ± std over seeds.
+RUNS holds one run folder per (label, family), `RUNS/<label>/<family>/eval.csv`, each with every task x seed of that
+family vmapped (as `benchmarks/gpu/cube_scores.sh` and `bc_scores.sh` make them); a label is an agent name or any
+variant name. Evaluations of the same checkpoint at another number of sampling steps (`sscp eval --sample-steps K`,
+`eval_<step>_steps<K>.json` in the run folder) become rows "<label> k=K". Every row is compared at the same number
+of updates: by default the largest step that every run folder of the family has evaluated. Per task: the mean over
+seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds.
 """
 
 import argparse
 import csv
+import glob
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 
 import numpy as np
 
 
-def load(runs: str) -> dict[tuple[str, str], list[dict]]:
-    """Returns {(agent, family): eval.csv rows} of every run folder under runs."""
+def _task_name(dataset: str) -> str:
+    """Returns the short task name of a dataset: task3 for ...-singletask-task3-v0 and ...-task3-demos-v0."""
+    match = re.search(r"task\d+", dataset)
+    return match.group(0) if match else dataset
+
+
+def load(runs: str) -> dict[tuple[str, str], str]:
+    """Returns {(label, family): run folder} of every run folder under runs that has an eval.csv."""
     out = {}
-    for agent in sorted(os.listdir(runs)):
-        for family in sorted(os.listdir(os.path.join(runs, agent)) if os.path.isdir(os.path.join(runs, agent)) else []):
-            path = os.path.join(runs, agent, family, "eval.csv")
-            if os.path.exists(path):
-                with open(path) as f:
-                    out[(agent, family)] = list(csv.DictReader(f))
+    for path in sorted(glob.glob(os.path.join(runs, "*", "*", "eval.csv"))):
+        folder = os.path.dirname(path)
+        out[(os.path.basename(os.path.dirname(folder)), os.path.basename(folder))] = folder
     return out
 
 
-def updates_per_sec(runs: str, agent: str, family: str) -> float | None:
+def _eval_csv(folder: str) -> list[dict]:
+    with open(os.path.join(folder, "eval.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def updates_per_sec(folder: str) -> float | None:
     """Median updates/s per run over train.csv's rows (each row: one jitted call of log_every updates)."""
-    path = os.path.join(runs, agent, family, "train.csv")
+    path = os.path.join(folder, "train.csv")
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -40,80 +53,83 @@ def updates_per_sec(runs: str, agent: str, family: str) -> float | None:
     return float(np.median(values[1:] if len(values) > 1 else values)) if values else None
 
 
-def table(runs: str, step: int | None = None, order: list[str] | None = None) -> tuple[str, dict]:
-    """Returns (markdown, a JSON-able record) of every family's table at a common step; agents in `order` first."""
-    evals = load(runs)
-    if order:
-        rank = {agent: i for i, agent in enumerate(order)}
-        evals = {k: evals[k] for k in sorted(evals, key=lambda k: (rank.get(k[0], len(order)), k))}
-    if not evals:
-        raise SystemExit(f"no eval.csv under {runs}/<agent>/<family>/")
-    families = sorted({family for _, family in evals})
-    lines, record = [], {}
-    for family in families:
-        agents = [agent for agent, fam in evals if fam == family]
-        steps = [{int(r["step"]) for r in evals[(agent, family)]} for agent in agents]
-        common = sorted(set.intersection(*steps)) if steps else []
-        at = step if step is not None else (common[-1] if common else None)
-        if at is None or at not in set.intersection(*steps):
-            lines.append(f"## {family}: no step evaluated by every agent ({', '.join(agents)})\n")
+def gather(runs: str, step: int | None = None, order: list[str] | None = None) -> dict:
+    """Returns {family: {"step": N, "rows": {label: {"tasks": {task: [success per seed]}, "updates_per_sec": v}}}}
+    at the given or the last common step; rows in `order` first, the k=K rows after their own label."""
+    folders = load(runs)
+    if not folders:
+        raise SystemExit(f"no eval.csv under {runs}/<label>/<family>/")
+    rank = {label: i for i, label in enumerate(order or [])}
+    out = {}
+    for family in sorted({family for _, family in folders}):
+        labels = sorted((lb for lb, fam in folders if fam == family), key=lambda lb: (rank.get(lb, len(rank)), lb))
+        evals = {lb: _eval_csv(folders[(lb, family)]) for lb in labels}
+        common = set.intersection(*({int(r["step"]) for r in evals[lb]} for lb in labels))
+        at = step if step is not None else (max(common) if common else None)
+        if at is None or at not in common:
+            out[family] = {"step": None, "rows": {}, "labels": labels}
             continue
-        per = {}  # agent -> task -> [success per seed]
-        for agent in agents:
+        rows = {}
+        for lb in labels:
             tasks = defaultdict(list)
-            for r in evals[(agent, family)]:
+            for r in evals[lb]:
                 if int(r["step"]) == at:
                     tasks[r["task"]].append((int(r["seed"]), float(r["eval/success"])))
-            per[agent] = {t: [s for _, s in sorted(v)] for t, v in sorted(tasks.items())}
-        tasks = sorted({t for agent in agents for t in per[agent]})
-        lines.append(f"### {family}-play, {at:,} updates per run\n")
-        lines.append("| task | " + " | ".join(agents) + " |")
-        lines.append("|---|" + "---|" * len(agents))
-        for task in tasks:
-            cells = []
-            for agent in agents:
-                s = per[agent].get(task)
-                cells.append(f"{np.mean(s):.2f} ± {np.std(s):.2f}" if s else "–")
-            lines.append(f"| {task.split('-singletask-')[-1].removesuffix('-v0')} | " + " | ".join(cells) + " |")
-        overall = {}
-        for agent in agents:
-            seeds = np.array([per[agent][t] for t in tasks if t in per[agent]])  # tasks x seeds
-            overall[agent] = seeds.mean(axis=0)
-        lines.append(
-            "| **all five** | "
-            + " | ".join(f"**{overall[a].mean():.2f} ± {overall[a].std():.2f}**" for a in agents)
-            + " |"
-        )
-        speeds = [updates_per_sec(runs, a, family) for a in agents]
-        lines.append("| updates/s per run | " + " | ".join(f"{v:.0f}" if v else "–" for v in speeds) + " |\n")
-        record[family] = {
-            "step": at,
-            "agents": {
-                a: {
-                    "tasks": per[a],
-                    "overall_per_seed": overall[a].tolist(),
-                    "updates_per_sec_per_run": speeds[i],
-                }
-                for i, a in enumerate(agents)
-            },
-        }
-    return "\n".join(lines), record
+            speed = updates_per_sec(folders[(lb, family)])
+            rows[lb] = {"tasks": _by_seed(tasks), "updates_per_sec": speed}
+            for path in sorted(glob.glob(os.path.join(folders[(lb, family)], f"eval_{at}_steps*.json"))):
+                k = int(re.search(r"_steps(\d+)\.json$", path).group(1))
+                extra = defaultdict(list)
+                with open(path) as f:
+                    for r in json.load(f):
+                        extra[r["dataset"]].append((int(r["seed"]), float(r["success"])))
+                rows[f"{lb} k={k}"] = {"tasks": _by_seed(extra), "updates_per_sec": speed}
+        out[family] = {"step": at, "rows": rows}
+    return out
+
+
+def _by_seed(tasks: dict[str, list[tuple[int, float]]]) -> dict[str, list[float]]:
+    return {t: [s for _, s in sorted(v)] for t, v in sorted(tasks.items())}
+
+
+def render(tables: dict) -> str:
+    """Returns one markdown table per family: a row per label, a column per task, then all tasks and updates/s."""
+    lines = []
+    for family, table in tables.items():
+        if table["step"] is None:
+            lines.append(f"## {family}: no step evaluated by every row ({', '.join(table['labels'])})\n")
+            continue
+        tasks = sorted({t for row in table["rows"].values() for t in row["tasks"]}, key=_task_name)
+        lines.append(f"### {family}, {table['step']:,} updates per run\n")
+        lines.append("| agent | " + " | ".join(_task_name(t) for t in tasks) + " | **all** | updates/s per run |")
+        lines.append("|---|" + "---|" * (len(tasks) + 2))
+        for label, row in table["rows"].items():
+            cells = [f"{np.mean(s):.2f} ± {np.std(s):.2f}" if (s := row["tasks"].get(t)) else "–" for t in tasks]
+            per_seed = np.array([row["tasks"][t] for t in tasks if t in row["tasks"]]).mean(axis=0)
+            speed = row["updates_per_sec"]
+            lines.append(
+                f"| {label} | "
+                + " | ".join(cells)
+                + f" | **{per_seed.mean():.2f} ± {per_seed.std():.2f}** | {f'{speed:.0f}' if speed else '–'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs")
     parser.add_argument("--step", type=int, default=None, help="the step to compare at (default: the last common)")
-    parser.add_argument("--agents", nargs="*", default=None, help="column order (default: alphabetical)")
+    parser.add_argument("--agents", nargs="*", default=None, help="row order (default: alphabetical)")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.runs):
         sys.exit(f"error: {args.runs} is not a folder")
-    text, record = table(args.runs, args.step, args.agents)
-    print(text)
+    tables = gather(args.runs, args.step, args.agents)
+    print(render(tables))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(record, f, indent=1)
+            json.dump(tables, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@
 #   PHASE=collect OUT=/tmp/out bash benchmarks/gpu/cube_scores.sh   # the table and the logs, into $OUT
 #   SMALL=1 ...                                                      # a smoke test on a CPU machine
 #
-# The background processes outlive a call (the device tool kills only the command's own process session), so a
-# warm machine trains across calls; `wait` returns early once every process has finished. Each process writes
-# <runs>/<agent>/<family>/{config.json,train.csv,eval.csv,...} and a DONE file when it finished.
+# The processes run in the background (jobs_lib.sh) and outlive a call, so a warm machine trains across calls; `wait`
+# returns early once every process has finished. Each process writes <runs>/<agent>/<family>/{config.json,
+# train.csv,eval.csv,...} and a DONE file when it finished.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
@@ -41,108 +41,54 @@ fi
 # every cube-single/-double task with alpha 300, and IQL (AWR alpha 1) and ReBRAC (actor 1, critic 0) on
 # visual-cube-single; the rest are each agent's defaults (docs/agents.md). SSCP: every default of docs/method.md.
 declare -A opts=([sscp]="" [fql]="--agent.alpha 300" [rebrac]="--agent.alpha-actor 1" [iql]="--agent.temperature 1" [bc]="")
-ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
+source "$(dirname "$0")/jobs_lib.sh"
 gpu_of() {  # gpu_of AGENT FAMILY: 4+ GPUs: SSCP (batch 1024) alone on two, the rest balanced on two; 2-3 GPUs: by
             # family; 1 GPU: all together
-  local agent=$1 family=$2 i
-  if [ "$ngpu" -ge 4 ]; then
+  local agent=$1 family=$2
+  if [ "$NGPU" -ge 4 ]; then
     case "$agent:$family" in
-      sscp:cube-single|bc:*) i=0 ;; sscp:cube-double) i=1 ;; *:cube-single) i=2 ;; *) i=3 ;;
+      sscp:cube-single|bc:*) echo 0 ;; sscp:cube-double) echo 1 ;; *:cube-single) echo 2 ;; *) echo 3 ;;
     esac
-  elif [ "$ngpu" -ge 2 ]; then
-    case "$family" in cube-single) i=0 ;; *) i=1 ;; esac
+  elif [ "$NGPU" -ge 2 ]; then
+    case "$family" in cube-single) echo 0 ;; *) echo 1 ;; esac
   else
-    i=0
+    echo 0
   fi
-  echo "$i"
 }
-nproc_all=$(nproc)
 nprocs=$(( $(echo $AGENTS | wc -w) * $(echo $FAMILIES | wc -w) ))
-eval_workers=$(( nproc_all / nprocs > 0 ? nproc_all / nprocs : 1 ))
+eval_workers=$(( $(nproc) / nprocs > 0 ? $(nproc) / nprocs : 1 ))
 [ "${SMALL:-0}" = 1 ] && eval_workers=0
-mkdir -p "$DATA" "$RUNS" "$OUT"
-
-progress() {  # one line per process: latest logged step, latest evaluated step and its mean success
-  python3 - "$RUNS" <<'EOF'
-import csv, glob, os, sys
-for d in sorted(glob.glob(os.path.join(sys.argv[1], "*", "*"))):
-    def rows(name):
-        path = os.path.join(d, name)
-        return list(csv.DictReader(open(path))) if os.path.exists(path) else []
-    train, ev = rows("train.csv"), rows("eval.csv")
-    step = train[-1]["step"] if train else "-"
-    ups = f"{float(train[-1]['time/updates_per_sec']):.0f}/s" if train else ""
-    last = [r for r in ev if ev and r["step"] == ev[-1]["step"]]
-    succ = f"eval {last[0]['step']}: {sum(float(r['eval/success']) for r in last) / len(last):.2f}" if last else ""
-    done = " DONE" if os.path.exists(os.path.join(d, "DONE")) else ""
-    print(f"{os.path.relpath(d, sys.argv[1]):<24} step {step:>7} {ups:>7}  {succ}{done}")
-EOF
-}
-
-T0=$(date +%s)
-wait_loop() {  # until every process is done or WAIT_S seconds after this script started
-  while [ $(( $(date +%s) - T0 )) -lt "$WAIT_S" ]; do
-    local done=0 agent family
-    for agent in $AGENTS; do for family in $FAMILIES; do
-      [ -f "$RUNS/$agent/$family/DONE" ] && done=$(( done + 1 ))
-    done; done
-    if [ "$done" -ge "$nprocs" ]; then echo "all $nprocs done"; break; fi
-    if ! pgrep -f "sscp.cli train" >/dev/null; then echo "no training process left"; break; fi
-    sleep 20
-  done
-  progress
-}
+mkdir -p "$DATA"
 
 if [ "$PHASE" = start ]; then
-  t0=$(date +%s)
   for family in $FAMILIES; do
     [ -f "$DATA/$family-play-v0.npz" ] && continue
     # shellcheck disable=SC2086
     python3 -m sscp.cli data make "$family-play-v0" $EPISODES --out "$DATA" \
-      --workers $(( nproc_all / $(echo $FAMILIES | wc -w) )) >"$OUT/datagen-$family.log" 2>&1 &
+      --workers $(( $(nproc) / $(echo $FAMILIES | wc -w) )) >"$OUT/datagen-$family.log" 2>&1 &
   done
   wait
   tail -n 2 "$OUT"/datagen-*.log 2>/dev/null
-  echo "data ready after $(( $(date +%s) - t0 ))s; $ngpu GPU(s), $eval_workers eval workers per process"
+  echo "data ready after $(( $(date +%s) - T0 ))s; $eval_workers eval workers per process"
   for agent in $AGENTS; do
     for family in $FAMILIES; do
-      dir="$RUNS/$agent/$family"; mkdir -p "$dir"
-      [ -f "$dir/DONE" ] && continue
-      gpu=$(gpu_of "$agent" "$family")
-      echo "$agent $family -> GPU $gpu"
-      # shellcheck disable=SC2086
-      CUDA_VISIBLE_DEVICES=$gpu setsid bash -c "python3 -m sscp.cli train --agent $agent \
-        --dataset $family-play-singletask-task{1,2,3,4,5}-v0 --data-dir $DATA --seeds 0 1 --steps $STEPS \
-        --eval-every $EVAL_EVERY --save-every $SAVE_EVERY --eval-episodes $EVAL_EPS --eval-workers $eval_workers \
-        --log-every $LOG_EVERY --run-dir $dir --no-progress ${small[*]} ${opts[$agent]} ${tiny[$agent]:-} \
-        >$dir/stdout.log 2>&1 && touch $dir/DONE" </dev/null >/dev/null 2>&1 &
+      dir="$RUNS/$agent/$family"
+      job_add "$dir" "$(gpu_of "$agent" "$family")" python3 -m sscp.cli train --agent "$agent" \
+        --dataset "$family"-play-singletask-task{1,2,3,4,5}-v0 --data-dir "$DATA" --seeds 0 1 --steps "$STEPS" \
+        --eval-every "$EVAL_EVERY" --save-every "$SAVE_EVERY" --eval-episodes "$EVAL_EPS" \
+        --eval-workers "$eval_workers" --log-every "$LOG_EVERY" --run-dir "$dir" --no-progress "${small[@]}" \
+        ${opts[$agent]} ${tiny[$agent]:-}
     done
   done
+  jobs_start "$nprocs"
   sleep 5
-  wait_loop
+  jobs_wait
 elif [ "$PHASE" = wait ]; then
-  wait_loop
+  jobs_wait
 elif [ "$PHASE" = stop ]; then
-  STOP_AT=${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}
-  while [ $(( $(date +%s) - T0 )) -lt "$WAIT_S" ]; do
-    left=0
-    for agent in $AGENTS; do for family in $FAMILIES; do
-      dir="$RUNS/$agent/$family"
-      pgrep -f "run-dir $dir " >/dev/null || continue
-      if grep -q "^$STOP_AT," "$dir/eval.csv" 2>/dev/null; then
-        sleep 5  # the evaluation's rows are written together; let the last of them land
-        pkill -f "run-dir $dir "
-        echo "$(( $(date +%s) - T0 ))s: stopped $agent $family after its evaluation at $STOP_AT"
-      else
-        left=$(( left + 1 ))
-      fi
-    done; done
-    [ "$left" = 0 ] && break
-    sleep 10
-  done
-  progress
+  jobs_stop "${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}"
 elif [ "$PHASE" = collect ]; then
-  progress | tee "$OUT/progress.txt"
+  jobs_progress | tee "$OUT/progress.txt"
   for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
   tar -czf "$OUT/cube-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
   python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/cube-scores.json" | tee "$OUT/cube-scores.md"

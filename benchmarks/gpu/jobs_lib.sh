@@ -1,0 +1,88 @@
+# Shared by the GPU score scripts (cube_scores.sh, bc_scores.sh): a queue of `sscp train` jobs that runs in the
+# background, outliving the device tool's call (it kills only the command's own process session), so a warm machine
+# trains across calls of at most 10 minutes. Source it after setting RUNS, OUT and WAIT_S.
+#
+#   job_add DIR GPU COMMAND...   queue a job (skipped if DIR/DONE exists): DIR/job.sh runs COMMAND on GPU (an index,
+#                                taken modulo the machine's GPUs), its output goes to DIR/stdout.log, DIR/DONE
+#                                marks success
+#   jobs_start PARALLEL          start the queue in the background, PARALLEL jobs at a time
+#   jobs_wait                    until every queued job is done, the queue is gone, or WAIT_S after the script began
+#   jobs_stop STEP               stop each job once its eval.csv has rows of STEP (waits up to WAIT_S for the rest)
+#   jobs_progress                one line per run folder: last logged step, updates/s, last evaluation
+T0=$(date +%s)
+NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
+QUEUE="$RUNS/queue.txt"
+mkdir -p "$RUNS" "$OUT"
+
+job_add() {
+  local dir=$1 gpu=$2
+  shift 2
+  mkdir -p "$dir"
+  [ -f "$dir/DONE" ] && return 0
+  printf '%q ' "$@" >"$dir/job.sh"
+  echo "$dir $(( NGPU > 0 ? gpu % NGPU : 0 ))" >>"$QUEUE.new"
+}
+
+jobs_start() {
+  local parallel=$1
+  touch "$QUEUE.new"
+  mv "$QUEUE.new" "$QUEUE"
+  echo "$(wc -l <"$QUEUE") jobs queued, $parallel at a time, on $NGPU GPU(s)"
+  # shellcheck disable=SC2016
+  setsid bash -c 'xargs -P "$1" -n 2 sh -c "CUDA_VISIBLE_DEVICES=\$1 bash \$0/job.sh >\$0/stdout.log 2>&1 && touch \$0/DONE" <"$0"' \
+    "$QUEUE" "$parallel" </dev/null >/dev/null 2>&1 &
+  echo $! >"$RUNS/queue.pid"
+}
+
+_queue_alive() { [ -f "$RUNS/queue.pid" ] && kill -0 "$(cat "$RUNS/queue.pid")" 2>/dev/null; }
+
+jobs_wait() {
+  while [ $(( $(date +%s) - T0 )) -lt "$WAIT_S" ]; do
+    local left=0 dir _
+    while read -r dir _; do [ -f "$dir/DONE" ] || left=$(( left + 1 )); done <"$QUEUE"
+    if [ "$left" = 0 ]; then echo "all queued jobs done"; break; fi
+    if ! _queue_alive; then echo "the queue has ended; $left job(s) without DONE (see their stdout.log)"; break; fi
+    sleep 20
+  done
+  jobs_progress
+}
+
+jobs_stop() {
+  local step=$1
+  while [ $(( $(date +%s) - T0 )) -lt "$WAIT_S" ]; do
+    local left=0 dir _
+    while read -r dir _; do
+      pgrep -f "run-dir $dir " >/dev/null || continue
+      if grep -q "^$step," "$dir/eval.csv" 2>/dev/null; then
+        sleep 5  # an evaluation's rows are written together; let the last of them land
+        pkill -f "run-dir $dir "
+        echo "$(( $(date +%s) - T0 ))s: stopped $dir after its evaluation at $step"
+      else
+        left=$(( left + 1 ))
+      fi
+    done <"$QUEUE"
+    [ "$left" = 0 ] && break
+    sleep 10
+  done
+  jobs_progress
+}
+
+jobs_progress() {
+  python3 - "$RUNS" <<'EOF'
+import csv, os, sys
+runs = sys.argv[1]
+for d, _, files in sorted(os.walk(runs)):
+    if "job.sh" not in files:
+        continue
+    def rows(name):
+        path = os.path.join(d, name)
+        return list(csv.DictReader(open(path))) if os.path.exists(path) else []
+    train, ev = rows("train.csv"), rows("eval.csv")
+    step = train[-1]["step"] if train else "-"
+    ups = f"{float(train[-1]['time/updates_per_sec']):.0f}/s" if train else ""
+    last = [r for r in ev if r["step"] == ev[-1]["step"]] if ev else []
+    succ = f"eval {last[0]['step']}: {sum(float(r['eval/success']) for r in last) / len(last):.2f}" if last else ""
+    done = " DONE" if os.path.exists(os.path.join(d, "DONE")) else ""
+    print(f"{os.path.relpath(d, runs):<36} step {step:>7} {ups:>7}  {succ}{done}")
+EOF
+}

@@ -1,0 +1,59 @@
+"""benchmarks/scores_table.py: the success tables of docs/results.md, built from run folders."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "scores_table.py"
+_spec = importlib.util.spec_from_file_location("sscp_scores_table", _PATH)
+scores_table = importlib.util.module_from_spec(_spec)
+sys.modules["sscp_scores_table"] = scores_table
+_spec.loader.exec_module(scores_table)
+
+HEADER = "step,run,task,seed,env,eval/success,eval/return,eval/length,time/eval_s\n"
+
+
+def _eval_csv(folder: Path, rows: list[tuple[int, int, int, float]]) -> None:
+    folder.mkdir(parents=True)
+    lines = [
+        f"{step},{run},fam-task{task}-demos-v0,{seed},env,{success},0,1,1\n" for step, run, task, seed, success in rows
+    ]
+    (folder / "eval.csv").write_text(HEADER + "".join(lines))
+
+
+def test_rows_are_compared_at_the_last_common_step_with_their_extra_sampling_steps(tmp_path):
+    # label a evaluated at 100 and 200, label b only at 100: the table is at 100
+    _eval_csv(
+        tmp_path / "a" / "fam",
+        [
+            (s, r, t, seed, 0.5 * seed + 0.1 * t)
+            for s in (100, 200)
+            for r, (t, seed) in enumerate([(1, 0), (1, 1), (2, 0), (2, 1)])
+        ],
+    )
+    _eval_csv(
+        tmp_path / "b" / "fam", [(100, r, t, seed, 1.0) for r, (t, seed) in enumerate([(1, 0), (1, 1), (2, 0), (2, 1)])]
+    )
+    (tmp_path / "a" / "fam" / "eval_100_steps1.json").write_text(
+        json.dumps(
+            [{"dataset": f"fam-task{t}-demos-v0", "seed": seed, "success": 0.25} for t in (1, 2) for seed in (0, 1)]
+        )
+    )
+    (tmp_path / "a" / "fam" / "eval_200_steps1.json").write_text("[]")  # another step: not in this table
+    table = scores_table.gather(str(tmp_path), order=["b", "a"])["fam"]
+    assert table["step"] == 100
+    assert list(table["rows"]) == ["b", "a", "a k=1"]
+    assert table["rows"]["a"]["tasks"] == {"fam-task1-demos-v0": [0.1, 0.6], "fam-task2-demos-v0": [0.2, 0.7]}
+    text = scores_table.render({"fam": table})
+    # per seed over tasks: seed 0 (0.1 + 0.2) / 2 = 0.15, seed 1 0.65 -> 0.40 ± 0.25
+    assert "| a | 0.35 ± 0.25 | 0.45 ± 0.25 | **0.40 ± 0.25** | – |" in text
+    assert "| a k=1 | 0.25 ± 0.00 | 0.25 ± 0.00 | **0.25 ± 0.00** | – |" in text
+    assert scores_table.gather(str(tmp_path), step=200)["fam"]["step"] is None  # b has no 200
+
+
+def test_a_folder_without_evaluations_is_a_clear_exit(tmp_path):
+    with pytest.raises(SystemExit, match="no eval.csv under"):
+        scores_table.gather(str(tmp_path))
