@@ -9,8 +9,11 @@ cost, so agents are untrained.
 (every call flattens the whole agent, optimiser state included), and with the agent closed over, as a frozen
 deployed policy (the weights are constants of the compiled program), or (--weights exported) as the file `sscp
 export` writes, loaded back with sscp.runtime (jax.export, weights baked in, cpu and cuda lowerings, symbolic batch;
-each call also draws its noise key as an input). Each timed call hands over a host NumPy
-observation batch and ends with np.asarray(actions): the transfers are included. Reported: median and p90 over
+each call also draws its noise key as an input), or (--weights numpy, sscp and sscp_bc only) as the file `sscp
+export --format numpy` writes, run by sscp.runtime_numpy (numpy only: the embedding folded into the first layer, the
+noise drawn with numpy's generator inside each call). Each timed call hands over a host NumPy
+observation batch and ends with np.asarray(actions): the transfers are included. Rows record the 1-minute load
+average and OPENBLAS_NUM_THREADS (which sets numpy's BLAS threads). Reported: median and p90 over
 --calls timed calls after --warmup untimed ones, and actions per second (batch / median).
 
     python -m benchmarks.latency --agents all --out benchmarks/results/latency-cpu.json
@@ -30,10 +33,10 @@ import jax
 import numpy as np
 
 from benchmarks.throughput import commit, device_name, emit, peak_memory_bytes, synthetic_data
-from sscp import runtime
+from sscp import runtime, runtime_numpy
 from sscp.agents import AGENTS, get_agent, is_goal_conditioned
 from sscp.data.goals import example_goal_batch
-from sscp.export import export_policy
+from sscp.export import NUMPY_ACTORS, export_policy, numpy_policy
 
 # Network calls per action of each agent's sample_actions, from its config. GC-SSCP: φ([s; g]), then its one actor
 # call; HIQL: the high-level actor, then the low-level one.
@@ -62,10 +65,17 @@ def make_agent(name: str, hidden: tuple[int, ...], example_batch: dict):
     return agent_cls.create(jax.random.PRNGKey(0), example_batch, config), config, fields
 
 
-def make_act(agent, weights: str, obs_dim: int = 40, action_dim: int = 5, goal_dim: int | None = None) -> Callable:
+def make_act(
+    agent, weights: str, obs_dim: int = 40, action_dim: int = 5, goal_dim: int | None = None, name: str = "sscp"
+) -> Callable:
     """Returns act(key, obs[, goals]) -> actions: jitted sample_actions with the agent as an argument or as a
     constant, or ("exported") the policy file `sscp export` writes, serialised, loaded back and called through
-    sscp.runtime. Goal-conditioned agents (goal_dim set) take goals too."""
+    sscp.runtime, or ("numpy") the file `sscp export --format numpy` writes, run by sscp.runtime_numpy with its own
+    noise (the key is unused). Goal-conditioned agents (goal_dim set) take goals too."""
+    if weights == "numpy":
+        arrays, header = numpy_policy(agent, name, obs_dim)
+        policy = runtime_numpy.Policy(*runtime_numpy.unpack(runtime_numpy.pack(header, arrays)))
+        return lambda key, *inputs: policy(*inputs)
     if weights == "argument":
         jitted = jax.jit(lambda agent, key, *inputs: agent.sample_actions(*inputs, key))
         return lambda key, *inputs: jitted(agent, key, *inputs)
@@ -96,7 +106,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512, 512])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 1024])
     p.add_argument(
-        "--weights", nargs="+", default=["argument", "constant"], choices=["argument", "constant", "exported"]
+        "--weights", nargs="+", default=["argument", "constant"], choices=["argument", "constant", "exported", "numpy"]
     )
     p.add_argument("--calls", type=int, default=500, help="timed calls at batch 1 (larger batches: --big-calls)")
     p.add_argument("--big-calls", type=int, default=50, help="timed calls at batches above 1")
@@ -116,10 +126,12 @@ def main() -> None:
         goal_dim = a.obs_dim if is_goal_conditioned(name) else None  # OGBench goals are observations
         agent, config, fields = make_agent(name, hidden, goal_example if goal_dim else example)
         for weights, batch in [(w, b) for w in a.weights for b in a.batches]:
+            if weights == "numpy" and name not in NUMPY_ACTORS:
+                continue  # the numpy runtime runs one vector-field network: sscp and sscp_bc
             calls = a.calls if batch == 1 else a.big_calls
             shape = (a.warmup + calls, batch, a.obs_dim)
             streams = [rng.standard_normal(shape, dtype=np.float32) for _ in range(2 if goal_dim else 1)]
-            act = make_act(agent, weights, a.obs_dim, a.action_dim, goal_dim)
+            act = make_act(agent, weights, a.obs_dim, a.action_dim, goal_dim, name)
             times = time_calls(act, list(zip(*streams, strict=True)), a.warmup)
             median = float(np.median(times))
             row = {
@@ -141,6 +153,8 @@ def main() -> None:
                 "timed_calls": calls,
                 "peak_memory_bytes": peak_memory_bytes(),
                 "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS", ""),
+                "load_average_1min": os.getloadavg()[0],
                 "jax": jax.__version__,
                 "commit": commit(),
                 "date": time.strftime("%Y-%m-%d"),

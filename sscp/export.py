@@ -1,5 +1,6 @@
 """`sscp export`: one run's acting policy (the parameters `sample_actions` uses, e.g. SSCP's EMA actor) serialised
-with `jax.export` into a self-contained file that `sscp.runtime.load` runs; checked against the trained agent."""
+with `jax.export` into a self-contained file that `sscp.runtime.load` runs, or (`--format numpy`, SSCP and SSCP-BC)
+as the arrays of a numpy forward pass that `sscp.runtime_numpy.load` runs; checked against the trained agent."""
 
 import inspect
 import os
@@ -10,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sscp import runtime
+from sscp import runtime, runtime_numpy
 from sscp.errors import ConfigError, SSCPError
 
 TOLERANCE = 1e-5  # max |exported - trained| allowed on the check's observations (float32 rounding of refactored ops)
@@ -61,20 +62,79 @@ def export_policy(
     return exported, header
 
 
-def max_difference(agent, policy: runtime.Policy, observations: np.ndarray, goals: np.ndarray | None, seed) -> float:
-    """Returns max |policy - agent.sample_actions| over `observations` (same noise key), the trained agent jitted as
-    in training and evaluation."""
+# Agents whose acting policy is flow.euler_then_complete on a VectorField, and the parameters it acts with.
+NUMPY_ACTORS = {"sscp": lambda agent: agent.target_params["actor"], "sscp_bc": lambda agent: agent.params}
+
+
+def numpy_policy(agent, agent_name: str, obs_dim: int) -> tuple[dict[str, np.ndarray], dict]:
+    """Returns (arrays, header) of the numpy policy (sscp.runtime_numpy) that computes agent.sample_actions for the
+    same observations and noise z: the sampler's constant (τ, d) per network call makes the time/step embedding a
+    constant, folded (in float64, then float32) into one first-layer bias per call."""
+    from sscp.nets import TimeStepEmbedding
+
+    if agent_name not in NUMPY_ACTORS:
+        raise ConfigError(
+            f"--format numpy exports {' and '.join(NUMPY_ACTORS)} (one vector-field network); export {agent_name} "
+            "with --format jax"
+        )
+    net = agent.actor_def
+    if net.activation != "mish" or net.layer_norm or net.dtype != "float32":
+        raise ConfigError(
+            "--format numpy exports the default vector field (mish, no LayerNorm, float32); this run has "
+            f"activation {net.activation}, layer norm {net.layer_norm}, dtype {net.dtype}: export it with --format jax"
+        )
+    params = jax.tree.map(np.asarray, NUMPY_ACTORS[agent_name](agent)["params"])
+    steps = agent.config.sample_steps
+    # (τ, d, scale) of each call, as flow.euler_then_complete computes them in float32
+    dt = np.float32(1.0 / steps)
+    taus = [np.float32(i * (1.0 / steps)) for i in range(steps - 1)] + [np.float32((steps - 1) / steps)]
+    ds = [np.float32(0.0)] * (steps - 1) + [np.float32(1.0) - taus[-1]]
+    scales = [dt] * (steps - 1) + [np.float32(1.0) - taus[-1]]
+    embed = TimeStepEmbedding(net.embed_dim, net.embed_dim, net.fourier_scale)
+    e = embed.apply({"params": params["embed"]}, jnp.asarray(taus), jnp.asarray(ds))  # [steps, embed_dim]
+    mlp = params["mlp"]
+    first = mlp["Dense_0"]["kernel"].astype(np.float64)
+    inputs = obs_dim + net.action_dim
+    bias = mlp["Dense_0"]["bias"] + np.asarray(e, np.float64) @ first[inputs:]
+    arrays = {
+        "input_kernel": mlp["Dense_0"]["kernel"][:inputs],
+        "input_bias": bias.astype(np.float32),
+        "step_scale": np.asarray(scales, np.float32),
+    }
+    for i in range(1, len(mlp)):
+        arrays[f"kernel_{i}"] = mlp[f"Dense_{i}"]["kernel"]
+        arrays[f"bias_{i}"] = mlp[f"Dense_{i}"]["bias"]
+    header = {"obs_dim": obs_dim, "action_dim": net.action_dim, "activation": "mish", "steps": steps}
+    return {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}, header
+
+
+def max_difference(agent, policy, observations: np.ndarray, goals: np.ndarray | None, seed) -> float:
+    """Returns max |policy - agent.sample_actions| over `observations` (same noise), the trained agent jitted as in
+    training and evaluation. A runtime.Policy gets the same key; a runtime_numpy.Policy gets the noise z that
+    sample_actions draws from that key, z = N(0, I) of shape [B, action_dim] (so a sampler that drew its noise
+    otherwise would fail the check)."""
     key = jax.random.PRNGKey(1 if seed is None else seed)
     data = (observations,) if goals is None else (observations, goals)
     trained = np.asarray(jax.jit(lambda a, *x: a.sample_actions(*x))(agent, *data, key))
-    exported = policy(*data, key=key if seed is None else None)
+    if isinstance(policy, runtime_numpy.Policy):
+        exported = policy(observations, noise=np.asarray(jax.random.normal(key, trained.shape)))
+    else:
+        exported = policy(*data, key=key if seed is None else None)
     return float(np.max(np.abs(exported - trained)))
 
 
-def export_run(trainer, run_index: int, out: str | os.PathLike | None, seed: int | None, checks: int = 256) -> Path:
+def export_run(
+    trainer,
+    run_index: int,
+    out: str | os.PathLike | None,
+    seed: int | None,
+    checks: int = 256,
+    format: str = "jax",
+) -> Path:
     """Returns the path of the policy file of run `run_index` of a restored Trainer, after checking that the loaded
     file acts like the trained agent on `checks` random observations (rows of the dataset when there is one, plus
-    Gaussian noise around them) and printing the max abs difference; raises ExportError when it exceeds TOLERANCE."""
+    Gaussian noise around them) and printing the max abs difference; raises ExportError when it exceeds TOLERANCE.
+    `format` "jax" writes a jax.export program (sscp.runtime), "numpy" the arrays of sscp.runtime_numpy."""
     if not 0 <= run_index < len(trainer.runs):
         raise ConfigError(
             f"--run must be in [0, {len(trainer.runs) - 1}] (the run folder has {len(trainer.runs)} runs)"
@@ -83,6 +143,11 @@ def export_run(trainer, run_index: int, out: str | os.PathLike | None, seed: int
         raise ConfigError(
             "this run predicts action chunks from observation histories (--agent.chunk-size / --agent.obs-history); "
             "exported policies act one step from one observation, so it cannot be exported yet"
+        )
+    if format == "numpy" and seed is not None:
+        raise ConfigError(
+            "--seed fixes the jax noise key inside a --format jax program; a numpy policy draws its noise with numpy "
+            "(runtime_numpy.load(path, seed)) or takes noise=z per call: drop --seed, or use --format jax"
         )
     run = trainer.runs[run_index]
     agent = jax.tree.map(lambda x: x[run_index], trainer.agents)
@@ -98,13 +163,24 @@ def export_run(trainer, run_index: int, out: str | os.PathLike | None, seed: int
     goals = observations[rng.permutation(checks)] if goal_dim else None
 
     start = time.perf_counter()
-    exported, header = export_policy(agent, obs_dim, action_dim, goal_dim, seed)
-    header.update(agent=trainer.cfg.agent, run=run_index, task=run.dataset, seed_of_run=run.seed, env=run.env_name)
-    header.update(step=trainer.total_step, run_dir=str(trainer.run_dir))
-    data = runtime.pack(header, exported.serialize())
-    path = Path(out) if out is not None else trainer.run_dir / f"policy_run{run_index}_step{trainer.total_step}.sscp"
-    header, body = runtime.unpack(data)  # check what a user will load: the file's bytes, deserialised
-    loaded = runtime.Policy(header, jax.export.deserialize(bytearray(body)))
+    source = dict(agent=trainer.cfg.agent, run=run_index, task=run.dataset, seed_of_run=run.seed, env=run.env_name)
+    source.update(step=trainer.total_step, run_dir=str(trainer.run_dir))
+    name = trainer.run_dir / f"policy_run{run_index}_step{trainer.total_step}"
+    # each branch checks what a user will load: the file's bytes, read back
+    if format == "numpy":
+        arrays, header = numpy_policy(agent, trainer.cfg.agent, obs_dim)
+        data = runtime_numpy.pack({**header, **source}, arrays)
+        loaded = runtime_numpy.Policy(*runtime_numpy.unpack(data))
+        path = Path(out) if out is not None else name.with_suffix(".npz")
+        described = f"numpy, {header['steps']} network call(s) per action, noise drawn with numpy or passed as noise="
+    else:
+        exported, header = export_policy(agent, obs_dim, action_dim, goal_dim, seed)
+        data = runtime.pack({**header, **source}, exported.serialize())
+        header, body = runtime.unpack(data)
+        loaded = runtime.Policy(header, jax.export.deserialize(bytearray(body)))
+        path = Path(out) if out is not None else name.with_suffix(".sscp")
+        noise = "a key input" if seed is None else f"fixed (seed {seed})"
+        described = f"platforms {', '.join(header['platforms'])}, noise {noise}"
     diff = max_difference(agent, loaded, observations, goals, seed)
     if not diff <= TOLERANCE:
         raise ExportError(
@@ -117,8 +193,7 @@ def export_run(trainer, run_index: int, out: str | os.PathLike | None, seed: int
     write_atomic(path, data)
     print(
         f"{path}: {trainer.cfg.agent} run {run_index} ({run.dataset}, seed {run.seed}) at step {trainer.total_step}, "
-        f"{len(data) / 1e6:.2f} MB, platforms {', '.join(header['platforms'])}, noise "
-        f"{'a key input' if seed is None else f'fixed (seed {seed})'}; max |exported - trained| = {diff:.3g} on "
-        f"{checks} observations ({time.perf_counter() - start:.1f} s)"
+        f"{len(data) / 1e6:.2f} MB, {described}; max |exported - trained| = {diff:.3g} on {checks} observations "
+        f"({time.perf_counter() - start:.1f} s)"
     )
     return path

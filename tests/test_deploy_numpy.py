@@ -1,0 +1,107 @@
+"""The numpy deployment format: `sscp export --format numpy` and sscp.runtime_numpy act exactly like
+sample_actions for the same noise (one-step and k-step), need numpy only, and reject what they cannot run."""
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import jax
+import numpy as np
+import pytest
+
+from sscp import cli, export, runtime, runtime_numpy
+from sscp.agents import get_agent
+from sscp.errors import ConfigError
+from sscp.nets import VectorField
+
+
+def tiny_bc_agent(steps: int):
+    """Returns an untrained sscp_bc agent with a 2 × 16 vector field on observation 3 / action 2 (SSCP's EMA actor is
+    checked through a trained run below: creating an SSCP agent costs ~5 s of eager initialisation here)."""
+    agent_cls, config_cls = get_agent("sscp_bc")
+    example = {"observations": np.zeros((1, 3), np.float32), "actions": np.zeros((1, 2), np.float32)}
+    config = config_cls(hidden_dims=(16, 16), time_embed_dim=16, sample_steps=steps)
+    return agent_cls.create(jax.random.PRNGKey(0), example, config)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_numpy_policy_is_sample_actions_for_the_same_noise(steps):
+    agent = tiny_bc_agent(steps)
+    arrays, header = export.numpy_policy(agent, "sscp_bc", obs_dim=3)
+    policy = runtime_numpy.Policy(*runtime_numpy.unpack(runtime_numpy.pack(header, arrays)))
+    obs = np.random.default_rng(0).normal(0, 2, (64, 3)).astype(np.float32)
+    key = jax.random.PRNGKey(7)
+    z = np.asarray(jax.random.normal(key, (64, 2)))  # the noise sample_actions draws from key
+    expected = np.asarray(jax.jit(agent.sample_actions)(obs, key))
+    assert np.max(np.abs(policy(obs, noise=z) - expected)) <= 1e-5
+    assert 0.05 < np.std(expected) and header["steps"] == steps and len(arrays["input_bias"]) == steps
+    np.testing.assert_array_equal(policy(obs[0], noise=z[0]), policy(obs[:1], noise=z[:1])[0])
+    assert policy(obs[0]).shape == (2,) and not np.array_equal(policy(obs), policy(obs))  # fresh numpy noise
+    with pytest.raises(ValueError, match=r"expected \(3,\) or \(B, 3\)"):
+        policy(np.zeros(4))
+    with pytest.raises(ValueError, match=r"noise has shape \(3,\)"):
+        policy(obs, noise=np.zeros(3))
+
+
+def test_numpy_format_rejects_other_agents_and_networks():
+    with pytest.raises(ConfigError, match="exports sscp and sscp_bc .* export fql with --format jax"):
+        export.numpy_policy(None, "fql", obs_dim=3)
+    with pytest.raises(ConfigError, match="layer norm True"):
+        export.numpy_policy(SimpleNamespace(actor_def=VectorField(2, (16,), layer_norm=True)), "sscp", obs_dim=3)
+
+
+@pytest.fixture(scope="module")
+def numpy_export(trained_run, tmp_path_factory):
+    """Returns (trainer, path of run 1's numpy policy written by `sscp export --format numpy`)."""
+    trainer, _ = trained_run
+    path = tmp_path_factory.mktemp("numpy_export") / "policy.npz"
+    assert cli.main(["export", str(trainer.run_dir), "--run", "1", "--format", "numpy", "--out", str(path)]) == 0
+    return trainer, path
+
+
+def test_numpy_export_round_trip_acts_like_the_trained_agent(numpy_export, capsys):
+    trainer, path = numpy_export
+    policy = runtime_numpy.load(path)
+    assert policy.header["agent"] == "sscp" and policy.header["run"] == 1 and policy.header["steps"] == 1
+    agent = jax.tree.map(lambda x: x[1], trainer.agents)
+    obs = np.asarray(trainer.data.observations[:9])
+    key = jax.random.PRNGKey(5)
+    expected = np.asarray(agent.sample_actions(obs, key))
+    np.testing.assert_allclose(policy(obs, noise=jax.random.normal(key, expected.shape)), expected, atol=1e-5)
+    jax_file = path.with_name("jax.sscp")
+    jax_file.write_bytes(runtime.MAGIC)
+    with pytest.raises(ValueError, match="load it with sscp.runtime"):
+        runtime_numpy.load(jax_file)
+    with pytest.raises(ValueError, match="load with sscp.runtime_numpy"):
+        runtime.load(path)
+    assert cli.main(["export", str(trainer.run_dir), "--format", "numpy", "--seed", "3"]) == 2
+    assert "--seed fixes the jax noise key" in capsys.readouterr().err
+
+
+def test_numpy_runtime_needs_only_numpy(numpy_export):
+    _, path = numpy_export
+    script = f"""
+import sys, importlib.util
+for name in ("jax", "jaxlib", "flax", "optax", "sscp"):
+    sys.modules[name] = None  # any import of these now fails
+spec = importlib.util.spec_from_file_location("policy_runtime", {str(Path(runtime_numpy.__file__))!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(module.load({str(path)!r})([0.1, 0.2]).shape)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(2,)"
+
+
+def test_jax_runtime_draws_the_same_keys_inside_its_call(numpy_export):
+    trainer, _ = numpy_export
+    program, header = export.export_policy(jax.tree.map(lambda x: x[0], trainer.agents), 2, 2, platforms=("cpu",))
+    obs = np.asarray(trainer.data.observations[:4])
+    own, manual = runtime.Policy(header, program, seed=4), runtime.Policy(header, program)
+    keys = jax.random.split(jax.random.PRNGKey(4))
+    first = manual(obs, key=keys[1])
+    second = manual(obs, key=jax.random.split(keys[0])[1])
+    np.testing.assert_array_equal(own(obs), first)
+    np.testing.assert_array_equal(own(obs), second)
