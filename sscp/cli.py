@@ -147,6 +147,8 @@ class EvalArgs:
     """Episodes per run."""
     workers: int = -1
     """Processes stepping envs (-1: one per CPU core, 0: in this process)."""
+    slots: int = 0
+    """Envs stepped side by side (0: twice the workers, at least 4); results do not depend on it."""
     video: bool = False
     """Also record one episode per run to <run>/videos/*.mp4 (needs the `video` extra and offscreen rendering:
     MUJOCO_GL=egl, set by default)."""
@@ -208,7 +210,9 @@ def cmd_eval(args: list[str]) -> None:
             "policies only for now: evaluate without --video"
         )
     start = time.perf_counter()
-    results = trainer.evaluate(a.episodes, a.workers)
+    if a.slots < 0:
+        raise ConfigError(f"--slots must be >= 0 (0: twice the workers, at least 4), got {a.slots}")
+    results = trainer.evaluate(a.episodes, a.workers, a.slots)
     wall = time.perf_counter() - start
     steps = "" if a.sample_steps is None else f", {a.sample_steps} network calls per action"
     print(f"step {trainer.step}, {a.episodes} episodes per run{steps}, {wall:.0f} s")

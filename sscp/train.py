@@ -87,6 +87,9 @@ class TrainConfig:
     """Episodes per run and evaluation (goal-conditioned agents: per run, evaluation goal and evaluation)."""
     eval_workers: int = -1
     """Processes stepping eval envs; -1 = one per CPU core, 0 = in this process."""
+    eval_slots: int = 0
+    """Envs stepped side by side in evaluation (each policy call acts for all of them); 0 = twice the workers, at
+    least 4. Results do not depend on it; more slots mean fewer, larger policy calls and more envs to build."""
     eval_max_steps: int | None = None
     """Cap episode length in evaluation, for smoke tests (default: the environment's own limit, 200-1000 steps)."""
     save_every: int = 100_000
@@ -196,7 +199,7 @@ def _check(cfg: TrainConfig, agent_cfg) -> None:
     for name in ("log_every", "eval_episodes"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
-    for name in ("eval_every", "save_every"):
+    for name in ("eval_every", "save_every", "eval_slots"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     if cfg.eval_max_steps is not None and cfg.eval_max_steps <= 0:
@@ -522,7 +525,7 @@ class Trainer:
                 "Lower the learning rate, or pass --on-nonfinite skip"
             )
 
-    def evaluate(self, episodes: int | None = None, workers: int | None = None) -> list[dict]:
+    def evaluate(self, episodes: int | None = None, workers: int | None = None, slots: int | None = None) -> list[dict]:
         """Returns one result dict per run after evaluating every run in its environment; goal-conditioned runs on
         each of the environment's evaluation goals, with success per goal (success_goalN) and overall."""
         if self.no_eval is not None:
@@ -535,7 +538,8 @@ class Trainer:
         goals = eval_goal_count(self.runs[0].env_name) if self.goal_conditioned else 0
         target_run = np.array([r.index for r in self.runs for _ in range(max(goals, 1))])
         task_ids = [t + 1 for _ in self.runs for t in range(goals)] if goals else None
-        slots = min(episodes * len(target_run), max(4, 2 * workers))
+        slots = self.cfg.eval_slots if slots is None else slots
+        slots = min(episodes * len(target_run), slots if slots > 0 else max(4, 2 * workers))
         pool = EnvPool(slots, workers)
         base_key = jax.random.PRNGKey(self.total_step)
 

@@ -485,11 +485,12 @@ def test_evaluation_reuses_envs_and_its_results_do_not_depend_on_slots(monkeypat
 
 def test_stochastic_evaluation_does_not_depend_on_slots(trained_run, monkeypatch):
     """SSCP acts with fresh noise; each slot's noise key comes from (run, episode, step in episode), so a trained
-    run's evaluation takes the same actions with 1 env slot as with the default 4 (slots follow the CPU count)."""
+    run's evaluation takes the same actions with 1 env slot (--eval-slots 1) as with 4 (the default follows the CPU
+    count)."""
     import sscp.train
 
     trainer, _ = trained_run
-    real_pool, real_evaluate = sscp.train.EnvPool, sscp.train.evaluate
+    real_evaluate = sscp.train.evaluate
 
     def actions_taken(slots: int) -> dict:
         taken = {}
@@ -504,9 +505,8 @@ def test_stochastic_evaluation_does_not_depend_on_slots(trained_run, monkeypatch
 
             return real_evaluate(act_and_record, *args, **kwargs)
 
-        monkeypatch.setattr(sscp.train, "EnvPool", lambda n, workers: real_pool(slots, 0))
         monkeypatch.setattr(sscp.train, "evaluate", recording)
-        trainer.evaluate(episodes=3, workers=0)
+        trainer.evaluate(episodes=3, workers=0, slots=slots)
         return taken
 
     one, four = actions_taken(1), actions_taken(4)
