@@ -11,7 +11,9 @@ deployed policy (the weights are constants of the compiled program), or (--weigh
 export` writes, loaded back with sscp.runtime (jax.export, weights baked in, cpu and cuda lowerings, symbolic batch;
 each call also draws its noise key as an input), or (--weights numpy, sscp and sscp_bc only) as the file `sscp
 export --format numpy` writes, run by sscp.runtime_numpy (numpy only: the embedding folded into the first layer, the
-noise drawn with numpy's generator inside each call). Each timed call hands over a host NumPy
+noise drawn with numpy's generator inside each call), or (--weights numpy-2-cores) the same loaded with cores=2 (a
+helper process spinning on the second core computes half of every layer of batch-1 calls; larger batches run on the
+calling core while it spins). Each timed call hands over a host NumPy
 observation batch and ends with np.asarray(actions): the transfers are included. Rows record the 1-minute load
 average and OPENBLAS_NUM_THREADS (which sets numpy's BLAS threads). Reported: median and p90 over
 --calls timed calls after --warmup untimed ones, and actions per second (batch / median).
@@ -70,11 +72,13 @@ def make_act(
 ) -> Callable:
     """Returns act(key, obs[, goals]) -> actions: jitted sample_actions with the agent as an argument or as a
     constant, or ("exported") the policy file `sscp export` writes, serialised, loaded back and called through
-    sscp.runtime, or ("numpy") the file `sscp export --format numpy` writes, run by sscp.runtime_numpy with its own
-    noise (the key is unused). Goal-conditioned agents (goal_dim set) take goals too."""
-    if weights == "numpy":
+    sscp.runtime, or ("numpy", "numpy-2-cores") the file `sscp export --format numpy` writes, run by
+    sscp.runtime_numpy on one or two cores with its own noise (the key is unused). Goal-conditioned agents (goal_dim
+    set) take goals too."""
+    if weights in ("numpy", "numpy-2-cores"):
         arrays, header = numpy_policy(agent, name, obs_dim)
-        policy = runtime_numpy.Policy(*runtime_numpy.unpack(runtime_numpy.pack(header, arrays)))
+        cores = 2 if weights == "numpy-2-cores" else 1
+        policy = runtime_numpy.Policy(*runtime_numpy.unpack(runtime_numpy.pack(header, arrays)), cores=cores)
         return lambda key, *inputs: policy(*inputs)
     if weights == "argument":
         jitted = jax.jit(lambda agent, key, *inputs: agent.sample_actions(*inputs, key))
@@ -106,7 +110,10 @@ def main() -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512, 512])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 1024])
     p.add_argument(
-        "--weights", nargs="+", default=["argument", "constant"], choices=["argument", "constant", "exported", "numpy"]
+        "--weights",
+        nargs="+",
+        default=["argument", "constant"],
+        choices=["argument", "constant", "exported", "numpy", "numpy-2-cores"],
     )
     p.add_argument("--calls", type=int, default=500, help="timed calls at batch 1 (larger batches: --big-calls)")
     p.add_argument("--big-calls", type=int, default=50, help="timed calls at batches above 1")
@@ -126,13 +133,14 @@ def main() -> None:
         goal_dim = a.obs_dim if is_goal_conditioned(name) else None  # OGBench goals are observations
         agent, config, fields = make_agent(name, hidden, goal_example if goal_dim else example)
         for weights, batch in [(w, b) for w in a.weights for b in a.batches]:
-            if weights == "numpy" and name not in NUMPY_ACTORS:
+            if weights.startswith("numpy") and name not in NUMPY_ACTORS:
                 continue  # the numpy runtime runs one vector-field network: sscp and sscp_bc
             calls = a.calls if batch == 1 else a.big_calls
             shape = (a.warmup + calls, batch, a.obs_dim)
             streams = [rng.standard_normal(shape, dtype=np.float32) for _ in range(2 if goal_dim else 1)]
             act = make_act(agent, weights, a.obs_dim, a.action_dim, goal_dim, name)
             times = time_calls(act, list(zip(*streams, strict=True)), a.warmup)
+            del act  # a numpy-2-cores policy's helper process stops here, before the next row
             median = float(np.median(times))
             row = {
                 "agent": name,

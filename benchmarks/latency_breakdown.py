@@ -5,8 +5,8 @@ the latency benchmark times a call (a host array in, np.asarray out; median and 
 the JAX pieces peel the jitted frozen policy apart (dispatch of an empty program, the threefry noise, the network
 with the noise as an input, the network with the time/step embedding folded into the first layer, one 512 × 512
 layer), the numpy pieces do the same for sscp.runtime_numpy (one layer with its weights in cache, every layer's
-matrix product in sequence as one action streams them, one mish), and the last rows give the bytes one action reads
-and the read bandwidth of the numpy matrix products.
+matrix product in sequence as one action streams them, one mish), and the last row is the numpy policy on two cores
+(cores=2). Rows give the bytes one action reads, and the matrix products' row its read bandwidth.
 
     python -m benchmarks.latency_breakdown --out benchmarks/results/latency-breakdown-cpu.json
 """
@@ -104,7 +104,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "command": "python -m benchmarks.latency_breakdown " + " ".join(sys.argv[1:]),
     }
-    for runtime_name, piece, fn in pieces(agent, policy):
+    two_cores = ("numpy", "sscp.runtime_numpy policy, cores=2", None)  # started last: its helper spins meanwhile
+    for runtime_name, piece, fn in [*pieces(agent, policy), two_cores]:
+        if fn is None:
+            fn = runtime_numpy.Policy(header, arrays, cores=2)
         times = time_call(fn, a.calls, a.warmup)
         row = {
             **base,
@@ -117,6 +120,7 @@ def main() -> None:
         if piece.startswith("every layer"):
             row["read_gb_per_s"] = weight_bytes / float(np.median(times)) / 1e9
         emit(row, rows, [], a.out)
+    fn.close()  # the two-core policy, timed last: its helper stops
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ sample_actions for the same noise (one-step and k-step), need numpy only, and re
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -105,3 +106,47 @@ def test_jax_runtime_draws_the_same_keys_inside_its_call(numpy_export):
     second = manual(obs, key=jax.random.split(keys[0])[1])
     np.testing.assert_array_equal(own(obs), first)
     np.testing.assert_array_equal(own(obs), second)
+
+
+def test_two_cores_give_the_same_actions_and_stop_their_helper():
+    agent = tiny_bc_agent(3)
+    arrays, header = export.numpy_policy(agent, "sscp_bc", obs_dim=3)
+    one, two = runtime_numpy.Policy(header, arrays), runtime_numpy.Policy(header, arrays, cores=2)
+    obs = np.random.default_rng(0).normal(0, 2, (8, 3)).astype(np.float32)
+    key = jax.random.PRNGKey(7)
+    z = np.asarray(jax.random.normal(key, (8, 2)))
+    expected = np.asarray(jax.jit(agent.sample_actions)(obs, key))
+    batch_one = np.stack([two(o, noise=n) for o, n in zip(obs, z, strict=True)])  # the helper computes half of each
+    np.testing.assert_array_equal(batch_one, np.stack([one(o, noise=n) for o, n in zip(obs, z, strict=True)]))
+    assert np.max(np.abs(batch_one - expected)) <= 1e-5
+    np.testing.assert_array_equal(two(obs, noise=z), one(obs, noise=z))  # batches run on the calling core
+    helper = two._two_cores.process
+    two.close()
+    assert helper.poll() == 0 and two(obs[0]).shape == (2,)
+    with pytest.raises(ValueError, match="cores must be 1 or 2"):
+        runtime_numpy.Policy(header, arrays, cores=3)
+
+
+def test_two_core_helper_stops_when_its_caller_is_killed(tmp_path):
+    agent = tiny_bc_agent(1)
+    path = tmp_path / "policy.npz"
+    arrays, header = export.numpy_policy(agent, "sscp_bc", obs_dim=3)
+    path.write_bytes(runtime_numpy.pack(header, arrays))
+    script = f"""
+import os, signal, importlib.util
+spec = importlib.util.spec_from_file_location("policy_runtime", {str(Path(runtime_numpy.__file__))!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+policy = module.load({str(path)!r}, cores=2)
+policy([0.1, 0.2, 0.3])
+print(policy._two_cores.process.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    helper = int(done.stdout.split()[0])
+    for _ in range(200):
+        if not Path(f"/proc/{helper}").exists() or "Z" in Path(f"/proc/{helper}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail(f"the helper {helper} still runs 2 s after its caller was killed")
