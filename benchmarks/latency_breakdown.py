@@ -8,7 +8,7 @@ layer), the numpy pieces do the same for sscp.runtime_numpy (one layer with its 
 matrix product in sequence as one action streams them, one mish), and the last row is the numpy policy on two cores
 (cores=2). Rows give the bytes one action reads, and the matrix products' row its read bandwidth.
 
-    python -m benchmarks.latency_breakdown --out benchmarks/results/latency-breakdown-cpu.json
+    python -m benchmarks.latency_breakdown --out benchmarks/results/acting-breakdown-cpu.json
 """
 
 import argparse
