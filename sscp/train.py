@@ -44,7 +44,8 @@ class TrainConfig:
     agent: str = "sscp"
     """Agent name (see `sscp train --help` for the list)."""
     dataset: tuple[str, ...] | None = None
-    """Dataset name(s) or .npz path(s). Several single-task variants of one dataset train together, vmapped. Default
+    """Dataset name(s) or .npz path(s). Several single-task variants of one dataset, or datasets with equal observation
+    and action sizes (the demonstration files of one suite), train together, vmapped. Default
     cube-single-play-singletask-task1-v0, or none when --env is given (online from scratch). Goal-conditioned agents
     take one goal-conditioned dataset (default pointmaze-medium-navigate-v0; docs/goal_conditioned.md)."""
     env: tuple[str, ...] = ()
@@ -353,10 +354,16 @@ class Trainer:
         else:
             self.chunking = None
         if cfg.dataset:
-            if self.agent_cfg.batch_size > self.data.size:
+            smallest = getattr(self.data, "smallest_task", self.data.size)
+            if self.agent_cfg.batch_size > smallest:
                 raise ConfigError(
-                    f"--agent.batch-size {self.agent_cfg.batch_size} is larger than the dataset ({self.data.size} "
+                    f"--agent.batch-size {self.agent_cfg.batch_size} is larger than the dataset ({smallest} "
                     "transitions); lower it or use more data"
+                )
+            if cfg.online_steps and getattr(self.data, "task_rows", None) is not None:
+                raise ConfigError(
+                    f"--online-steps: {', '.join(cfg.dataset)} are different datasets, not single-task variants of "
+                    "one; fine-tune each in its own run"
                 )
             labels, env_names = cfg.dataset, self.data.env_names
             specs = [registry.resolve(d, cfg.data_dir) for d in cfg.dataset]

@@ -389,3 +389,56 @@ def test_saved_file_round_trips(tmp_path):
     assert os.listdir(path.parent) == ["data.npz"]
     dataset = load_ogbench_npz(path, add_info=True)
     np.testing.assert_array_equal(dataset["qpos"], _valid_arrays()["qpos"][[0, 1, 3, 4]])
+
+
+def _episodes_dataset(rng: np.random.Generator, lengths: list[int], obs_dim: int = 3) -> dict:
+    n = sum(lengths)
+    terminals = np.zeros(n, np.float32)
+    terminals[np.cumsum(lengths) - 1] = 1.0
+    obs = rng.standard_normal((n, obs_dim)).astype(np.float32)
+    return {
+        "observations": obs,
+        "next_observations": obs + 1,
+        "actions": rng.uniform(-1, 1, (n, 2)).astype(np.float32),
+        "rewards": rng.standard_normal(n).astype(np.float32),
+        "masks": np.ones(n, np.float32),
+        "terminals": terminals,
+    }
+
+
+def test_different_datasets_train_together_each_task_on_its_own_rows():
+    """Datasets that are not single-task variants of one dataset (e.g. the demonstration files of one suite) are
+    concatenated: task t samples only its own rows, with its own rewards, and action chunks stay in its episodes."""
+    import jax
+
+    from sscp.data.chunks import ChunkedData
+    from sscp.data.dataset import stack_tasks
+
+    rng = np.random.default_rng(0)
+    first, second = _episodes_dataset(rng, [5, 7]), _episodes_dataset(rng, [4, 4, 3])
+    data = stack_tasks([first, second], ["a", "b"], ["first.npz", "second.npz"])
+    assert data.size == 23 and data.smallest_task == 11
+    for task, source in enumerate((first, second)):
+        batch = data.sample(jax.random.PRNGKey(task), 500, task)
+        rows = {tuple(o) for o in np.asarray(batch["observations"])}
+        assert rows == {tuple(o) for o in source["observations"]}  # every row of its own, none of the other's
+        by_obs = {tuple(o): r for o, r in zip(source["observations"], source["rewards"], strict=True)}
+        assert np.allclose(np.asarray(batch["rewards"]), [by_obs[tuple(o)] for o in np.asarray(batch["observations"])])
+    chunked = ChunkedData.wrap(data, chunk_size=6, obs_history=1, source="test")
+    batch = chunked.sample(jax.random.PRNGKey(3), 400, 1)
+    chunks = np.asarray(batch["actions"]).reshape(400, 6, 2)
+    second_actions = [tuple(a) for a in second["actions"]]
+    for chunk in chunks:  # a chunk's actions are consecutive rows of one episode of the second dataset
+        rows = [second_actions.index(tuple(a)) for a in chunk]
+        assert all(b - a in (0, 1) for a, b in zip(rows, rows[1:], strict=False))
+        assert len({np.searchsorted([3, 7, 10], r) for r in rows}) == 1  # episode ends at rows 3, 7, 10
+
+
+def test_datasets_of_different_sizes_cannot_train_together():
+    from sscp.data.dataset import stack_tasks
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(DataError, match=r"b.npz: its observations have shape \(4,\) per row, those of a.npz \(3,\)"):
+        stack_tasks(
+            [_episodes_dataset(rng, [5]), _episodes_dataset(rng, [5], obs_dim=4)], ["a", "b"], ["a.npz", "b.npz"]
+        )

@@ -5,6 +5,7 @@
 #   job_add DIR GPU COMMAND...   queue a job (skipped if DIR/DONE exists): DIR/job.sh runs COMMAND on GPU (an index,
 #                                taken modulo the machine's GPUs), its output goes to DIR/stdout.log, DIR/DONE
 #                                marks success
+#   job_then DIR COMMAND...      run COMMAND after the job's earlier commands, if they succeeded
 #   jobs_start PARALLEL          start the queue in the background, PARALLEL jobs at a time
 #   jobs_wait                    until every queued job is done, the queue is gone, or WAIT_S after the script began
 #   jobs_stop STEP               stop each job once its eval.csv has rows of STEP (waits up to WAIT_S for the rest)
@@ -21,6 +22,13 @@ job_add() {
   [ -f "$dir/DONE" ] && return 0
   printf '%q ' "$@" >"$dir/job.sh"
   echo "$dir $(( NGPU > 0 ? gpu % NGPU : 0 ))" >>"$QUEUE.new"
+}
+
+job_then() {
+  local dir=$1
+  shift
+  [ -f "$dir/DONE" ] && return 0
+  { printf '&& '; printf '%q ' "$@"; } >>"$dir/job.sh"
 }
 
 jobs_start() {

@@ -39,13 +39,18 @@ class ChunkedData(flax.struct.PyTreeNode):
         return self.data.size
 
     @property
+    def smallest_task(self) -> int:
+        """Returns the number of transitions of the task with the fewest."""
+        return self.data.smallest_task
+
+    @property
     def env_names(self) -> tuple[str, ...]:
         """Returns the environment of each task."""
         return self.data.env_names
 
     def sample(self, key: jax.Array, batch_size: int, task: jax.Array) -> dict:
         """Returns a uniformly sampled batch of chunks with task `task`'s rewards and masks."""
-        return self.gather(jax.random.randint(key, (batch_size,), 0, self.size), task)
+        return self.gather(self.data.sample_rows(key, batch_size, task), task)
 
     def gather(self, idx: jax.Array, task: jax.Array) -> dict:
         """Returns the chunks and histories starting (ending) at rows idx [B]."""
