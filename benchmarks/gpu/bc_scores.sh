@@ -24,7 +24,7 @@ if [ "${SMALL:-0}" = 1 ]; then
   STEPS=${STEPS:-200}; LOG_EVERY=100; SAVE_EVERY=100; EPISODES="--episodes 4"; EVAL_EPS=2
   small=(--eval-max-steps 20); tiny=(--agent.hidden-dims 32 32 --agent.batch-size 32)
 else
-  STEPS=${STEPS:-100000}; LOG_EVERY=1000; SAVE_EVERY=10000; EPISODES=""; EVAL_EPS=50; small=(); tiny=()
+  STEPS=${STEPS:-100000}; LOG_EVERY=1000; SAVE_EVERY=10000; EPISODES=""; EVAL_EPS=${EVAL_EPS:-50}; small=(); tiny=()
 fi
 declare -A extra_steps=([flow_bc]="1" [diffusion_bc]="1 5 50")  # evaluated besides each agent's default
 source "$(dirname "$0")/jobs_lib.sh"
