@@ -83,6 +83,7 @@ elif [ "$PHASE" = collect ]; then
     | tee "$OUT/bc-scores.md"
   # Latency per policy call (one chunk) at batch 1, each suite's shapes: observation x m, action x H.
   [ "${SMALL:-0}" = 1 ] && lat=(--hidden 32 32 --calls 30) || lat=()
+  [ "${LATENCY:-1}" = 0 ] && exit 0  # LATENCY=0: the table only
   for suite in $SUITES; do
     dims=$(python3 -c "import numpy as np; d = np.load('$DATA/$suite-task1-demos-v0.npz'); \
 print(d['observations'].shape[1], d['actions'].shape[1])")
