@@ -94,9 +94,18 @@ LATENCY = [
     ("ms / action", lambda r: f"{r['latency_per_action_ms']:.4f}"),
     ("actions/s", lambda r: f"{r['actions_per_sec']:,.0f}"),
     ("× sscp's latency", lambda r: f"{r['vs_sscp']:.1f}" if "vs_sscp" in r else "–"),
+    ("threads set", lambda r: threads_set(r)),
+    ("load (1 min)", lambda r: f"{r['load_average_1min']:.2f}" if "load_average_1min" in r else "–"),
     ("commit", lambda r: r["commit"]),
     ("date", lambda r: r["date"]),
 ]
+
+
+def threads_set(row: dict) -> str:
+    """Returns the thread settings a latency row ran with (OPENBLAS_NUM_THREADS, XLA_FLAGS), or "default"."""
+    settings = [f"OPENBLAS_NUM_THREADS={row['openblas_num_threads']}"] if row.get("openblas_num_threads") else []
+    settings += [row["xla_flags"]] if row.get("xla_flags") else []
+    return ", ".join(settings) or "default"
 
 
 def latency_rows() -> list[dict]:
@@ -111,6 +120,18 @@ def latency_rows() -> list[dict]:
             rows.append({**r, "vs_sscp": r["latency_ms"] / sscp[key]} if key in sscp else r)
     return rows
 
+
+BREAKDOWN = [
+    ("device", lambda r: r["device"]),
+    ("runtime", lambda r: r["runtime"]),
+    ("piece (batch 1, 4 × 512 SSCP)", lambda r: r["piece"]),
+    ("median (µs)", lambda r: f"{r['median_us']:.1f}"),
+    ("p90 (µs)", lambda r: f"{r['p90_us']:.1f}"),
+    ("read bandwidth (GB/s)", lambda r: f"{r['read_gb_per_s']:.1f}" if "read_gb_per_s" in r else "–"),
+    ("load (1 min)", lambda r: f"{r['load_average_1min']:.2f}"),
+    ("commit", lambda r: r["commit"]),
+    ("date", lambda r: r["date"]),
+]
 
 EXPRESSIVENESS = [
     ("agent", lambda r: r["agent"]),
@@ -172,6 +193,8 @@ def main() -> None:
         + table(PROFILE, load("profile*.json"))
         + "\n\n### Acting latency of every agent (`benchmarks/latency.py`)\n\n"
         + table(LATENCY, latency_rows())
+        + "\n\n### Where a batch-1 action's time goes on the CPU (`benchmarks/latency_breakdown.py`)\n\n"
+        + table(BREAKDOWN, load("acting-breakdown-*.json"))
         + "\n\n",
     )
     fill(ROOT / "docs" / "expressiveness.md", "\n\n" + table(EXPRESSIVENESS, load("expressiveness-*.json")) + "\n\n")
