@@ -9,14 +9,14 @@ cost, so agents are untrained.
 (every call flattens the whole agent, optimiser state included), and with the agent closed over, as a frozen
 deployed policy (the weights are constants of the compiled program), or (--weights exported) as the file `sscp
 export` writes, loaded back with sscp.runtime (jax.export, weights baked in, cpu and cuda lowerings, symbolic batch;
-each call also draws its noise key as an input), or (--weights numpy, sscp and sscp_bc only) as the file `sscp
-export --format numpy` writes, run by sscp.runtime_numpy (numpy only: the embedding folded into the first layer, the
-noise drawn with numpy's generator inside each call), or (--weights numpy-2-cores) the same loaded with cores=2 (a
-helper process spinning on the second core computes half of every layer of batch-1 calls; larger batches run on the
-calling core while it spins). Each timed call hands over a host NumPy
-observation batch and ends with np.asarray(actions): the transfers are included. Rows record the 1-minute load
-average and OPENBLAS_NUM_THREADS (which sets numpy's BLAS threads). Reported: median and p90 over
---calls timed calls after --warmup untimed ones, and actions per second (batch / median).
+each call also draws its noise key as an input), or (--weights numpy: sscp, sscp_bc, flow_bc and dql) as the file
+`sscp export --format numpy` writes, run by sscp.runtime_numpy (numpy only: the time embedding folded into the first
+layer, all the noise drawn with numpy's generator inside each call), or (--weights numpy-2-cores) the same loaded
+with cores=2 (a helper process spinning on the second core computes half of every layer of batch-1 calls; larger
+batches run on the calling core while it spins). Each timed call hands over a host NumPy observation batch and ends
+with np.asarray(actions): the transfers are included. Rows record the 1-minute load average and OPENBLAS_NUM_THREADS
+(which sets numpy's BLAS threads). Reported: median and p90 over --calls timed calls after --warmup untimed ones, and
+actions per second (batch / median).
 
     python -m benchmarks.latency --agents all --out benchmarks/results/latency-cpu.json
     python -m benchmarks.latency --agents gc_sscp hiql --hidden 512 512 512 --obs-dim 2 --action-dim 2
@@ -38,7 +38,7 @@ from benchmarks.throughput import commit, device_name, emit, peak_memory_bytes, 
 from sscp import runtime, runtime_numpy
 from sscp.agents import AGENTS, get_agent, is_goal_conditioned
 from sscp.data.goals import example_goal_batch
-from sscp.export import NUMPY_ACTORS, export_policy, numpy_policy
+from sscp.export import NUMPY_POLICIES, export_policy, numpy_policy
 
 # Network calls per action of each agent's sample_actions, from its config. GC-SSCP: φ([s; g]), then its one actor
 # call; HIQL: the high-level actor, then the low-level one.
@@ -133,8 +133,8 @@ def main() -> None:
         goal_dim = a.obs_dim if is_goal_conditioned(name) else None  # OGBench goals are observations
         agent, config, fields = make_agent(name, hidden, goal_example if goal_dim else example)
         for weights, batch in [(w, b) for w in a.weights for b in a.batches]:
-            if weights.startswith("numpy") and name not in NUMPY_ACTORS:
-                continue  # the numpy runtime runs one vector-field network: sscp and sscp_bc
+            if weights.startswith("numpy") and name not in NUMPY_POLICIES:
+                continue  # the numpy runtime runs one MLP called k times: sscp, sscp_bc, flow_bc, dql
             calls = a.calls if batch == 1 else a.big_calls
             shape = (a.warmup + calls, batch, a.obs_dim)
             streams = [rng.standard_normal(shape, dtype=np.float32) for _ in range(2 if goal_dim else 1)]

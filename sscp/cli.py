@@ -27,7 +27,7 @@ commands:
   sweep SPEC                 run a grid of agents × datasets × seeds × options on Ray: sscp sweep SPEC.yaml [--out DIR]
                              [--address ADDR] (finished groups are skipped, unfinished ones resume)
   export RUN_DIR             write a run's policy for sscp.runtime (jax + numpy only): sscp export RUN_DIR [--out FILE]
-                             [--format numpy] (sscp/sscp_bc for sscp.runtime_numpy: numpy only)
+                             [--format numpy] (sscp/sscp_bc/flow_bc/dql for sscp.runtime_numpy: numpy only)
 
 `sscp COMMAND --help` lists every option with its meaning and default.
 """
@@ -360,7 +360,8 @@ class ExportArgs:
     an input and runtime.load(path, seed) draws a fresh one per call. --format jax only."""
     format: Literal["jax", "numpy"] = "jax"
     """jax: a jax.export program for sscp.runtime (every agent; jax at run time). numpy: the network's arrays for
-    sscp.runtime_numpy (sscp and sscp_bc; numpy only at run time, the noise drawn with numpy or passed in)."""
+    sscp.runtime_numpy (sscp, sscp_bc, flow_bc and dql; numpy only at run time, the noise drawn with numpy or passed
+    in)."""
 
 
 def cmd_export(args: list[str]) -> None:

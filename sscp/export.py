@@ -1,6 +1,7 @@
 """`sscp export`: one run's acting policy (the parameters `sample_actions` uses, e.g. SSCP's EMA actor) serialised
-with `jax.export` into a self-contained file that `sscp.runtime.load` runs, or (`--format numpy`, SSCP and SSCP-BC)
-as the arrays of a numpy forward pass that `sscp.runtime_numpy.load` runs; checked against the trained agent."""
+with `jax.export` into a self-contained file that `sscp.runtime.load` runs, or (`--format numpy`: SSCP, SSCP-BC, flow
+BC and Diffusion-QL) as the arrays of a numpy forward pass that `sscp.runtime_numpy.load` runs; checked against the
+trained agent."""
 
 import inspect
 import os
@@ -62,28 +63,11 @@ def export_policy(
     return exported, header
 
 
-# Agents whose acting policy is flow.euler_then_complete on a VectorField, and the parameters it acts with.
-NUMPY_ACTORS = {"sscp": lambda agent: agent.target_params["actor"], "sscp_bc": lambda agent: agent.params}
-
-
-def numpy_policy(agent, agent_name: str, obs_dim: int) -> tuple[dict[str, np.ndarray], dict]:
-    """Returns (arrays, header) of the numpy policy (sscp.runtime_numpy) that computes agent.sample_actions for the
-    same observations and noise z: the sampler's constant (τ, d) per network call makes the time/step embedding a
-    constant, folded (in float64, then float32) into one first-layer bias per call."""
+def _sscp_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Returns (the time embedding e(τ_i, d_i) of each network call [steps, embed_dim], {"step_scale"}) of SSCP's
+    flow.euler_then_complete: steps − 1 Euler steps, then one completion jump."""
     from sscp.nets import TimeStepEmbedding
 
-    if agent_name not in NUMPY_ACTORS:
-        raise ConfigError(
-            f"--format numpy exports {' and '.join(NUMPY_ACTORS)} (one vector-field network); export {agent_name} "
-            "with --format jax"
-        )
-    net = agent.actor_def
-    if net.activation != "mish" or net.layer_norm or net.dtype != "float32":
-        raise ConfigError(
-            "--format numpy exports the default vector field (mish, no LayerNorm, float32); this run has "
-            f"activation {net.activation}, layer norm {net.layer_norm}, dtype {net.dtype}: export it with --format jax"
-        )
-    params = jax.tree.map(np.asarray, NUMPY_ACTORS[agent_name](agent)["params"])
     steps = agent.config.sample_steps
     # (τ, d, scale) of each call, as flow.euler_then_complete computes them in float32
     dt = np.float32(1.0 / steps)
@@ -91,33 +75,104 @@ def numpy_policy(agent, agent_name: str, obs_dim: int) -> tuple[dict[str, np.nda
     ds = [np.float32(0.0)] * (steps - 1) + [np.float32(1.0) - taus[-1]]
     scales = [dt] * (steps - 1) + [np.float32(1.0) - taus[-1]]
     embed = TimeStepEmbedding(net.embed_dim, net.embed_dim, net.fourier_scale)
-    e = embed.apply({"params": params["embed"]}, jnp.asarray(taus), jnp.asarray(ds))  # [steps, embed_dim]
-    mlp = params["mlp"]
-    first = mlp["Dense_0"]["kernel"].astype(np.float64)
-    inputs = obs_dim + net.action_dim
-    bias = mlp["Dense_0"]["bias"] + np.asarray(e, np.float64) @ first[inputs:]
-    arrays = {
-        "input_kernel": mlp["Dense_0"]["kernel"][:inputs],
-        "input_bias": bias.astype(np.float32),
-        "step_scale": np.asarray(scales, np.float32),
+    e = embed.apply({"params": params["embed"]}, jnp.asarray(taus), jnp.asarray(ds))
+    return np.asarray(e), {"step_scale": np.asarray(scales)}
+
+
+def _flow_bc_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Returns (the time input t_i of each network call [steps, 1], {"step_scale"}) of flow.euler_sample."""
+    steps = agent.config.flow_steps
+    times = [np.float32(i * (1.0 / steps)) for i in range(steps)]  # as flow._euler computes them in float32
+    return np.asarray(times)[:, None], {"step_scale": np.full(steps, 1.0 / steps, np.float32)}
+
+
+def _dql_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Returns (the step embedding of each network call [T, time_dim], the reverse chain's coefficients per call) of
+    DQLAgent.sample: calls at t = T − 1, …, 0."""
+    from sscp.agents.dql import ddpm_schedule
+    from sscp.nets import MLP, SinusoidalEmbedding
+
+    steps = agent.config.diffusion_steps
+    t = np.arange(steps - 1, -1, -1)
+    sinusoidal = SinusoidalEmbedding(net.time_dim).apply({}, jnp.asarray(t, jnp.float32))
+    e = MLP((2 * net.time_dim, net.time_dim), "mish").apply({"params": params["time_mlp"]}, sinusoidal)
+    c = {k: np.asarray(v)[t] for k, v in ddpm_schedule(agent.config.beta_schedule, steps).items()}
+    coefficients = {
+        "x0_from_x": c["sqrt_recip_cumprod"],
+        "x0_from_eps": c["sqrt_recipm1_cumprod"],
+        "mean_x0": c["posterior_mean_x0"],
+        "mean_xt": c["posterior_mean_xt"],
+        "noise_std": np.where(t > 0, c["posterior_std"], 0.0),  # no noise after the last call
     }
+    return np.asarray(e), coefficients
+
+
+# The agents `--format numpy` exports. Each acts with one MLP called `steps` times on [obs, x, time input] in some
+# order; per agent: the network, the parameters sample_actions acts with, the order of the first layer's input
+# blocks, the sampler (sscp.runtime_numpy.SAMPLERS) and the time inputs and sampler coefficients of its calls.
+NUMPY_POLICIES = {
+    "sscp": (lambda a: a.actor_def, lambda a: a.target_params["actor"], ("obs", "x", "time"), "euler", _sscp_calls),
+    "sscp_bc": (lambda a: a.actor_def, lambda a: a.params, ("obs", "x", "time"), "euler", _sscp_calls),
+    "flow_bc": (lambda a: a.field_def, lambda a: a.params, ("obs", "x", "time"), "euler", _flow_bc_calls),
+    "dql": (lambda a: a.actor_def, lambda a: a.params["actor"], ("x", "time", "obs"), "ddpm", _dql_calls),
+}
+
+
+def numpy_policy(agent, agent_name: str, obs_dim: int) -> tuple[dict[str, np.ndarray], dict]:
+    """Returns (arrays, header) of the numpy policy (sscp.runtime_numpy) that computes agent.sample_actions for the
+    same observations and noise: each network call's time input is a constant, so its embedding's contribution to
+    the first layer is folded (in float64, then float32) into one first-layer bias per call."""
+    if agent_name not in NUMPY_POLICIES:
+        raise ConfigError(
+            f"--format numpy exports {', '.join(NUMPY_POLICIES)} (one MLP called k times); export {agent_name} "
+            "with --format jax"
+        )
+    network, acting_params, order, sampler, calls = NUMPY_POLICIES[agent_name]
+    net = network(agent)
+    layer_norm, dtype = getattr(net, "layer_norm", False), getattr(net, "dtype", "float32")
+    if net.activation not in runtime_numpy.ACTIVATIONS or layer_norm or dtype != "float32":
+        raise ConfigError(
+            f"--format numpy exports networks with {' or '.join(runtime_numpy.ACTIVATIONS)}, no LayerNorm, float32; "
+            f"this run has activation {net.activation}, layer norm {layer_norm}, dtype {dtype}: export it with "
+            "--format jax"
+        )
+    params = jax.tree.map(np.asarray, acting_params(agent)["params"])
+    time_inputs, coefficients = calls(agent, net, params)
+    mlp = params["mlp"]
+    first = mlp["Dense_0"]["kernel"]
+    sizes = {"obs": obs_dim, "x": net.action_dim, "time": time_inputs.shape[1]}
+    rows = dict(zip(order, np.split(first, np.cumsum([sizes[name] for name in order])[:-1]), strict=True))
+    bias = mlp["Dense_0"]["bias"] + time_inputs.astype(np.float64) @ rows["time"].astype(np.float64)
+    arrays = {"input_kernel": np.concatenate([rows["obs"], rows["x"]]), "input_bias": bias, **coefficients}
     for i in range(1, len(mlp)):
         arrays[f"kernel_{i}"] = mlp[f"Dense_{i}"]["kernel"]
         arrays[f"bias_{i}"] = mlp[f"Dense_{i}"]["bias"]
-    header = {"obs_dim": obs_dim, "action_dim": net.action_dim, "activation": "mish", "steps": steps}
+    header = dict(
+        obs_dim=obs_dim, action_dim=net.action_dim, activation=net.activation, steps=len(time_inputs), sampler=sampler
+    )
     return {k: np.ascontiguousarray(v, np.float32) for k, v in arrays.items()}, header
+
+
+def sampler_noise(sampler: str, key: jax.Array, steps: int, shape: tuple[int, int]) -> jax.Array:
+    """Returns the standard-normal draws [noise_draws, *shape] that sample_actions makes from `key`, in the order
+    sscp.runtime_numpy's `noise=` takes them: z for an euler sampler, the reverse chain's `steps` draws for ddpm."""
+    from sscp.agents.dql import chain_noise
+
+    return chain_noise(key, steps, shape) if sampler == "ddpm" else jax.random.normal(key, shape)[None]
 
 
 def max_difference(agent, policy, observations: np.ndarray, goals: np.ndarray | None, seed) -> float:
     """Returns max |policy - agent.sample_actions| over `observations` (same noise), the trained agent jitted as in
-    training and evaluation. A runtime.Policy gets the same key; a runtime_numpy.Policy gets the noise z that
-    sample_actions draws from that key, z = N(0, I) of shape [B, action_dim] (so a sampler that drew its noise
-    otherwise would fail the check)."""
+    training and evaluation. A runtime.Policy gets the same key; a runtime_numpy.Policy gets the noise that
+    sample_actions draws from that key (sampler_noise: a sampler that drew its noise otherwise would fail the
+    check)."""
     key = jax.random.PRNGKey(1 if seed is None else seed)
     data = (observations,) if goals is None else (observations, goals)
     trained = np.asarray(jax.jit(lambda a, *x: a.sample_actions(*x))(agent, *data, key))
     if isinstance(policy, runtime_numpy.Policy):
-        exported = policy(observations, noise=np.asarray(jax.random.normal(key, trained.shape)))
+        exported = policy(
+            observations, noise=np.asarray(sampler_noise(policy.sampler, key, policy.steps, trained.shape))
+        )
     else:
         exported = policy(*data, key=key if seed is None else None)
     return float(np.max(np.abs(exported - trained)))

@@ -3,7 +3,7 @@
     from sscp import runtime_numpy
     policy = runtime_numpy.load("policy.npz")
     action = policy(observation)               # [obs_dim] -> [action_dim], or [B, obs_dim] -> [B, action_dim]
-    action = policy(observation, noise=z)      # the caller's standard-normal noise z, [action_dim] or [B, action_dim]
+    action = policy(observation, noise=z)      # the caller's standard-normal noise z (shapes: Policy.__call__)
 
 This file imports nothing but numpy, so it can be copied next to a controller on its own.
 
@@ -13,16 +13,21 @@ policy is loaded**, so that each layer costs one exchange through shared memory 
 core's half of the weights then stays in its own cache. x86-64 only (the exchange relies on its store ordering);
 batches above 1 run on the calling core. `policy.close()` (or dropping the policy) stops the helper.
 
-The policy is SSCP's sampler (`flow.euler_then_complete`) with its vector-field network h(s, x, τ, d): starting from
-noise x = z, each of the `steps` network calls adds scale_i · h(s, x, τ_i, d_i) to x, and the action is
-clip(x, −1, 1); one step (the default) is the one-step action clip(z + h(s, z, 0, 1), −1, 1). The sampler's τ_i
-and d_i are constants, so the export folded the time/step embedding e(τ_i, d_i) into one first-layer bias per
-step: only [s, x] enters the network at run time.
+The policy is a sampler that calls one MLP network(s, x, step) `steps` times, starting from noise x = z:
+- "euler" (SSCP's `flow.euler_then_complete`, flow BC's `flow.euler_sample`): each call adds
+  scale_i · network(s, x, i) to x, and the action is clip(x, −1, 1); SSCP's one step (its default) is the one-step
+  action clip(z + h(s, z, 0, 1), −1, 1).
+- "ddpm" (Diffusion-QL's reverse chain, `agents.dql`): each call predicts the noise ε; x_0 = clip(a_i·x − b_i·ε,
+  −1, 1), x = c_i·x_0 + d_i·x, plus σ_i times a fresh standard-normal draw after every call but the last, and the
+  action is clip(x, −1, 1). It draws `steps` noise arrays per action: z, then one after each call but the last.
+The network's time input (SSCP's τ_i and d_i, flow BC's t_i, DDPM's step index) is a constant of each call, so the
+export folded its embedding into one first-layer bias per call: only [s, x] enters the network at run time.
 
-File layout: a numpy .npz archive (no pickles) holding `header` (UTF-8 JSON as uint8: sizes, steps, activation,
-where the policy came from), `input_kernel` [obs_dim + action_dim, H], `input_bias` [steps, H], `kernel_i` and
-`bias_i` for the layers after the first (i = 1 ... L, the last one has action_dim outputs) and `step_scale`
-[steps].
+File layout: a numpy .npz archive (no pickles) holding `header` (UTF-8 JSON as uint8: sizes, steps, activation
+(mish or tanh-approximated gelu), sampler, where the policy came from), `input_kernel` [obs_dim + action_dim, H],
+`input_bias` [steps, H], `kernel_i` and `bias_i` for the layers after the first (i = 1 ... L, the last one has
+action_dim outputs), and per call [steps]: `step_scale` (euler), or `x0_from_x`, `x0_from_eps`, `mean_x0`, `mean_xt`
+and `noise_std` (ddpm).
 """
 
 import io
@@ -75,21 +80,57 @@ def mish(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Returns x · ½(1 + tanh(√(2/π)(x + 0.044715x³))), flax's default (tanh-approximated) gelu, computed in place
+    in x."""
+    t = x * x
+    t *= np.float32(0.044715)
+    t += np.float32(1.0)
+    t *= x
+    t *= np.float32(np.sqrt(2.0 / np.pi))
+    np.tanh(t, out=t)
+    t += np.float32(1.0)
+    t *= np.float32(0.5)
+    x *= t
+    return x
+
+
+ACTIVATIONS = {"mish": mish, "gelu": gelu}
+# the per-call arrays of each sampler, and how many standard-normal arrays an action draws (steps: the header's)
+SAMPLERS = {
+    "euler": (("step_scale",), lambda steps: 1),
+    "ddpm": (("x0_from_x", "x0_from_eps", "mean_x0", "mean_xt", "noise_std"), lambda steps: steps),
+}
+
+
 class Policy:
     """A loaded numpy policy: call it with one observation [obs_dim] or a batch [B, obs_dim]; returns float32
-    actions in [−1, 1] of the matching shape. The noise z ~ N(0, I) is drawn from the policy's own numpy generator
-    (`seed` at load) unless `noise=` is given; for the same observation and noise the action is the jax policy's.
-    cores=2 computes batch-1 calls on two cores (see the module docstring); the actions are the same."""
+    actions in [−1, 1] of the matching shape. The noise (`noise_draws` standard-normal arrays per action: 1 for
+    euler, `steps` for ddpm) is drawn from the policy's own numpy generator (`seed` at load) unless `noise=` is given;
+    for the same observation and noise the action is the jax policy's. cores=2 computes batch-1 calls on two cores
+    (see the module docstring); the actions are the same."""
 
     def __init__(self, header: dict, arrays: dict[str, np.ndarray], seed: int = 0, cores: int = 1):
-        if header.get("activation") != "mish":
-            raise ValueError(f"unknown activation {header.get('activation')!r} in the policy header (expected mish)")
+        if header.get("activation") not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {header.get('activation')!r} in the policy header (expected one of "
+                f"{', '.join(ACTIVATIONS)}): a newer sscp wrote it; run it with that sscp's runtime_numpy"
+            )
+        self.sampler = header.get("sampler", "euler")  # the first files (SSCP only) had no sampler entry
+        if self.sampler not in SAMPLERS:
+            raise ValueError(
+                f"unknown sampler {self.sampler!r} in the policy header (expected one of {list(SAMPLERS)})"
+            )
         self.header = header
         self.obs_dim: int = header["obs_dim"]
         self.action_dim: int = header["action_dim"]
+        self.activation = ACTIVATIONS[header["activation"]]
         self.input_kernel = arrays["input_kernel"]
         self.input_bias = arrays["input_bias"]
-        self.step_scale = arrays["step_scale"]
+        names, draws = SAMPLERS[self.sampler]
+        self.coefficients = {name: arrays[name] for name in names}  # [steps] each
+        self.steps = len(self.input_bias)
+        self.noise_draws: int = draws(self.steps)
         count = sum(name.startswith("kernel_") for name in arrays)
         self.layers = [(arrays[f"kernel_{i}"], arrays[f"bias_{i}"]) for i in range(1, count + 1)]
         self._rng = np.random.default_rng(seed)
@@ -111,26 +152,51 @@ class Policy:
             raise ValueError(
                 f"observation has shape {np.shape(observation)}; expected ({self.obs_dim},) or (B, {self.obs_dim})"
             )
-        shape = (len(obs), self.action_dim)
+        full = (self.noise_draws, len(obs), self.action_dim)
         if noise is None:
-            x = self._rng.standard_normal(shape, dtype=np.float32)
+            z = self._rng.standard_normal(full, dtype=np.float32)
         else:
-            z = np.asarray(noise, np.float32)
-            if z.shape not in (shape, shape[1:]):
-                raise ValueError(f"noise has shape {z.shape}; expected ({self.action_dim},) or {shape}")
-            x = np.array(np.broadcast_to(z, shape))
+            z = self._noise(noise, full)
+        x = np.array(z[0])
         network = self._two_cores if self._two_cores is not None and len(obs) == 1 else self
-        for step in range(len(self.step_scale)):
-            x = x + self.step_scale[step] * network.network(obs, x, step)
+        update = self._euler_update if self.sampler == "euler" else self._ddpm_update
+        for step in range(self.steps):
+            x = update(x, network.network(obs, x, step), step, z)
         np.clip(x, -1.0, 1.0, out=x)
         return x[0] if single else x
 
+    def _noise(self, noise, full: tuple[int, int, int]) -> np.ndarray:
+        """Returns the caller's noise as [noise_draws, B, action_dim]: given per row [noise_draws, B, action_dim] or
+        for every row [noise_draws, action_dim]; a one-draw sampler's may leave out its first axis."""
+        z = np.asarray(noise, np.float32)
+        shapes = [full, (full[0], full[2])] + ([full[1:], full[2:]] if full[0] == 1 else [])
+        if z.shape not in shapes:
+            raise ValueError(
+                f"noise has shape {z.shape}; expected one of {', '.join(map(str, shapes))} ({self.noise_draws} "
+                f"standard-normal draw(s) per action for the {self.sampler} sampler, per row or shared by the batch)"
+            )
+        return np.broadcast_to(z.reshape(full[0], -1, full[2]), full)
+
+    def _euler_update(self, x: np.ndarray, h: np.ndarray, step: int, z: np.ndarray) -> np.ndarray:
+        """Returns x + scale_step · h (flow.euler_then_complete, flow.euler_sample)."""
+        return x + self.coefficients["step_scale"][step] * h
+
+    def _ddpm_update(self, x: np.ndarray, eps: np.ndarray, step: int, z: np.ndarray) -> np.ndarray:
+        """Returns the reverse chain's next x from x and the predicted noise eps, as DQLAgent.sample computes it."""
+        c = {name: values[step] for name, values in self.coefficients.items()}
+        x0 = np.clip(c["x0_from_x"] * x - c["x0_from_eps"] * eps, -1.0, 1.0)
+        x = c["mean_x0"] * x0 + c["mean_xt"] * x
+        if step + 1 < self.steps:
+            x = x + c["noise_std"] * z[step + 1]
+        return x
+
     def network(self, obs: np.ndarray, x: np.ndarray, step: int) -> np.ndarray:
-        """Returns h(s, x, τ_step, d_step) [B, action_dim] for observations [B, obs_dim] and points [B, action_dim]."""
+        """Returns the network's output [B, action_dim] at call `step` for observations [B, obs_dim] and points
+        [B, action_dim]."""
         h = np.concatenate([obs, x], axis=1) @ self.input_kernel
         h += self.input_bias[step]
         for kernel, bias in self.layers:
-            h = mish(h) @ kernel
+            h = self.activation(h) @ kernel
             h += bias
         return h
 
@@ -163,11 +229,11 @@ def _views(buffer, layout: dict) -> tuple[np.ndarray, list[np.ndarray], list[np.
 GO, LAYER, STEP, STOP, READY, DONE = 0, 1, 2, 3, 8, 9
 
 
-def _half_layer(inputs: np.ndarray, kernel: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
-    """Writes mish(inputs @ kernel + bias) into out (1-D views throughout)."""
+def _half_layer(inputs: np.ndarray, kernel: np.ndarray, bias: np.ndarray, out: np.ndarray, activation) -> None:
+    """Writes activation(inputs @ kernel + bias) into out (1-D views throughout)."""
     np.dot(inputs, kernel, out=out)
     out += bias
-    mish(out)
+    activation(out)
 
 
 class _TwoCores:
@@ -196,8 +262,10 @@ class _TwoCores:
         self.biases = [policy.input_bias[:, : self.halves[0]]]
         self.biases += [b[:h] for (_, b), h in zip(policy.layers[:-1], self.halves[1:], strict=True)]
         self.last_kernel, self.last_bias = policy.layers[-1]
+        self.activation = policy.activation
         self.sequence = 0
         script = [sys.executable, "-P", os.path.abspath(__file__), "--serve", self.memory.name, json.dumps(layout)]
+        script.append(policy.header["activation"])
         self.process = subprocess.Popen(script, stdin=subprocess.DEVNULL)
         self._finalizer = weakref.finalize(self, _stop, self.process, self.memory)
         deadline = time.monotonic() + 60.0
@@ -208,7 +276,8 @@ class _TwoCores:
             time.sleep(0.001)
 
     def network(self, obs: np.ndarray, x: np.ndarray, step: int) -> np.ndarray:
-        """Returns h(s, x, τ_step, d_step) [1, action_dim] for one observation [1, obs_dim] and one point x."""
+        """Returns the network's output [1, action_dim] at call `step` for one observation [1, obs_dim] and one
+        point x."""
         inputs = self.activations[0]
         inputs[: obs.shape[1]] = obs[0]
         inputs[obs.shape[1] :] = x[0]
@@ -217,7 +286,11 @@ class _TwoCores:
             self.control[LAYER], self.control[STEP] = layer, step
             self.control[GO] = self.sequence
             _half_layer(
-                self.activations[layer], kernel, bias[step] if layer == 0 else bias, self.activations[layer + 1][:half]
+                self.activations[layer],
+                kernel,
+                bias[step] if layer == 0 else bias,
+                self.activations[layer + 1][:half],
+                self.activation,
             )
             spins = 0
             while self.control[DONE] != self.sequence:
@@ -248,7 +321,7 @@ def _stop(process: subprocess.Popen, memory: shared_memory.SharedMemory) -> None
     memory.unlink()
 
 
-def _serve(name: str, layout: dict) -> None:
+def _serve(name: str, layout: dict, activation_name: str) -> None:
     """The helper's loop: spin until GO changes, compute the second half of layer LAYER's columns, write them and
     DONE; return on STOP or when the caller's process is gone."""
     memory = shared_memory.SharedMemory(name=name)
@@ -257,6 +330,7 @@ def _serve(name: str, layout: dict) -> None:
     kernels = [np.array(k) for k in helper[0::2]]  # private copies, in this core's cache once used
     biases = [np.array(b) for b in helper[1::2]]
     halves = [a.shape[0] - k.shape[1] for a, k in zip(activations[1:], kernels, strict=True)]
+    activation = ACTIVATIONS[activation_name]
     parent, sequence, spins = os.getppid(), 0, 0
     control[READY] = 1
     while True:
@@ -267,7 +341,7 @@ def _serve(name: str, layout: dict) -> None:
                 return
         layer, step = int(control[LAYER]), int(control[STEP])
         bias = biases[layer][step] if layer == 0 else biases[layer]
-        _half_layer(activations[layer], kernels[layer], bias, activations[layer + 1][halves[layer] :])
+        _half_layer(activations[layer], kernels[layer], bias, activations[layer + 1][halves[layer] :], activation)
         control[DONE] = sequence
 
 
@@ -280,4 +354,4 @@ def load(path: str | os.PathLike, seed: int = 0, cores: int = 1) -> Policy:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--serve"]:
-    _serve(sys.argv[2], json.loads(sys.argv[3]))
+    _serve(sys.argv[2], json.loads(sys.argv[3]), sys.argv[4])

@@ -1,5 +1,6 @@
 """The numpy deployment format: `sscp export --format numpy` and sscp.runtime_numpy act exactly like
-sample_actions for the same noise (one-step and k-step), need numpy only, and reject what they cannot run."""
+sample_actions for the same noise (SSCP one-step and k-step, flow BC's Euler steps, Diffusion-QL's DDPM chain), need
+numpy only, and reject what they cannot run."""
 
 import subprocess
 import sys
@@ -8,48 +9,76 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from sscp import cli, export, runtime, runtime_numpy
 from sscp.agents import get_agent
+from sscp.agents.dql import DQLAgent, DQLConfig
 from sscp.errors import ConfigError
-from sscp.nets import VectorField
+from sscp.nets import FlowField, NoisePredictor, VectorField
 
 
-def tiny_bc_agent(steps: int):
-    """Returns an untrained sscp_bc agent with a 2 × 16 vector field on observation 3 / action 2 (SSCP's EMA actor is
-    checked through a trained run below: creating an SSCP agent costs ~5 s of eager initialisation here)."""
-    agent_cls, config_cls = get_agent("sscp_bc")
+def tiny_agent(name: str, steps: int):
+    """Returns an untrained agent whose acting network is 2 × 16 on observation 3 / action 2, taking `steps` network
+    calls per action: sscp_bc and flow_bc as created for training, dql with its actor only (its critics and optimiser,
+    which sample_actions does not use, cost ~5 s of eager initialisation here, as an SSCP agent does: SSCP's EMA
+    actor is checked through a trained run below)."""
     example = {"observations": np.zeros((1, 3), np.float32), "actions": np.zeros((1, 2), np.float32)}
-    config = config_cls(hidden_dims=(16, 16), time_embed_dim=16, sample_steps=steps)
+    if name == "dql":
+        config = DQLConfig(actor_hidden_dims=(16, 16), diffusion_steps=steps)
+        actor_def = NoisePredictor(2, config.actor_hidden_dims, time_dim=config.time_dim)
+        actor = actor_def.init(jax.random.PRNGKey(0), example["observations"], example["actions"], jnp.zeros((1,)))
+        return DQLAgent({"actor": actor}, None, None, None, None, None, config, actor_def, None, None)
+    agent_cls, config_cls = get_agent(name)
+    steps_field = {"sscp_bc": "sample_steps", "flow_bc": "flow_steps"}[name]
+    extra = {"time_embed_dim": 16} if name == "sscp_bc" else {}
+    config = config_cls(hidden_dims=(16, 16), **{steps_field: steps}, **extra)
     return agent_cls.create(jax.random.PRNGKey(0), example, config)
 
 
-@pytest.mark.parametrize("steps", [1, 3])
-def test_numpy_policy_is_sample_actions_for_the_same_noise(steps):
-    agent = tiny_bc_agent(steps)
-    arrays, header = export.numpy_policy(agent, "sscp_bc", obs_dim=3)
-    policy = runtime_numpy.Policy(*runtime_numpy.unpack(runtime_numpy.pack(header, arrays)))
+def numpy_round_trip(agent, name: str) -> runtime_numpy.Policy:
+    """Returns the numpy policy of `agent`, packed into a file's bytes and loaded back."""
+    arrays, header = export.numpy_policy(agent, name, obs_dim=3)
+    return runtime_numpy.Policy(*runtime_numpy.unpack(runtime_numpy.pack(header, arrays)))
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "sampler", "draws"),
+    [("sscp_bc", 1, "euler", 1), ("sscp_bc", 3, "euler", 1), ("flow_bc", 3, "euler", 1), ("dql", 3, "ddpm", 3)],
+)
+def test_numpy_policy_is_sample_actions_for_the_same_noise(name, steps, sampler, draws):
+    agent = tiny_agent(name, steps)
+    policy = numpy_round_trip(agent, name)
     obs = np.random.default_rng(0).normal(0, 2, (64, 3)).astype(np.float32)
     key = jax.random.PRNGKey(7)
-    z = np.asarray(jax.random.normal(key, (64, 2)))  # the noise sample_actions draws from key
-    expected = np.asarray(jax.jit(agent.sample_actions)(obs, key))
+    # the actions, and all the noise sample_actions draws for them, in one compiled program
+    both = jax.jit(lambda o, k: (agent.sample_actions(o, k), export.sampler_noise(policy.sampler, k, steps, (64, 2))))
+    expected, z = map(np.asarray, both(obs, key))
     assert np.max(np.abs(policy(obs, noise=z) - expected)) <= 1e-5
-    assert 0.05 < np.std(expected) and header["steps"] == steps and len(arrays["input_bias"]) == steps
-    np.testing.assert_array_equal(policy(obs[0], noise=z[0]), policy(obs[:1], noise=z[:1])[0])
+    assert (policy.sampler, policy.noise_draws, policy.header["steps"]) == (sampler, draws, steps)
+    assert z.shape == (draws, 64, 2) and 0.05 < np.std(expected)
+    np.testing.assert_array_equal(policy(obs[0], noise=z[:, 0]), policy(obs[:1], noise=z[:, :1])[0])
     assert policy(obs[0]).shape == (2,) and not np.array_equal(policy(obs), policy(obs))  # fresh numpy noise
     with pytest.raises(ValueError, match=r"expected \(3,\) or \(B, 3\)"):
         policy(np.zeros(4))
-    with pytest.raises(ValueError, match=r"noise has shape \(3,\)"):
+    with pytest.raises(ValueError, match=rf"noise has shape \(3,\); .*\({draws} standard-normal draw"):
         policy(obs, noise=np.zeros(3))
+    if draws > 1:  # the initial noise alone is not enough for a chain that adds noise after its calls
+        with pytest.raises(ValueError, match=r"noise has shape \(64, 2\)"):
+            policy(obs, noise=z[0])
 
 
 def test_numpy_format_rejects_other_agents_and_networks():
-    with pytest.raises(ConfigError, match="exports sscp and sscp_bc .* export fql with --format jax"):
+    with pytest.raises(ConfigError, match="exports sscp, sscp_bc, flow_bc, dql .* export fql with --format jax"):
         export.numpy_policy(None, "fql", obs_dim=3)
     with pytest.raises(ConfigError, match="layer norm True"):
         export.numpy_policy(SimpleNamespace(actor_def=VectorField(2, (16,), layer_norm=True)), "sscp", obs_dim=3)
+    with pytest.raises(ConfigError, match="layer norm True"):
+        export.numpy_policy(SimpleNamespace(field_def=FlowField(2, (16,), layer_norm=True)), "flow_bc", obs_dim=3)
+    with pytest.raises(ConfigError, match="activation relu"):
+        export.numpy_policy(SimpleNamespace(actor_def=NoisePredictor(2, (16,), activation="relu")), "dql", obs_dim=3)
 
 
 @pytest.fixture(scope="module")
@@ -108,16 +137,19 @@ def test_jax_runtime_draws_the_same_keys_inside_its_call(numpy_export):
     np.testing.assert_array_equal(own(obs), second)
 
 
-def test_two_cores_give_the_same_actions_and_stop_their_helper():
-    agent = tiny_bc_agent(3)
-    arrays, header = export.numpy_policy(agent, "sscp_bc", obs_dim=3)
+# the helper computes network layers only (mish, gelu); a sampler's updates run in the caller on either core count
+@pytest.mark.parametrize(("name", "steps"), [("sscp_bc", 3), ("flow_bc", 2)])
+def test_two_cores_give_the_same_actions_and_stop_their_helper(name, steps):
+    agent = tiny_agent(name, steps)
+    arrays, header = export.numpy_policy(agent, name, obs_dim=3)
     one, two = runtime_numpy.Policy(header, arrays), runtime_numpy.Policy(header, arrays, cores=2)
     obs = np.random.default_rng(0).normal(0, 2, (8, 3)).astype(np.float32)
     key = jax.random.PRNGKey(7)
-    z = np.asarray(jax.random.normal(key, (8, 2)))
+    z = np.asarray(export.sampler_noise(one.sampler, key, steps, (8, 2)))
     expected = np.asarray(jax.jit(agent.sample_actions)(obs, key))
-    batch_one = np.stack([two(o, noise=n) for o, n in zip(obs, z, strict=True)])  # the helper computes half of each
-    np.testing.assert_array_equal(batch_one, np.stack([one(o, noise=n) for o, n in zip(obs, z, strict=True)]))
+    rows = [(o, z[:, i]) for i, o in enumerate(obs)]
+    batch_one = np.stack([two(o, noise=n) for o, n in rows])  # the helper computes half of each layer
+    np.testing.assert_array_equal(batch_one, np.stack([one(o, noise=n) for o, n in rows]))
     assert np.max(np.abs(batch_one - expected)) <= 1e-5
     np.testing.assert_array_equal(two(obs, noise=z), one(obs, noise=z))  # batches run on the calling core
     helper = two._two_cores.process
@@ -128,7 +160,7 @@ def test_two_cores_give_the_same_actions_and_stop_their_helper():
 
 
 def test_two_core_helper_stops_when_its_caller_is_killed(tmp_path):
-    agent = tiny_bc_agent(1)
+    agent = tiny_agent("sscp_bc", 1)
     path = tmp_path / "policy.npz"
     arrays, header = export.numpy_policy(agent, "sscp_bc", obs_dim=3)
     path.write_bytes(runtime_numpy.pack(header, arrays))

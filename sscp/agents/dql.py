@@ -46,6 +46,13 @@ def ddpm_schedule(name: str, steps: int) -> dict[str, jax.Array]:
     return {k: jnp.asarray(v, jnp.float32) for k, v in coefs.items()}
 
 
+def chain_noise(key: jax.Array, steps: int, shape: tuple[int, ...]) -> jax.Array:
+    """Returns the standard-normal draws of one reverse chain from key, [steps, *shape], in the order the chain uses
+    them: x_T, then the noise added after the calls at t = T − 1, …, 1 (sscp.runtime_numpy's `noise=` order)."""
+    keys = jax.random.split(key, steps + 1)
+    return jnp.stack([jax.random.normal(k, shape) for k in (keys[-1], *keys[steps - 1 : 0 : -1])])
+
+
 @dataclass(frozen=True)
 class DQLConfig:
     """Hyperparameters of Diffusion-QL; defaults are the paper's and its reference code's (Zhendong-Wang/
@@ -107,14 +114,14 @@ class DQLAgent(flax.struct.PyTreeNode):
         actor_params. Each step predicts x_0 from the noise estimate, clips it to [−1, 1], and samples the posterior
         q(x_{t−1} | x_t, x_0) (no noise at the last step)."""
         c = ddpm_schedule(self.config.beta_schedule, self.config.diffusion_steps)
-        keys = jax.random.split(key, self.config.diffusion_steps + 1)
-        x = jax.random.normal(keys[-1], (*obs.shape[:-1], self.actor_def.action_dim))
-        for t in reversed(range(self.config.diffusion_steps)):  # T is static: an unrolled chain
+        noise = chain_noise(key, self.config.diffusion_steps, (*obs.shape[:-1], self.actor_def.action_dim))
+        x = noise[0]
+        for i, t in enumerate(reversed(range(self.config.diffusion_steps))):  # T is static: an unrolled chain
             eps = self.actor_def.apply(actor_params, obs, x, jnp.full(x.shape[:-1], float(t)))
             x0 = jnp.clip(c["sqrt_recip_cumprod"][t] * x - c["sqrt_recipm1_cumprod"][t] * eps, -1.0, 1.0)
             x = c["posterior_mean_x0"][t] * x0 + c["posterior_mean_xt"][t] * x
             if t > 0:
-                x = x + c["posterior_std"][t] * jax.random.normal(keys[t], x.shape)
+                x = x + c["posterior_std"][t] * noise[i + 1]
         return jnp.clip(x, -1.0, 1.0)
 
     def critic_loss(self, batch: dict, critic_params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
