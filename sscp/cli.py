@@ -202,6 +202,8 @@ def cmd_eval(args: list[str]) -> None:
     a = tyro.cli(EvalArgs, args=args, prog="sscp eval")
     if a.video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: offscreen rendering without a display
+    if a.slots < 0:
+        raise ConfigError(f"--slots must be >= 0 (0: twice the workers, at least 4), got {a.slots}")
     run_dir = Path(a.run_dir)
     trainer = restore_run(run_dir, a.sample_steps)
     if a.video and trainer.chunking is not None:
@@ -210,8 +212,6 @@ def cmd_eval(args: list[str]) -> None:
             "policies only for now: evaluate without --video"
         )
     start = time.perf_counter()
-    if a.slots < 0:
-        raise ConfigError(f"--slots must be >= 0 (0: twice the workers, at least 4), got {a.slots}")
     results = trainer.evaluate(a.episodes, a.workers, a.slots)
     wall = time.perf_counter() - start
     steps = "" if a.sample_steps is None else f", {a.sample_steps} network calls per action"

@@ -56,7 +56,7 @@ gpu_of() {  # gpu_of AGENT FAMILY: 4+ GPUs: SSCP (batch 1024) alone on two, the 
   fi
 }
 nprocs=$(( $(echo $AGENTS | wc -w) * $(echo $FAMILIES | wc -w) ))
-eval_workers=$(( $(nproc) / nprocs > 0 ? $(nproc) / nprocs : 1 ))
+eval_workers=$(cores_each "$nprocs")
 [ "${SMALL:-0}" = 1 ] && eval_workers=0
 mkdir -p "$DATA"
 
@@ -65,7 +65,7 @@ if [ "$PHASE" = start ]; then
     [ -f "$DATA/$family-play-v0.npz" ] && continue
     # shellcheck disable=SC2086
     python3 -m sscp.cli data make "$family-play-v0" $EPISODES --out "$DATA" \
-      --workers $(( $(nproc) / $(echo $FAMILIES | wc -w) )) >"$OUT/datagen-$family.log" 2>&1 &
+      --workers "$(cores_each "$(echo $FAMILIES | wc -w)")" >"$OUT/datagen-$family.log" 2>&1 &
   done
   wait
   tail -n 2 "$OUT"/datagen-*.log 2>/dev/null

@@ -10,10 +10,13 @@
 #   jobs_wait                    until every queued job is done, the queue is gone, or WAIT_S after the script began
 #   jobs_stop STEP               stop each job once its eval.csv has rows of STEP (waits up to WAIT_S for the rest)
 #   jobs_progress                one line per run folder: last logged step, updates/s, last evaluation
+#   cores_each N                 the machine's CPU cores divided among N processes (at least 1)
 T0=$(date +%s)
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
 QUEUE="$RUNS/queue.txt"
 mkdir -p "$RUNS" "$OUT"
+
+cores_each() { echo $(( $(nproc) / $1 > 0 ? $(nproc) / $1 : 1 )); }
 
 job_add() {
   local dir=$1 gpu=$2
