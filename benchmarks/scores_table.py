@@ -9,6 +9,10 @@ variant name. Evaluations of the same checkpoint at another number of sampling s
 `eval_<step>_steps<K>.json` in the run folder) become rows "<label> k=K". Every row is compared at the same number
 of updates: by default the largest step that every run folder of the family has evaluated. Per task: the mean over
 seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds.
+
+Goal-conditioned runs (`RUNS/<agent>/<dataset>/`, as `benchmarks/gpu/goal_conditioned.sh` makes them) have one
+dataset each and its success per evaluation goal: their columns are goal1 ... goal5. `--summary` adds one table with
+a row per family and a column per label ("all" of each).
 """
 
 import argparse
@@ -25,7 +29,7 @@ import numpy as np
 
 def _task_name(dataset: str) -> str:
     """Returns the short task name of a dataset: task3 for ...-singletask-task3-v0 and ...-task3-demos-v0."""
-    match = re.search(r"task\d+", dataset)
+    match = re.search(r"(task|goal)\d+", dataset)
     return match.group(0) if match else dataset
 
 
@@ -73,7 +77,13 @@ def gather(runs: str, step: int | None = None, order: list[str] | None = None) -
         for lb in labels:
             tasks = defaultdict(list)
             for r in evals[lb]:
-                if int(r["step"]) == at:
+                if int(r["step"]) != at:
+                    continue
+                goals = sorted((k for k in r if k.startswith("eval/success_goal")), key=lambda k: int(k[17:]))
+                if goals:  # a goal-conditioned run: a column per evaluation goal
+                    for k in goals:
+                        tasks[k[len("eval/success_"):]].append((int(r["seed"]), float(r[k])))
+                else:
                     tasks[r["task"]].append((int(r["seed"]), float(r["eval/success"])))
             speed = updates_per_sec(folders[(lb, family)])
             rows[lb] = {"tasks": _by_seed(tasks), "updates_per_sec": speed}
@@ -116,17 +126,40 @@ def render(tables: dict) -> str:
     return "\n".join(lines)
 
 
+def render_summary(tables: dict) -> str:
+    """Returns one markdown table: a row per family (and its step), a column per label, cells "all" mean ± std."""
+    labels = []
+    for table in tables.values():
+        labels += [lb for lb in table["rows"] if lb not in labels]
+    lines = ["| dataset | updates | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for family, table in tables.items():
+        cells = []
+        for lb in labels:
+            row = table["rows"].get(lb)
+            if row is None:
+                cells.append("–")
+                continue
+            per_seed = np.array(list(row["tasks"].values())).mean(axis=0)
+            cells.append(f"{per_seed.mean():.2f} ± {per_seed.std():.2f}")
+        step = f"{table['step']:,}" if table["step"] is not None else "–"
+        lines.append(f"| {family} | {step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs")
     parser.add_argument("--step", type=int, default=None, help="the step to compare at (default: the last common)")
     parser.add_argument("--agents", nargs="*", default=None, help="row order (default: alphabetical)")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    parser.add_argument("--summary", action="store_true", help="also print a table of families x labels")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.runs):
         sys.exit(f"error: {args.runs} is not a folder")
     tables = gather(args.runs, args.step, args.agents)
     print(render(tables))
+    if args.summary:
+        print(render_summary(tables))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(tables, f, indent=1)

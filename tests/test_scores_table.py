@@ -57,3 +57,19 @@ def test_rows_are_compared_at_the_last_common_step_with_their_extra_sampling_ste
 def test_a_folder_without_evaluations_is_a_clear_exit(tmp_path):
     with pytest.raises(SystemExit, match="no eval.csv under"):
         scores_table.gather(str(tmp_path))
+
+
+def test_goal_conditioned_runs_get_a_column_per_goal_and_the_summary_a_cell_per_agent(tmp_path):
+    header = "step,run,task,seed,env,eval/success," + ",".join(f"eval/success_goal{i}" for i in (1, 2)) + "\n"
+    for agent, goals in (("gc_sscp", [(0.2, 0.4), (0.6, 0.8)]), ("hiql", [(1.0, 1.0), (0.0, 0.0)])):
+        folder = tmp_path / agent / "maze-navigate-v0"
+        folder.mkdir(parents=True)
+        rows = [f"100,{seed},maze-navigate-v0,{seed},maze,{sum(g) / 2},{g[0]},{g[1]}\n" for seed, g in enumerate(goals)]
+        (folder / "eval.csv").write_text(header + "".join(rows))
+    tables = scores_table.gather(str(tmp_path), order=["gc_sscp", "hiql"])
+    assert tables["maze-navigate-v0"]["rows"]["gc_sscp"]["tasks"] == {"goal1": [0.2, 0.6], "goal2": [0.4, 0.8]}
+    assert "| gc_sscp | 0.40 ± 0.20 | 0.60 ± 0.20 | **0.50 ± 0.20** | – |" in scores_table.render(tables)
+    summary = scores_table.render_summary(tables)
+    assert "| dataset | updates | gc_sscp | hiql |" in summary
+    # per seed over goals: gc_sscp 0.3, 0.7 -> 0.50 ± 0.20; hiql 1.0, 0.0 -> 0.50 ± 0.50
+    assert "| maze-navigate-v0 | 100 | 0.50 ± 0.20 | 0.50 ± 0.50 |" in summary

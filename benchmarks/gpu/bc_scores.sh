@@ -29,7 +29,7 @@ fi
 declare -A extra_steps=([flow_bc]="1" [diffusion_bc]="1 5 50")  # evaluated besides each agent's default
 source "$(dirname "$0")/jobs_lib.sh"
 PARALLEL=${PARALLEL:-8}
-EVAL_WORKERS=$(cores_each "$PARALLEL")
+EVAL_WORKERS=${EVAL_WORKERS:-$(cores_each "$PARALLEL")}
 # Slots: envs stepped side by side; results do not depend on them, and more slots make fewer policy calls, which
 # matters for the 50-step diffusion sampler on 1,000-step maze episodes.
 EVAL_SLOTS=${EVAL_SLOTS:-50}

@@ -3,7 +3,8 @@
 # trains across calls of at most 10 minutes. Source it after setting RUNS, OUT and WAIT_S.
 #
 #   job_add DIR GPU COMMAND...   queue a job (skipped if DIR/DONE exists): DIR/job.sh runs COMMAND on GPU (an index,
-#                                taken modulo the machine's GPUs), its output goes to DIR/stdout.log, DIR/DONE
+#                                taken modulo the machine's GPUs, or modulo the list GPUS="1 2 3" when that is set:
+#                                two scripts can then share one machine), its output goes to DIR/stdout.log, DIR/DONE
 #                                marks success
 #   job_then DIR COMMAND...      run COMMAND after the job's earlier commands, if they succeeded
 #   jobs_start PARALLEL          start the queue in the background, PARALLEL jobs at a time
@@ -13,6 +14,7 @@
 #   cores_each N                 the machine's CPU cores divided among N processes (at least 1)
 T0=$(date +%s)
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
+read -r -a GPU_LIST <<<"${GPUS:-}"
 QUEUE="$RUNS/queue.txt"
 mkdir -p "$RUNS" "$OUT"
 
@@ -24,7 +26,9 @@ job_add() {
   mkdir -p "$dir"
   [ -f "$dir/DONE" ] && return 0
   printf '%q ' "$@" >"$dir/job.sh"
-  echo "$dir $(( NGPU > 0 ? gpu % NGPU : 0 ))" >>"$QUEUE.new"
+  if [ ${#GPU_LIST[@]} -gt 0 ]; then gpu=${GPU_LIST[$(( gpu % ${#GPU_LIST[@]} ))]}
+  else gpu=$(( NGPU > 0 ? gpu % NGPU : 0 )); fi
+  echo "$dir $gpu" >>"$QUEUE.new"
 }
 
 job_then() {
