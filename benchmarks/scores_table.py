@@ -82,7 +82,7 @@ def gather(runs: str, step: int | None = None, order: list[str] | None = None) -
                 goals = sorted((k for k in r if k.startswith("eval/success_goal")), key=lambda k: int(k[17:]))
                 if goals:  # a goal-conditioned run: a column per evaluation goal
                     for k in goals:
-                        tasks[k[len("eval/success_"):]].append((int(r["seed"]), float(r[k])))
+                        tasks[k[len("eval/success_") :]].append((int(r["seed"]), float(r[k])))
                 else:
                     tasks[r["task"]].append((int(r["seed"]), float(r["eval/success"])))
             speed = updates_per_sec(folders[(lb, family)])
