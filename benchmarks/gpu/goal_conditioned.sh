@@ -13,10 +13,10 @@
 #   SMALL=1 ...                                                           # a smoke test on a CPU machine
 #
 # GPUS="1 2 3" keeps the processes on those GPUs (another script may use the rest); EVAL_WORKERS sets the env
-# workers per process (default: the cores divided among the processes). Each process writes
-# <runs>/<agent>/<dataset>/{config.json,train.csv,eval.csv,...} and DONE when it finished. The table compares every
-# agent at the largest step all of a dataset's agents have evaluated (benchmarks/scores_table.py; its columns are the
-# five evaluation goals).
+# workers per process (default: the cores divided among the processes), EVAL_SLOTS the envs each steps side by side.
+# Each process writes <runs>/<agent>/<dataset>/{config.json,train.csv,eval.csv,...} and DONE when it finished. The
+# table compares every agent at the largest step all of a dataset's agents have evaluated (benchmarks/scores_table.py;
+# its columns are the five evaluation goals).
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
@@ -44,6 +44,8 @@ source "$(dirname "$0")/jobs_lib.sh"
 nprocs=$(( $(echo $DATASETS | wc -w) * $(echo $AGENTS | wc -w) ))
 EVAL_WORKERS=${EVAL_WORKERS:-$(cores_each "$nprocs")}
 [ "${SMALL:-0}" = 1 ] && EVAL_WORKERS=0
+# Env slots stepped side by side per evaluation (0: twice the workers, at least 4); more slots, fewer policy calls.
+EVAL_SLOTS=${EVAL_SLOTS:-0}
 mkdir -p "$DATA"
 
 if [ "$PHASE" = start ]; then
@@ -64,8 +66,8 @@ if [ "$PHASE" = start ]; then
       # shellcheck disable=SC2086
       job_add "$dir" "$i" python3 -m sscp.cli train --agent "$agent" --dataset "$d" --data-dir "$DATA" --seeds 0 1 \
         --steps "$STEPS" --eval-every "$EVAL_EVERY" --save-every "$SAVE_EVERY" --eval-episodes "$EVAL_EPS" \
-        --eval-workers "$EVAL_WORKERS" --log-every "$LOG_EVERY" --run-dir "$dir" --no-progress "${small[@]}" \
-        ${tiny[$agent]:-}
+        --eval-workers "$EVAL_WORKERS" --eval-slots "$EVAL_SLOTS" --log-every "$LOG_EVERY" --run-dir "$dir" \
+        --no-progress "${small[@]}" ${tiny[$agent]:-}
       i=$(( i + 1 ))
     done
   done
