@@ -150,8 +150,8 @@ class EvalArgs:
     slots: int = 0
     """Envs stepped side by side (0: twice the workers, at least 4); results do not depend on it."""
     video: bool = False
-    """Also record one episode per run to <run>/videos/*.mp4 (needs the `video` extra and offscreen rendering:
-    MUJOCO_GL=egl, set by default)."""
+    """Also record one episode per run (goal-conditioned runs: one per evaluation goal) to <run>/videos/*.mp4 (needs
+    the `video` extra and offscreen rendering: MUJOCO_GL=egl, set by default)."""
     video_max_steps: int | None = None
     """Cap the recorded episode's length (default: the environment's own limit)."""
     sample_steps: int | None = None
@@ -229,14 +229,15 @@ def cmd_eval(args: list[str]) -> None:
 
 
 def write_videos(trainer, max_steps: int | None) -> None:
-    """Records one episode per run (seed 0, the run's own agent) to <run>/videos/ and prints where each went."""
+    """Records one episode per run (seed 0, the run's own agent) to <run>/videos/ and prints where each went;
+    goal-conditioned runs get one episode per evaluation goal."""
     import jax
     import numpy as np
 
+    from sscp.envs import eval_goal_count
     from sscp.video import record_episode, write_video
 
     key = jax.random.PRNGKey(trainer.step)
-    task_id = 1 if trainer.goal_conditioned else None  # goal-conditioned runs head for evaluation goal 1
     for r in trainer.runs:
 
         def act(obs, goal=None, r=r):
@@ -244,10 +245,13 @@ def write_videos(trainer, max_steps: int | None) -> None:
             actions = trainer.act(trainer.agents, runs, obs[None], jax.random.fold_in(key, r.index), goals)
             return np.asarray(actions)[0]
 
-        frames, ret, success = record_episode(act, r.env_name, seed=0, max_steps=max_steps, task_id=task_id)
-        name = f"run{r.index}-{Path(r.dataset).stem}-seed{r.seed}-step{trainer.step}.mp4"
-        path = write_video(trainer.run_dir / "videos" / name, frames)
-        print(f"wrote {path} ({len(frames) - 1} steps, return {ret:.1f}, success {success:.0f})")
+        goals = range(1, eval_goal_count(r.env_name) + 1) if trainer.goal_conditioned else [None]
+        for task_id in goals:
+            frames, ret, success = record_episode(act, r.env_name, seed=0, max_steps=max_steps, task_id=task_id)
+            goal = "" if task_id is None else f"-goal{task_id}"
+            name = f"run{r.index}-{Path(r.dataset).stem}-seed{r.seed}{goal}-step{trainer.step}.mp4"
+            path = write_video(trainer.run_dir / "videos" / name, frames)
+            print(f"wrote {path} ({len(frames) - 1} steps, return {ret:.1f}, success {success:.0f})")
 
 
 @dataclass(frozen=True)
