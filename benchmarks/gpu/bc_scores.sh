@@ -9,6 +9,9 @@
 #                                                                 # background, wait up to WAIT_S
 #   PHASE=wait    OUT=/tmp/out bash benchmarks/gpu/bc_scores.sh   # wait up to WAIT_S more, print progress
 #   PHASE=collect OUT=/tmp/out bash benchmarks/gpu/bc_scores.sh   # the table, the logs and the latencies into $OUT
+#   PHASE=all WAIT_S=520 ...                                      # all in one call (a machine that is given back
+#                                                                 # between calls): start, wait, end what still runs
+#                                                                 # at WAIT_S, collect
 #   SMALL=1 ...                                                   # a smoke test on a CPU machine
 set -uo pipefail
 OUT=${OUT:?set OUT}
@@ -36,7 +39,7 @@ EVAL_SLOTS=${EVAL_SLOTS:-50}
 [ "${SMALL:-0}" = 1 ] && EVAL_WORKERS=0 && EVAL_SLOTS=4
 mkdir -p "$DATA"
 
-if [ "$PHASE" = start ]; then
+start() {  # make the demonstrations, queue one process per (agent, chunking, suite), start the queue
   for suite in $SUITES; do
     [ -f "$DATA/$suite-task5-demos-v0.npz" ] && continue
     # shellcheck disable=SC2086
@@ -69,10 +72,9 @@ if [ "$PHASE" = start ]; then
   done
   jobs_start "$PARALLEL"
   sleep 5
-  jobs_wait
-elif [ "$PHASE" = wait ]; then
-  jobs_wait
-elif [ "$PHASE" = collect ]; then
+}
+
+collect() {
   jobs_progress | tee "$OUT/progress.txt"
   tar -czf "$OUT/bc-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
   order=()
@@ -83,7 +85,7 @@ elif [ "$PHASE" = collect ]; then
     | tee "$OUT/bc-scores.md"
   # Latency per policy call (one chunk) at batch 1, each suite's shapes: observation x m, action x H.
   [ "${SMALL:-0}" = 1 ] && lat=(--hidden 32 32 --calls 30) || lat=()
-  [ "${LATENCY:-1}" = 0 ] && exit 0  # LATENCY=0: the table only
+  [ "${LATENCY:-1}" = 0 ] && return 0  # LATENCY=0: the table only
   for suite in $SUITES; do
     dims=$(python3 -c "import numpy as np; d = np.load('$DATA/$suite-task1-demos-v0.npz'); \
 print(d['observations'].shape[1], d['actions'].shape[1])")
@@ -94,6 +96,20 @@ print(d['observations'].shape[1], d['actions'].shape[1])")
         --obs-dim $(( $1 * m )) --action-dim $(( $2 * h )) --out "$OUT/bc-latency.json" 2>&1 | grep -v WARNING | tail -n 5
     done
   done
+}
+
+if [ "$PHASE" = start ]; then
+  start
+  jobs_wait
+elif [ "$PHASE" = wait ]; then
+  jobs_wait
+elif [ "$PHASE" = collect ]; then
+  collect
+elif [ "$PHASE" = all ]; then
+  start
+  jobs_wait
+  jobs_kill
+  collect
 else
-  echo "unknown PHASE=$PHASE (start, wait, collect)"; exit 2
+  echo "unknown PHASE=$PHASE (start, wait, collect, all)"; exit 2
 fi

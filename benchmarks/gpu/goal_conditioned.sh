@@ -10,6 +10,11 @@
 #   PHASE=stop STOP_AT=100000 ...                                         # stop each process once it has evaluated
 #                                                                         # at STOP_AT
 #   PHASE=collect OUT=/tmp/out bash benchmarks/gpu/goal_conditioned.sh   # the tables and the logs, into $OUT
+#   PHASE=all STOP_AT=50000 WAIT_S=520 ...                                # all in one call (a machine that is given
+#                                                                         # back between calls): start, stop each
+#                                                                         # process after its evaluation at STOP_AT
+#                                                                         # (default STEPS), end the rest at WAIT_S,
+#                                                                         # collect
 #   SMALL=1 ...                                                           # a smoke test on a CPU machine
 #
 # GPUS="1 2 3" keeps the processes on those GPUs (another script may use the rest); EVAL_WORKERS sets the env
@@ -48,7 +53,7 @@ EVAL_WORKERS=${EVAL_WORKERS:-$(cores_each "$nprocs")}
 EVAL_SLOTS=${EVAL_SLOTS:-0}
 mkdir -p "$DATA"
 
-if [ "$PHASE" = start ]; then
+start() {  # make the datasets, queue one process per (dataset, agent), start the queue
   n=$(echo $DATASETS | wc -w)
   for d in $DATASETS; do
     [ -f "$DATA/$d.npz" ] && continue
@@ -73,17 +78,30 @@ if [ "$PHASE" = start ]; then
   done
   jobs_start "$nprocs"
   sleep 5
+}
+
+collect() {
+  jobs_progress | tee "$OUT/gc-progress.txt"
+  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
+  tar -czf "$OUT/gc-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+  python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/gc-scores.json" --summary \
+    | tee "$OUT/gc-scores.md"
+}
+
+if [ "$PHASE" = start ]; then
+  start
   jobs_wait
 elif [ "$PHASE" = wait ]; then
   jobs_wait
 elif [ "$PHASE" = stop ]; then
   jobs_stop "${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}"
 elif [ "$PHASE" = collect ]; then
-  jobs_progress | tee "$OUT/gc-progress.txt"
-  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
-  tar -czf "$OUT/gc-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
-  python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/gc-scores.json" --summary \
-    | tee "$OUT/gc-scores.md"
+  collect
+elif [ "$PHASE" = all ]; then
+  start
+  jobs_stop "${STOP_AT:-$STEPS}"
+  jobs_kill
+  collect
 else
-  echo "unknown PHASE=$PHASE (start, wait, stop, collect)"; exit 2
+  echo "unknown PHASE=$PHASE (start, wait, stop, collect, all)"; exit 2
 fi

@@ -10,6 +10,7 @@
 #   jobs_start PARALLEL          start the queue in the background, PARALLEL jobs at a time
 #   jobs_wait                    until every queued job is done, the queue is gone, or WAIT_S after the script began
 #   jobs_stop STEP               stop each job once its eval.csv has rows of STEP (waits up to WAIT_S for the rest)
+#   jobs_kill                    end the queue and every job still running (their logs and checkpoints stay)
 #   jobs_progress                one line per run folder: last logged step, updates/s, last evaluation
 #   cores_each N                 the machine's CPU cores divided among N processes (at least 1)
 T0=$(date +%s)
@@ -80,6 +81,15 @@ jobs_stop() {
     sleep 10
   done
   jobs_progress
+}
+
+jobs_kill() {
+  # setsid made the queue's shell a process-group leader: the group holds xargs and every job it started
+  [ -f "$RUNS/queue.pid" ] && kill -- -"$(cat "$RUNS/queue.pid")" 2>/dev/null
+  local dir _
+  while read -r dir _; do pkill -f "run-dir $dir " 2>/dev/null; done <"$QUEUE"
+  sleep 2
+  return 0
 }
 
 jobs_progress() {
