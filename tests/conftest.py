@@ -5,6 +5,9 @@ hundred updates, and evaluation episodes capped at EVAL_MAX_STEPS steps (pointma
 """
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,21 @@ TASKS = ("pointmaze-medium-navigate-singletask-task1-v0", "pointmaze-medium-navi
 EPISODES, EPISODE_STEPS = 3, 100  # 3 × 99 = 297 transitions
 TINY_AGENT = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "time_embed_dim": 16}
 EVAL_MAX_STEPS = 50
+
+
+def eval_with_video(run_dir: Path, max_steps: int) -> subprocess.CompletedProcess:
+    """Returns the finished `sscp eval RUN --episodes 1 --workers 0 --video --video-max-steps N` (offscreen EGL
+    rendering unless MUJOCO_GL says otherwise); skips the test where the video extra or a renderer is missing."""
+    pytest.importorskip("imageio_ffmpeg")
+    args = ["eval", str(run_dir), "--episodes", "1", "--workers", "0", "--video", "--video-max-steps", str(max_steps)]
+    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    done = subprocess.run(
+        [sys.executable, "-m", "sscp.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    if "cannot render" in done.stderr:
+        pytest.skip(f"no offscreen rendering here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:

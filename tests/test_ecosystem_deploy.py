@@ -1,7 +1,6 @@
 """Deployment: `sscp export` round trips through `sscp.runtime` (jax + numpy only), the export-time check, and
 evaluation videos (the MP4 writer on synthetic frames, and real offscreen rendering through `sscp eval --video`)."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import eval_with_video
 
 from sscp import cli, export, runtime
 from sscp.errors import ConfigError
@@ -129,16 +129,8 @@ def test_video_writer_on_synthetic_frames(tmp_path):
 
 
 def test_eval_video_renders_offscreen(trained_run):
-    pytest.importorskip("imageio_ffmpeg")
     trainer, _ = trained_run
-    args = ["eval", str(trainer.run_dir), "--episodes", "1", "--workers", "0", "--video", "--video-max-steps", "6"]
-    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
-    done = subprocess.run(
-        [sys.executable, "-m", "sscp.cli", *args], capture_output=True, text=True, env=env, timeout=300
-    )
-    if "cannot render" in done.stderr:
-        pytest.skip(f"no offscreen rendering here: {done.stderr.strip()}")
-    assert done.returncode == 0, done.stderr
+    done = eval_with_video(trainer.run_dir, max_steps=6)
     videos = sorted((trainer.run_dir / "videos").glob("*.mp4"))
     assert len(videos) == 4 and "wrote " + str(videos[0]) in done.stdout
     assert "(6 steps, return" in done.stdout

@@ -2,17 +2,14 @@
 and masks at the goal), rejection of data without episode ends, per-dataset presets, GC-SSCP's gradient paths and
 one-call acting, and every goal-conditioned agent learning and running end to end through the Trainer."""
 
-import os
 import shutil
-import subprocess
-import sys
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import BASE_DATASET, EVAL_MAX_STEPS, TASKS
+from conftest import BASE_DATASET, EVAL_MAX_STEPS, TASKS, eval_with_video
 
 from sscp import checkpoint
 from sscp.agents import get_agent
@@ -322,17 +319,9 @@ def test_resume_of_a_goal_conditioned_run_is_exact(tiny_config, tmp_path):
 
 
 def test_eval_video_records_one_episode_per_goal(tiny_config, tmp_path):
-    pytest.importorskip("imageio_ffmpeg")
     cfg = tiny_config(tmp_path / "run", agent="gcbc", dataset=(BASE_DATASET,), steps=10, save_every=10, log_every=10)
     Trainer(cfg, {"batch_size": 32, **TINY["gcbc"]}).train()
-    args = ["eval", str(tmp_path / "run"), "--episodes", "1", "--workers", "0", "--video", "--video-max-steps", "3"]
-    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
-    done = subprocess.run(
-        [sys.executable, "-m", "sscp.cli", *args], capture_output=True, text=True, env=env, timeout=300
-    )
-    if "cannot render" in done.stderr:
-        pytest.skip(f"no offscreen rendering here: {done.stderr.strip()}")
-    assert done.returncode == 0, done.stderr
+    done = eval_with_video(tmp_path / "run", max_steps=3)
     videos = sorted(p.name for p in (tmp_path / "run" / "videos").glob("*.mp4"))
     assert videos == [f"run0-{BASE_DATASET}-seed0-goal{g}-step10.mp4" for g in range(1, 6)]
     assert done.stdout.count("(3 steps, return") == 5
