@@ -19,7 +19,8 @@ PHASE=${PHASE:-start}
 WAIT_S=${WAIT_S:-540}
 RUNS=${RUNS:-runs/bc-scores}
 DATA=${DATA:-data}
-SUITES=${SUITES:-"cube-single puzzle-3x3 pointmaze-medium"}
+# pointmaze-large, not -medium: every policy solves the medium maze (docs/behaviour_cloning.md)
+SUITES=${SUITES:-"cube-single puzzle-3x3 pointmaze-large"}
 AGENTS=${AGENTS:-"sscp_bc flow_bc diffusion_bc bc"}
 CHUNKS=${CHUNKS:-"1 16"}  # H: 1 is one action per call; H > 1 executes H/2 of each chunk and sees 2 observations
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore XLA_PYTHON_CLIENT_PREALLOCATE=false
