@@ -11,7 +11,7 @@
 #   PHASE=collect OUT=/tmp/out bash benchmarks/gpu/bc_scores.sh   # the table, the logs and the latencies into $OUT
 #   PHASE=all WAIT_S=520 ...                                      # all in one call (a machine that is given back
 #                                                                 # between calls): start, wait, end what still runs
-#                                                                 # at WAIT_S, collect
+#                                                                 # at WAIT_S, collect (jobs_main in jobs_lib.sh)
 #   SMALL=1 ...                                                   # a smoke test on a CPU machine
 set -uo pipefail
 OUT=${OUT:?set OUT}
@@ -99,18 +99,4 @@ print(d['observations'].shape[1], d['actions'].shape[1])")
   done
 }
 
-if [ "$PHASE" = start ]; then
-  start
-  jobs_wait
-elif [ "$PHASE" = wait ]; then
-  jobs_wait
-elif [ "$PHASE" = collect ]; then
-  collect
-elif [ "$PHASE" = all ]; then
-  start
-  jobs_wait
-  jobs_kill
-  collect
-else
-  echo "unknown PHASE=$PHASE (start, wait, collect, all)"; exit 2
-fi
+jobs_main

@@ -10,6 +10,8 @@
 #   PHASE=stop STOP_AT=50000 ...                                     # stop each process once it has evaluated at
 #                                                                    # STOP_AT (waits up to WAIT_S for the slowest)
 #   PHASE=collect OUT=/tmp/out bash benchmarks/gpu/cube_scores.sh   # the table and the logs, into $OUT
+#   PHASE=all [STOP_AT=50000] WAIT_S=520 ...                         # all in one call: start, stop at STOP_AT (or
+#                                                                    # wait), end the rest at WAIT_S, collect
 #   SMALL=1 ...                                                      # a smoke test on a CPU machine
 #
 # The processes run in the background (jobs_lib.sh) and outlive a call, so a warm machine trains across calls; `wait`
@@ -60,7 +62,7 @@ eval_workers=$(cores_each "$nprocs")
 [ "${SMALL:-0}" = 1 ] && eval_workers=0
 mkdir -p "$DATA"
 
-if [ "$PHASE" = start ]; then
+start() {  # make the data, queue one process per (agent, family), start the queue
   for family in $FAMILIES; do
     [ -f "$DATA/$family-play-v0.npz" ] && continue
     # shellcheck disable=SC2086
@@ -82,16 +84,13 @@ if [ "$PHASE" = start ]; then
   done
   jobs_start "$nprocs"
   sleep 5
-  jobs_wait
-elif [ "$PHASE" = wait ]; then
-  jobs_wait
-elif [ "$PHASE" = stop ]; then
-  jobs_stop "${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}"
-elif [ "$PHASE" = collect ]; then
+}
+
+collect() {
   jobs_progress | tee "$OUT/progress.txt"
   for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
   tar -czf "$OUT/cube-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
   python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/cube-scores.json" | tee "$OUT/cube-scores.md"
-else
-  echo "unknown PHASE=$PHASE (start, wait, stop, collect)"; exit 2
-fi
+}
+
+jobs_main

@@ -13,8 +13,8 @@
 #   PHASE=all STOP_AT=50000 WAIT_S=520 ...                                # all in one call (a machine that is given
 #                                                                         # back between calls): start, stop each
 #                                                                         # process after its evaluation at STOP_AT
-#                                                                         # (default STEPS), end the rest at WAIT_S,
-#                                                                         # collect
+#                                                                         # (unset: wait until all finish), end the
+#                                                                         # rest at WAIT_S, collect (jobs_main)
 #   SMALL=1 ...                                                           # a smoke test on a CPU machine
 #
 # GPUS="1 2 3" keeps the processes on those GPUs (another script may use the rest); EVAL_WORKERS sets the env
@@ -88,20 +88,4 @@ collect() {
     | tee "$OUT/gc-scores.md"
 }
 
-if [ "$PHASE" = start ]; then
-  start
-  jobs_wait
-elif [ "$PHASE" = wait ]; then
-  jobs_wait
-elif [ "$PHASE" = stop ]; then
-  jobs_stop "${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}"
-elif [ "$PHASE" = collect ]; then
-  collect
-elif [ "$PHASE" = all ]; then
-  start
-  jobs_stop "${STOP_AT:-$STEPS}"
-  jobs_kill
-  collect
-else
-  echo "unknown PHASE=$PHASE (start, wait, stop, collect, all)"; exit 2
-fi
+jobs_main

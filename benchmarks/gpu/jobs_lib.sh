@@ -13,6 +13,10 @@
 #   jobs_kill                    end the queue and every job still running (their logs and checkpoints stay)
 #   jobs_progress                one line per run folder: last logged step, updates/s, last evaluation
 #   cores_each N                 the machine's CPU cores divided among N processes (at least 1)
+#   jobs_main                    run PHASE with the script's own start (make data, job_add..., jobs_start) and collect
+#                                functions: start (then wait up to WAIT_S), wait, stop (STOP_AT), collect, or all (one
+#                                call: start; stop each job after its evaluation at STOP_AT, or without STOP_AT wait
+#                                for all to finish; end what still runs at WAIT_S; collect)
 T0=$(date +%s)
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
 read -r -a GPU_LIST <<<"${GPUS:-}"
@@ -110,4 +114,19 @@ for d, _, files in sorted(os.walk(runs)):
     done = " DONE" if os.path.exists(os.path.join(d, "DONE")) else ""
     print(f"{os.path.relpath(d, runs):<36} step {step:>7} {ups:>7}  {succ}{done}")
 EOF
+}
+
+jobs_main() {
+  case "$PHASE" in
+    start) start; jobs_wait ;;
+    wait) jobs_wait ;;
+    stop) jobs_stop "${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}" ;;
+    collect) collect ;;
+    all)
+      start
+      if [ -n "${STOP_AT:-}" ]; then jobs_stop "$STOP_AT"; else jobs_wait; fi
+      jobs_kill
+      collect ;;
+    *) echo "unknown PHASE=$PHASE (start, wait, stop, collect, all)"; exit 2 ;;
+  esac
 }
