@@ -197,6 +197,36 @@ def make_online_step(step_fn: Callable, utd: int, policy: str, learn: bool, rand
     return jax.jit(online_step, donate_argnums=(0, 1))
 
 
+def make_online_chunk(step_fn: Callable, utd: int, policy: str, learn: bool):
+    """Returns the jitted call made once per K env steps when the host acts (--online-chunk K):
+    chunk(agents, buffers, tasks, offline, transitions) -> (agents, buffers, info), transitions stacked [K, runs, ...].
+
+    For each of the K transitions in order it adds the transition to each run's buffer, then (learn) makes `utd`
+    vmapped updates: the same updates, with the same random draws, as K calls of make_online_step (update i samples
+    from the transitions up to i). info is stacked [K * utd, runs]. Agents and buffers are donated."""
+
+    def online_chunk(agents, buffers, tasks, offline: OfflineData | None, transitions):
+        def env_step(carry, transition):
+            agents, buffers = carry
+            buffers = jax.vmap(ReplayBuffer.add)(buffers, transition)
+            info = {}
+            if learn:
+
+                def one(agent, task, buffer):
+                    return step_fn(agent, task, OnlineSource(buffer, offline, policy))
+
+                def body(carry, _):
+                    return jax.vmap(one)(carry, tasks, buffers)
+
+                agents, info = jax.lax.scan(body, agents, None, length=utd)
+            return (agents, buffers), info
+
+        (agents, buffers), info = jax.lax.scan(env_step, (agents, buffers), transitions)
+        return agents, buffers, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), info)
+
+    return jax.jit(online_chunk, donate_argnums=(0, 1))
+
+
 def make_action_std(policy: str):
     """Returns the jitted diagnostic std(agents, buffers, tasks, offline, key) -> [runs]: the std of the collecting
     policy's actions over PROBE_DRAWS noise draws, averaged over action dimensions and PROBE_STATES states from the

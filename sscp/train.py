@@ -31,6 +31,7 @@ from sscp.online import (
     env_shapes,
     example_batch,
     make_action_std,
+    make_online_chunk,
     make_online_step,
     next_actions,
 )
@@ -66,6 +67,12 @@ class TrainConfig:
     online_buffer: Literal["append", "separate"] = "append"
     """With a dataset: "append" samples uniformly from the offline data followed by the online transitions (method.md
     §4's default); "separate" draws half of each batch from each."""
+    online_chunk: int = 1
+    """Online: env steps per device call. 1 is the paper's loop: after every env step one call adds the transition,
+    updates, and returns the next actions from the updated agent. K > 1 acts on the host CPU with a copy of the agent
+    refreshed every K env steps, then one call adds the K transitions and makes their K × utd updates in the same
+    order as K single calls: far fewer host round trips, but actions come from an agent up to K − 1 env steps stale
+    (a speed option, docs/online.md)."""
     buffer_size: int | None = None
     """Capacity of each run's online replay buffer; default --online-steps (every transition is kept, as SAC's 1M
     buffer for 1M steps). Smaller makes it a ring that overwrites the oldest online transitions."""
@@ -183,6 +190,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"--steps must be positive, got {steps}")
     if cfg.utd <= 0:
         raise ConfigError(f"--utd must be positive, got {cfg.utd}")
+    if cfg.online_chunk <= 0:
+        raise ConfigError(f"--online-chunk must be positive (1: one device call per env step), got {cfg.online_chunk}")
     random_steps = cfg.random_steps
     if random_steps is None:
         random_steps = min(DEFAULT_RANDOM_STEPS, cfg.online_steps // 10) if cfg.env else 0
@@ -661,6 +670,11 @@ class OnlinePhase:
         self.act_keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(r.seed), 7_000 + r.task) for r in runs])
         self.calls: dict[bool, object] = {}
         self.first_actions = jax.jit(next_actions, static_argnums=(4, 5))
+        # --online-chunk K > 1: the host acts with a CPU copy of the agents, refreshed after every chunk's call
+        self.cpu = jax.devices("cpu")[0]
+        self.host_agents = None
+        self.host_keys = jax.device_put(self.act_keys, self.cpu)
+        self.chunk_calls: dict[bool, object] = {}
         self.action_std = make_action_std(cfg.online_buffer)
         one = jax.tree.map(lambda x: x[0], (trainer.agents, self.buffers))
         shapes = jax.eval_shape(
@@ -724,6 +738,8 @@ class OnlinePhase:
         """Takes n env steps, each followed by one device call; returns the updates' infos and the seconds spent
         stepping envs and in device calls (with the transfer of the actions)."""
         t, cfg = self.t, self.t.cfg
+        if cfg.online_chunk > 1:
+            return self._chunked_steps(n)
         infos, env_s, device_s = [], 0.0, 0.0
         for _ in range(n):
             t0 = time.perf_counter()
@@ -740,6 +756,55 @@ class OnlinePhase:
             if learn:
                 infos.append(info)
         return infos, env_s, device_s
+
+    def _host_actions(self) -> np.ndarray:
+        """Returns the next actions, computed on the host CPU from the copy of the agents (next_actions' keys)."""
+        t = self.t
+        obs = jax.device_put(self.envs.obs, self.cpu)
+        return np.asarray(
+            self.first_actions(self.host_agents, obs, self.host_keys, t.env_steps, t.cfg.random_steps, t.action_dim)
+        )
+
+    def _chunked_steps(self, n: int) -> tuple[list[dict], float, float]:
+        """Takes n env steps in chunks of up to online_chunk (a chunk never straddles the end of the random phase):
+        the host acts for a whole chunk with the agents as of the chunk's start, then one device call adds the
+        chunk's transitions and makes its updates. Returns the infos and the seconds in envs (with host acting) and
+        in device calls (with refreshing the host's copy of the agents)."""
+        t, cfg = self.t, self.t.cfg
+        infos, env_s, device_s = [], 0.0, 0.0
+        if self.host_agents is None:
+            self.host_agents = jax.device_put(t.agents, self.cpu, may_alias=False)
+        end = t.env_steps + n
+        while t.env_steps < end:
+            k = min(cfg.online_chunk, end - t.env_steps)
+            if t.env_steps < cfg.random_steps:
+                k = min(k, cfg.random_steps - t.env_steps)
+            learn = t.env_steps + 1 > cfg.random_steps  # as _steps: no updates in the random phase
+            t0 = time.perf_counter()
+            chunk = []
+            for i in range(k):
+                chunk.append(self.envs.step(self.actions))
+                t.env_steps += 1
+                if i < k - 1:
+                    self.actions = self._host_actions()
+            transitions = {key: np.stack([c[key] for c in chunk]) for key in chunk[0]}
+            t1 = time.perf_counter()
+            t.agents, self.buffers, info = self._chunk_call(learn)(t.agents, self.buffers, t.tasks, t.data, transitions)
+            self.host_agents = jax.device_put(t.agents, self.cpu, may_alias=False)
+            info = jax.device_get(info)
+            t2 = time.perf_counter()
+            self.actions = self._host_actions()
+            env_s += (t1 - t0) + (time.perf_counter() - t2)
+            device_s += t2 - t1
+            if learn:
+                infos.append(info)
+        return infos, env_s, device_s
+
+    def _chunk_call(self, learn: bool):
+        if learn not in self.chunk_calls:
+            t = self.t
+            self.chunk_calls[learn] = make_online_chunk(t.step_fn, t.cfg.utd, t.cfg.online_buffer, learn)
+        return self.chunk_calls[learn]
 
     def _log(self, info: dict, std: np.ndarray, n: int, seconds: float, env_s: float, device_s: float) -> None:
         t = self.t

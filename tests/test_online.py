@@ -214,6 +214,39 @@ def test_random_phase_then_utd_updates_per_env_step(tmp_path, monkeypatch):
     assert rows[0]["train/critic_loss"] == "nan" and rows[1]["train/critic_loss"] != "nan"
 
 
+def _count_policy(self, obs, key):
+    """A policy whose action is its agent's Adam step count / 100: it shows which agent acted."""
+    paths = jax.tree_util.tree_leaves_with_path(self.opt_state)
+    count = next(leaf for path, leaf in paths if "count" in jax.tree_util.keystr(path))
+    return jnp.broadcast_to(count.astype(jnp.float32) / 100.0, (*obs.shape[:-1], 1))
+
+
+def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_updates(tmp_path, monkeypatch):
+    cfg = _online_config(tmp_path / "run", online_steps=16, random_steps=4, utd=2, log_every=8, online_chunk=4)
+    monkeypatch.setattr(SSCPAgent, "sample_actions", _count_policy)
+    trainer = Trainer(cfg, TINY_AGENT)
+    trainer.train()
+    actions = np.asarray(trainer.online.buffers.actions[0, :16, 0])
+    # The action of env step e comes from the agent at its chunk's start (one call per step: after 2 * (e - 4)
+    # updates): steps 4-7 from the agent with 0 updates, 8-11 with 8, 12-15 with 16.
+    np.testing.assert_allclose(actions[4:], np.repeat([0.0, 0.08, 0.16], 4), atol=1e-6)
+    assert np.all(np.abs(actions[:4]) <= 1.0) and len(set(actions[:4])) == 4  # the random phase
+    assert _adam_count(trainer.agents).tolist() == [2 * 12]
+    rows = read_csv(tmp_path / "run" / "online.csv")
+    assert [int(r["env_steps"]) for r in rows] == [8, 16]
+    assert rows[0]["train/critic_loss"] != "nan" and float(rows[1]["time/updates_per_sec"]) > 0
+
+    # With a policy that ignores the agent, chunks (here of 3, which split unevenly at the random phase's end and at
+    # the log rows) change nothing: the same transitions and the same updates as one call per env step.
+    monkeypatch.setattr(SSCPAgent, "sample_actions", lambda self, obs, key: jnp.full((*obs.shape[:-1], 1), 0.5))
+    runs = []
+    for k in (1, 3):
+        t = Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / f"chunk{k}"), online_chunk=k), TINY_AGENT)
+        t.train()
+        runs.append((t.agents.params, t.online.buffers))
+    jax.tree.map(np.testing.assert_array_equal, *runs)
+
+
 def test_offline_to_online_appends_the_online_transitions_to_the_dataset(tiny_config, tmp_path):
     cfg = tiny_config(tmp_path / "run", steps=20, online_steps=30, log_every=10)
     trainer = Trainer(cfg, TINY_AGENT)
@@ -430,6 +463,7 @@ def test_an_env_that_cannot_be_saved_restarts_its_episode_with_a_warning(capsys)
         ({"online_steps": 0, "random_steps": 0}, r"--env runs online from scratch and needs --online-steps N"),
         ({"steps": 10}, r"--steps 10 counts offline gradient steps, which need --dataset"),
         ({"utd": 0}, r"--utd must be positive, got 0"),
+        ({"online_chunk": 0}, r"--online-chunk must be positive \(1: one device call per env step\), got 0"),
         ({"random_steps": 17}, r"--random-steps must be in \[0, --online-steps = 16\], got 17"),
         ({"buffer_size": 0}, r"--buffer-size must be positive, got 0"),
         ({"env": ("HalfCheetah-v5", "Hopper-v5")}, r"Hopper-v5 observes 11 numbers .* need the same sizes"),

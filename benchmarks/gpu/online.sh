@@ -7,6 +7,7 @@
 #   SMALL=1 OUT=/tmp/out bash benchmarks/gpu/online.sh    # a smoke test on a CPU machine
 #   AGENTS=sscp SSCP_EXTRA="--agent.exploration-noise 0.1" TAG=-noise0.1 OUT=... bash benchmarks/gpu/online.sh
 #                                                         # SSCP alone, with extra options, in runs named ...-noise0.1
+#   TRAIN_EXTRA="--online-chunk 50" TAG=-chunk50 OUT=... bash benchmarks/gpu/online.sh   # options for both agents
 #
 # Each call leaves $OUT/online-runs.tar.gz: every run folder's config.json, CSV logs and curves.png.
 set -uo pipefail
@@ -29,10 +30,12 @@ mkdir -p runs/online "$OUT"
 left=$(( BUDGET_S - ($(date +%s) - start) - 25 ))
 pids=()
 read -r -a extra <<<"${SSCP_EXTRA:-}"
+read -r -a both <<<"${TRAIN_EXTRA:-}"
 for agent in ${AGENTS:-sscp sac}; do
   for envs in "HalfCheetah-v5 Walker2d-v5" "Hopper-v5"; do
     name="$agent-$(echo "$envs" | tr -d ' ' | tr 'A-Z' 'a-z' | sed 's/-v5//g')${TAG:-}"
     opts=("${sscp[@]}" "${extra[@]}"); [ "$agent" = sac ] && opts=("${sac[@]}")
+    opts+=("${both[@]}")
     # shellcheck disable=SC2086
     timeout "$left" python3 -m sscp.cli train --agent $agent --env $envs --seeds 0 1 --online-steps "$STEPS" \
       --eval-every "$EVAL_EVERY" --save-every "$SAVE_EVERY" --eval-episodes $eval_eps --eval-workers 2 \
