@@ -132,14 +132,15 @@ def load_offline_data(
 ) -> OfflineData:
     """Returns the named single-task datasets stacked on the device (stack_tasks: shared or concatenated rows).
 
-    A dataset without an evaluation environment is refused (its file name may be wrong), except Robomimic data:
-    no Robomimic environment exists here, so it trains without evaluation (env name None)."""
+    A dataset without an evaluation environment is refused (its file name may be wrong), except Robomimic data and
+    zarr replay buffers (Push-T): no such environment exists here, so they train without evaluation (env name
+    None)."""
     from sscp.data import registry
 
     specs = [registry.resolve(n, data_dir) for n in names]
     datasets, env_names = [], []
     for spec in specs:
-        if spec.env_name is None and spec.format != "robomimic":
+        if spec.env_name is None and spec.format not in ("robomimic", "zarr"):
             why = spec.env_note or "name the file like OGBench (or D4RL: hopper-medium-v2.hdf5)"
             raise DataError(f"{spec.train_path}: cannot tell which environment evaluates it; {why}")
         train, _ = registry.load(spec, make_if_missing=make_if_missing, episodes=episodes)

@@ -12,7 +12,7 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
 from ogbench.relabel_utils import relabel_dataset
 
-from sscp.data import d4rl, demos, locomotion, minari_data, robomimic
+from sscp.data import d4rl, demos, locomotion, minari_data, robomimic, zarr_replay
 from sscp.data.formats import INFO_KEYS, load_ogbench_npz, save_ogbench_npz
 from sscp.data.generate import RECIPES, generate
 from sscp.errors import ConfigError, DataError
@@ -52,7 +52,8 @@ class DatasetSpec:
     single_task: bool
     """Whether rewards and masks are relabelled for the single task of `env_name`."""
     format: str = "ogbench"
-    """File format: "ogbench" (.npz), "d4rl" (.hdf5), "robomimic" (.hdf5 holding data/demo_<i> groups) or "minari"
+    """File format: "ogbench" (.npz), "d4rl" (.hdf5), "robomimic" (.hdf5 holding data/demo_<i> groups), "zarr"
+    (Diffusion Policy replay buffers, .zarr / .zarr.zip) or "minari"
     (train_path is the dataset's data/main_data.hdf5)."""
     ref_scores: tuple[float, float] | None = None
     """Reference (min, max) returns for normalised scores (D4RL's table, or a Minari dataset's metadata)."""
@@ -103,6 +104,11 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
     environment), else D4RL data. Raises ConfigError for names that are neither generated here nor present on disk.
     """
     text = os.fspath(name_or_path)
+    if zarr_replay.is_zarr_path(text):
+        path = Path(text.rstrip("/")).expanduser()
+        note = "no Push-T environment (gym-pusht) is installed to evaluate in"
+        val_path = path.with_name(f"{path.name}-val")  # never present: the store has no val split
+        return DatasetSpec(text, path.name, path, val_path, None, False, "zarr", env_note=note)
     minari_folder = minari_data.data_folder(text)
     if minari_folder is not None:
         return _minari_spec(text, minari_folder)
@@ -244,6 +250,8 @@ def load(
         return d4rl.load_d4rl_hdf5(spec.train_path), None
     if spec.format == "robomimic":
         return robomimic.load_robomimic_hdf5(spec.train_path), None
+    if spec.format == "zarr":
+        return zarr_replay.load_zarr_replay(spec.train_path), None
     if not spec.train_path.is_file():
         if not (make_if_missing and _can_generate(spec)):
             raise _missing_file_error(spec)
