@@ -170,16 +170,11 @@ def next_actions(agents, obs: jax.Array, act_keys: jax.Array, env_step: jax.Arra
     return jnp.where(env_step < random_steps, uniform, policy)
 
 
-def make_online_step(step_fn: Callable, utd: int, policy: str, learn: bool, random_steps: int, action_dim: int):
-    """Returns the jitted call made once per env step:
-    step(agents, buffers, tasks, offline, transitions, obs, act_keys, env_step) -> (agents, buffers, actions, info).
+def _add_and_learn(step_fn: Callable, utd: int, policy: str, learn: bool):
+    """Returns add(agents, buffers, tasks, offline, transitions) -> (agents, buffers, info): each run's transition
+    added to its buffer, then (learn) `utd` vmapped updates on batches of the run's OnlineSource (info [utd, runs])."""
 
-    It adds each run's transition to its buffer, then (learn) makes `utd` vmapped updates on batches of the run's
-    OnlineSource, then returns next_actions for env step env_step. Agents and buffers are donated: the buffers are
-    written in place, not copied every step.
-    """
-
-    def online_step(agents, buffers, tasks, offline: OfflineData | None, transitions, obs, act_keys, env_step):
+    def add(agents, buffers, tasks, offline: OfflineData | None, transitions):
         buffers = jax.vmap(ReplayBuffer.add)(buffers, transitions)
         info = {}
         if learn:
@@ -191,6 +186,23 @@ def make_online_step(step_fn: Callable, utd: int, policy: str, learn: bool, rand
                 return jax.vmap(one)(carry, tasks, buffers)
 
             agents, info = jax.lax.scan(body, agents, None, length=utd)
+        return agents, buffers, info
+
+    return add
+
+
+def make_online_step(step_fn: Callable, utd: int, policy: str, learn: bool, random_steps: int, action_dim: int):
+    """Returns the jitted call made once per env step:
+    step(agents, buffers, tasks, offline, transitions, obs, act_keys, env_step) -> (agents, buffers, actions, info).
+
+    It adds each run's transition to its buffer, then (learn) makes `utd` vmapped updates on batches of the run's
+    OnlineSource, then returns next_actions for env step env_step. Agents and buffers are donated: the buffers are
+    written in place, not copied every step.
+    """
+    add = _add_and_learn(step_fn, utd, policy, learn)
+
+    def online_step(agents, buffers, tasks, offline: OfflineData | None, transitions, obs, act_keys, env_step):
+        agents, buffers, info = add(agents, buffers, tasks, offline, transitions)
         actions = next_actions(agents, obs, act_keys, env_step, random_steps, action_dim)
         return agents, buffers, actions, info
 
@@ -204,21 +216,11 @@ def make_online_chunk(step_fn: Callable, utd: int, policy: str, learn: bool):
     For each of the K transitions in order it adds the transition to each run's buffer, then (learn) makes `utd`
     vmapped updates: the same updates, with the same random draws, as K calls of make_online_step (update i samples
     from the transitions up to i). info is stacked [K * utd, runs]. Agents and buffers are donated."""
+    add = _add_and_learn(step_fn, utd, policy, learn)
 
     def online_chunk(agents, buffers, tasks, offline: OfflineData | None, transitions):
         def env_step(carry, transition):
-            agents, buffers = carry
-            buffers = jax.vmap(ReplayBuffer.add)(buffers, transition)
-            info = {}
-            if learn:
-
-                def one(agent, task, buffer):
-                    return step_fn(agent, task, OnlineSource(buffer, offline, policy))
-
-                def body(carry, _):
-                    return jax.vmap(one)(carry, tasks, buffers)
-
-                agents, info = jax.lax.scan(body, agents, None, length=utd)
+            agents, buffers, info = add(*carry, tasks, offline, transition)
             return (agents, buffers), info
 
         (agents, buffers), info = jax.lax.scan(env_step, (agents, buffers), transitions)
