@@ -179,6 +179,7 @@ def main() -> None:
     p.add_argument("--compute-dtype", nargs="+", default=["float32"], help="agent compute dtypes to compare")
     p.add_argument("--one-step-mse", nargs="+", type=int, default=[1], help="1/0: log the one_step_mse diagnostic")
     p.add_argument("--fuse-network-calls", nargs="+", type=int, default=[0], help="1/0: batched network queries")
+    p.add_argument("--grad-norm", nargs="+", type=int, default=[1], help="1/0: log the grad_norm diagnostic")
     p.add_argument("--unroll", type=int, default=1, help="updates per loop iteration of the scan")
     p.add_argument("--devices", type=int, nargs="+", default=[1], help="devices the seeds are split over")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
@@ -193,17 +194,18 @@ def main() -> None:
     for agent in agents:
         if agent == "sscp":
             variants = [
-                (p, f, dt, m, fu, s, d)
+                (p, f, dt, m, fu, g, s, d)
                 for p in a.precision
                 for f in a.flat_optimizer
                 for dt in a.compute_dtype
                 for m in a.one_step_mse
                 for fu in a.fuse_network_calls
+                for g in a.grad_norm
                 for s in a.seeds
                 for d in a.devices
             ]
         else:  # the speed options are sscp's; other agents keep their own defaults
-            variants = [(a.precision[0], None, None, None, None, s, d) for s in a.seeds for d in a.devices]
+            variants = [(a.precision[0], None, None, None, None, None, s, d) for s in a.seeds for d in a.devices]
         data = synthetic_goal_data(agent, a.transitions, 40, 5) if is_goal_conditioned(agent) else offline
         for variant in variants:
             measure_variant(a, agent, hidden, data, variant, rows, old)
@@ -211,7 +213,7 @@ def main() -> None:
 
 def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: list, old: list) -> None:
     """Measures one (agent, options, seeds, devices) variant and emits its row."""
-    precision, flat, dtype, mse, fuse, seeds, devices = variant
+    precision, flat, dtype, mse, fuse, grad_norm, seeds, devices = variant
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
     if agent == "sscp":
         options = {
@@ -222,6 +224,7 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
             "compute_dtype": dtype,
             "log_one_step_mse": bool(mse),
             "fuse_network_calls": bool(fuse),
+            "log_grad_norm": bool(grad_norm),
         }
     else:
         options = {"batch_size": a.batch}
@@ -238,6 +241,7 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
         "compute_dtype": dtype,
         "one_step_mse": mse if mse is None else bool(mse),
         "fuse_network_calls": fuse if fuse is None else bool(fuse),
+        "grad_norm": grad_norm if grad_norm is None else bool(grad_norm),
         "scan_unroll": a.unroll,
         **res,
         "latency_batch": 1,

@@ -167,6 +167,17 @@ def test_bfloat16_compute_keeps_float32_parameters_and_learns():
         assert float(info[k]) < 0.7 * float(first[k]), (k, float(first[k]), float(info[k]))
 
 
+def test_without_the_grad_norm_diagnostic_the_update_is_the_same():
+    batch = make_batch(jax.random.PRNGKey(14), n=64)
+    agent = SSCPAgent.create(jax.random.PRNGKey(15), batch, TINY)
+    quiet = agent.replace(config=SSCPConfig(**{**TINY.__dict__, "log_grad_norm": False}))
+    update = jax.jit(lambda a, b: a.update(b))
+    (new, info), (new_quiet, info_quiet) = update(agent, batch), update(quiet, batch)
+    assert "grad_norm" in info and float(info["grad_norm"]) > 0 and "grad_norm" not in info_quiet
+    jax.tree.map(np.testing.assert_array_equal, new.params, new_quiet.params)
+    assert {k: float(v) for k, v in info_quiet.items()} == {k: float(v) for k, v in info.items() if k != "grad_norm"}
+
+
 @pytest.mark.parametrize("steps", [1, 2, 5])
 def test_k_step_sampler_makes_k_calls_and_is_exact_for_a_constant_field(steps):
     """k − 1 Euler steps then a completion jump: k network calls; a constant field c lands on z + c for any k."""

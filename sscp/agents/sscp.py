@@ -59,6 +59,9 @@ class SSCPConfig:
     speed option (not the paper's)."""
     log_one_step_mse: bool = True
     """Compute the one_step_mse diagnostic (one extra actor forward pass per update)."""
+    log_grad_norm: bool = True
+    """Compute the grad_norm diagnostic (a reduction over every weight's gradient per update; the GPU profile's
+    costliest kernels are reductions of weight-sized arrays)."""
     sample_steps: int = 1
     """Network calls per action when acting: sample_steps − 1 Euler steps with the velocity head, then a completion
     jump to τ = 1. 1 is the paper's one-step sampler; the critic's TD target always uses one step."""
@@ -209,7 +212,8 @@ class SSCPAgent(flax.struct.PyTreeNode):
         loss_fn = self.fused_total_loss if self.config.fuse_network_calls else self.total_loss
         grads, info = jax.grad(lambda p: loss_fn(batch, p, key), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
-        info["grad_norm"] = optax.tree.norm(grads)
+        if self.config.log_grad_norm:
+            info["grad_norm"] = optax.tree.norm(grads)
         agent = self.replace(params=params, target_params=self.target_update(params), opt_state=opt_state, rng=rng)
         return agent, info
 
