@@ -691,11 +691,12 @@ class OnlinePhase:
             self.actions = self._first_actions() if restarted else np.asarray(saved["actions"], np.float32)
 
     def _first_actions(self) -> np.ndarray:
+        return self._actions_from(self.t.agents, jnp.asarray(self.envs.obs), self.act_keys)
+
+    def _actions_from(self, agents, obs: jax.Array, keys: jax.Array) -> np.ndarray:
+        """Returns next_actions for the envs' next step from these agents, where the arrays live (device or host)."""
         t = self.t
-        obs = jnp.asarray(self.envs.obs)
-        return np.asarray(
-            self.first_actions(t.agents, obs, self.act_keys, t.env_steps, t.cfg.random_steps, t.action_dim)
-        )
+        return np.asarray(self.first_actions(agents, obs, keys, t.env_steps, t.cfg.random_steps, t.action_dim))
 
     def _call(self, learn: bool):
         if learn not in self.calls:
@@ -759,11 +760,7 @@ class OnlinePhase:
 
     def _host_actions(self) -> np.ndarray:
         """Returns the next actions, computed on the host CPU from the copy of the agents (next_actions' keys)."""
-        t = self.t
-        obs = jax.device_put(self.envs.obs, self.cpu)
-        return np.asarray(
-            self.first_actions(self.host_agents, obs, self.host_keys, t.env_steps, t.cfg.random_steps, t.action_dim)
-        )
+        return self._actions_from(self.host_agents, jax.device_put(self.envs.obs, self.cpu), self.host_keys)
 
     def _chunked_steps(self, n: int) -> tuple[list[dict], float, float]:
         """Takes n env steps in chunks of up to online_chunk (a chunk never straddles the end of the random phase):
@@ -790,7 +787,8 @@ class OnlinePhase:
             transitions = {key: np.stack([c[key] for c in chunk]) for key in chunk[0]}
             t1 = time.perf_counter()
             t.agents, self.buffers, info = self._chunk_call(learn)(t.agents, self.buffers, t.tasks, t.data, transitions)
-            self.host_agents = jax.device_put(t.agents, self.cpu, may_alias=False)
+            if learn:  # the random phase leaves the agents as they are: the host's copy stays current
+                self.host_agents = jax.device_put(t.agents, self.cpu, may_alias=False)
             info = jax.device_get(info)
             t2 = time.perf_counter()
             self.actions = self._host_actions()

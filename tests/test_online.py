@@ -92,9 +92,14 @@ def _online_config(run_dir: Path, **changes) -> TrainConfig:
     return dataclasses.replace(base, **changes)
 
 
+def _count_leaf(agent) -> jax.Array:
+    """Returns the Adam step count of an agent (or agents: one per run)."""
+    paths = jax.tree_util.tree_leaves_with_path(agent.opt_state)
+    return next(leaf for path, leaf in paths if "count" in jax.tree_util.keystr(path))
+
+
 def _adam_count(agents) -> np.ndarray:
-    paths = jax.tree_util.tree_leaves_with_path(agents.opt_state)
-    return np.asarray(next(leaf for path, leaf in paths if "count" in jax.tree_util.keystr(path)))
+    return np.asarray(_count_leaf(agents))
 
 
 # ---- the replay buffer and the batch sources ------------------------------------------------------------------------
@@ -216,9 +221,7 @@ def test_random_phase_then_utd_updates_per_env_step(tmp_path, monkeypatch):
 
 def _count_policy(self, obs, key):
     """A policy whose action is its agent's Adam step count / 100: it shows which agent acted."""
-    paths = jax.tree_util.tree_leaves_with_path(self.opt_state)
-    count = next(leaf for path, leaf in paths if "count" in jax.tree_util.keystr(path))
-    return jnp.broadcast_to(count.astype(jnp.float32) / 100.0, (*obs.shape[:-1], 1))
+    return jnp.broadcast_to(_count_leaf(self).astype(jnp.float32) / 100.0, (*obs.shape[:-1], 1))
 
 
 def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_updates(tmp_path, monkeypatch):
