@@ -13,6 +13,7 @@
 #                                                                 # between calls): start, wait, end what still runs
 #                                                                 # at WAIT_S, collect (jobs_main in jobs_lib.sh)
 #   SMALL=1 ...                                                   # a smoke test on a CPU machine
+#   DIFFUSION_STEPS="50" FLOW_STEPS="" ...                        # sampler steps evaluated besides the defaults
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
@@ -30,7 +31,8 @@ if [ "${SMALL:-0}" = 1 ]; then
 else
   STEPS=${STEPS:-100000}; LOG_EVERY=1000; SAVE_EVERY=10000; EPISODES=""; EVAL_EPS=${EVAL_EPS:-50}; small=(); tiny=()
 fi
-declare -A extra_steps=([flow_bc]="1" [diffusion_bc]="1 5 50")  # evaluated besides each agent's default
+# Sampler steps evaluated besides each agent's default (FLOW_STEPS="" / DIFFUSION_STEPS="50": fewer evaluations)
+declare -A extra_steps=([flow_bc]="${FLOW_STEPS-1}" [diffusion_bc]="${DIFFUSION_STEPS-1 5 50}")
 source "$(dirname "$0")/jobs_lib.sh"
 PARALLEL=${PARALLEL:-8}
 EVAL_WORKERS=${EVAL_WORKERS:-$(cores_each "$PARALLEL")}

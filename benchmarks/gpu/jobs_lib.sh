@@ -16,7 +16,8 @@
 #   jobs_main                    run PHASE with the script's own start (make data, job_add..., jobs_start) and collect
 #                                functions: start (then wait up to WAIT_S), wait, stop (STOP_AT), collect, or all (one
 #                                call: start; stop each job after its evaluation at STOP_AT, or without STOP_AT wait
-#                                for all to finish; end what still runs at WAIT_S; collect)
+#                                for all to finish; end what still runs at WAIT_S; collect), or finish (the end of
+#                                a run spread over calls of a warm machine: wait up to WAIT_S, end the rest, collect)
 T0=$(date +%s)
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
 read -r -a GPU_LIST <<<"${GPUS:-}"
@@ -122,6 +123,7 @@ jobs_main() {
     wait) jobs_wait ;;
     stop) jobs_stop "${STOP_AT:?set STOP_AT, the step every process should have evaluated before it is stopped}" ;;
     collect) collect ;;
+    finish) jobs_wait; jobs_kill; collect ;;
     all)
       start
       if [ -n "${STOP_AT:-}" ]; then jobs_stop "$STOP_AT"; else jobs_wait; fi
