@@ -1,9 +1,11 @@
 """Atomic checkpoints: everything needed to continue a run, written so that a kill never corrupts the last one."""
 
+import contextlib
 import hashlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,42 @@ from sscp.errors import CheckpointError
 
 _NAME = re.compile(r"^step_(\d{10})\.ckpt$")
 _MAGIC = b"SSCPCKPT1\n"  # format tag; a SHA-256 of the msgpack body follows, so any damaged byte is detected
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Holds an exclusive lock on run_dir/.lock while the block runs, so that a second process training into the same
+    folder (the same command started twice, two sweep workers given one --run-dir) stops with a one-line error
+    instead of interleaving its logs and checkpoints with this one's. The lock goes with the process, however it
+    ends; on a filesystem without locks (some network mounts) and on Windows the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise CheckpointError(
+                f"{run_dir} is in use by another sscp process (pid {holder}); wait for it to end, or pass another "
+                "--run-dir"
+            ) from None
+        except OSError:  # no locking here: go on as before
+            yield
+            return
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

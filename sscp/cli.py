@@ -278,6 +278,9 @@ class DataMakeArgs:
     """Locomotion datasets only: env steps between kept and evaluated SAC policies (default 20,000)."""
     eval_episodes: int | None = None
     """Locomotion datasets only: deterministic episodes per evaluation of a kept policy (default 10)."""
+    online_chunk: int | None = None
+    """Locomotion datasets only: the SAC run's --online-chunk (default 1; K > 1 acts K env steps on the host CPU,
+    then makes their K updates in one device call: much faster on a GPU, actions up to K - 1 steps stale)."""
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ class DataExportArgs:
 
 DATA_USAGE = (
     "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--train-steps N] "
-    "[--transitions N]; "
+    "[--transitions N] [--online-chunk K]; "
     "sscp data export NAME --format minari|d4rl|ogbench [--out DIR]"
 )
 
@@ -309,7 +312,7 @@ def cmd_data(args: list[str]) -> None:
     if args and args[0] == "make":
         a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
         options = {"train_steps": a.train_steps, "transitions": a.transitions, "eval_every": a.eval_every,
-                   "eval_episodes": a.eval_episodes}  # fmt: skip
+                   "eval_episodes": a.eval_episodes, "online_chunk": a.online_chunk}  # fmt: skip
         make_command(a.name, a.episodes, a.out, a.workers, a.seed, options)
     elif args and args[0] == "export":
         e = tyro.cli(DataExportArgs, args=args[1:], prog="sscp data export")

@@ -614,7 +614,11 @@ class Trainer:
 
     def train(self) -> list[dict]:
         """Trains all runs for cfg.steps offline updates, then cfg.online_steps env steps, evaluating and saving on
-        schedule; returns the final evaluation."""
+        schedule; returns the final evaluation. Holds the run folder's lock meanwhile (checkpoint.run_lock)."""
+        with checkpoint.run_lock(self.run_dir):
+            return self._train()
+
+    def _train(self) -> list[dict]:
         from tqdm import tqdm
 
         resumed = self.prepare_run_dir()

@@ -149,6 +149,23 @@ def test_eval_sample_steps_needs_an_agent_with_a_step_count(capsys, tmp_path, tr
     assert "--sample-steps: agent 'bc'" in err and "sscp, sscp_bc, flow_bc, diffusion_bc" in err
 
 
+def test_a_run_folder_in_use_by_another_process_is_refused(capsys, tmp_path, tiny_data_dir):
+    from sscp import checkpoint
+
+    run = tmp_path / "run"
+    args = ["train", "--dataset", TASKS[0], "--steps", "20", "--log-every", "10", "--eval-every", "0",
+            "--eval-episodes", "1", "--eval-workers", "0", "--eval-max-steps", "3", "--no-progress",
+            "--data-dir", str(tiny_data_dir), "--run-dir", str(run), *tiny_agent_args()]  # fmt: skip
+    with checkpoint.run_lock(run):  # as if another `sscp train` were writing there
+        code, _, err = sscp(capsys, *args)
+        assert code != 0 and err.count("\n") == 1
+        assert f"{run} is in use by another sscp process (pid {os.getpid()})" in err
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing written beside the lock
+    code, _, err = sscp(capsys, *args)  # the lock went with its holder
+    assert code == 0, err
+    assert (run / "train.csv").is_file()
+
+
 def test_eval_needs_a_run_folder(capsys, tmp_path, trained_run):
     code, _, err = sscp(capsys, "eval", str(tmp_path))
     assert code == 2

@@ -154,3 +154,14 @@ def test_truncated_dataset_file_is_rejected(made, tmp_path):
     (tmp_path / "hopper-expert-v5.json").write_text("{not json")
     with pytest.raises(DataError, match="unreadable dataset metadata"):
         resolve("hopper-expert-v5", tmp_path)
+
+
+def test_online_chunk_reaches_the_sac_run_and_the_metadata(tmp_path):
+    with pytest.raises(ConfigError, match="--online-chunk must be positive"):
+        _make(tmp_path, online_chunk=0)
+    paths = _make(tmp_path, train_steps=150, transitions=40, online_chunk=50)
+    run_dir = locomotion.run_folder(tmp_path, "hopper", 0, 150, online_chunk=50)
+    assert run_dir.name.endswith("-chunk50") and run_dir != locomotion.run_folder(tmp_path, "hopper", 0, 150)
+    assert json.loads((run_dir / "config.json").read_text())["train"]["online_chunk"] == 50
+    meta = json.loads(locomotion.sidecar_path(paths[0]).read_text())
+    assert meta["online_chunk"] == 50 and meta["sac_run"] == str(run_dir)

@@ -145,9 +145,10 @@ def buffer_transitions(buffer: dict, steps: int) -> dict:
 # ---- the SAC run -----------------------------------------------------------------------------------------------------
 
 
-def run_folder(out_dir: Path, env: str, seed: int, train_steps: int) -> Path:
-    """Returns the SAC run folder of an env inside the dataset folder (one per seed and budget)."""
-    return out_dir / "locomotion-runs" / f"{env}-{VERSION}-sac-seed{seed}-steps{train_steps}"
+def run_folder(out_dir: Path, env: str, seed: int, train_steps: int, online_chunk: int = 1) -> Path:
+    """Returns the SAC run folder of an env inside the dataset folder (one per seed, budget and acting chunk)."""
+    chunk = f"-chunk{online_chunk}" if online_chunk > 1 else ""
+    return out_dir / "locomotion-runs" / f"{env}-{VERSION}-sac-seed{seed}-steps{train_steps}{chunk}"
 
 
 def train_sac(env: str, run_dir: Path, train_steps: int, seed: int, options: dict, agent_options: dict):
@@ -192,6 +193,7 @@ def make(
     eval_every: int = DEFAULT_EVAL_EVERY,
     eval_episodes: int = DEFAULT_EVAL_EPISODES,
     workers: int = 0,
+    online_chunk: int = 1,
     progress: bool = True,
     num_envs: int = ROLLOUT_ENVS,
     train_options: dict | None = None,
@@ -207,6 +209,8 @@ def make(
         transitions: size of random, medium and expert (medium-replay has the medium policy's env step count).
         eval_every: env steps between kept policies; eval_episodes: deterministic episodes per evaluation.
         workers: processes stepping evaluation envs (0: in this process).
+        online_chunk: the SAC run's `--online-chunk` (1: one device call per env step; K > 1: the host acts for K
+            env steps with a copy of the policy, then one call makes their K updates — much faster on a GPU).
         train_options, agent_options: further TrainConfig and SAC config fields (tests use tiny networks).
     """
     parsed = parse(name)
@@ -215,14 +219,17 @@ def make(
     for label, value in (("--train-steps", train_steps), ("--transitions", transitions), ("--eval-every", eval_every)):
         if value <= 0:
             raise ConfigError(f"{label} must be positive, got {value}")
+    if online_chunk <= 0:
+        raise ConfigError(f"--online-chunk must be positive (1: one device call per env step), got {online_chunk}")
     if eval_every > train_steps:
         raise ConfigError(f"--eval-every {eval_every} exceeds --train-steps {train_steps}: no medium policy to pick")
     env, _ = parsed
     env_id = ENVS[env]
     out_dir = Path(out_dir).expanduser()
-    run_dir = run_folder(out_dir, env, seed, train_steps)
+    run_dir = run_folder(out_dir, env, seed, train_steps, online_chunk)
     options = {"eval_every": eval_every, "save_every": eval_every, "eval_episodes": eval_episodes,
-               "eval_workers": workers, "progress": progress, **(train_options or {})}  # fmt: skip
+               "eval_workers": workers, "online_chunk": online_chunk, "progress": progress,
+               **(train_options or {})}  # fmt: skip
     trainer, policies = train_sac(env, run_dir, train_steps, seed, options, agent_options or {})
     from sscp import checkpoint
 
@@ -262,6 +269,7 @@ def make(
         "sac_run": str(run_dir),
         "seed": seed,
         "train_steps": train_steps,
+        "online_chunk": online_chunk,
         "medium_env_step": steps[medium],
         "expert_env_step": steps[-1],
         "policy_eval_returns": {str(s): r for s, r in zip(steps, returns, strict=True)},

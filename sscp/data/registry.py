@@ -282,8 +282,8 @@ def make_command(
 
     Backs `sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S]`; a single-task name makes its base
     dataset, and `out` defaults to `data_dir()`. A locomotion name (`hopper-medium-v5`, ...) makes all five datasets
-    of its env with `locomotion.make` (options: train_steps, transitions, eval_every, eval_episodes); --episodes
-    does not apply to it, nor do those options to other names.
+    of its env with `locomotion.make` (options: train_steps, transitions, eval_every, eval_episodes, online_chunk);
+    --episodes does not apply to it, nor do those options to other names.
     """
     folder = _folder(out)
     options = {k: v for k, v in (locomotion_options or {}).items() if v is not None}

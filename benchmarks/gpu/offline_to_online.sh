@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Issue 4's offline-to-online measurement: SSCP trained offline, then fine-tuned online in the dataset's env
+# (docs/online.md), on locally made locomotion datasets and an OGBench task, 2 seeds each, on a GPU machine. One
+# background process per dataset (jobs_lib.sh): it makes the dataset if missing (a locomotion dataset: its env's SAC
+# run and rollouts, `sscp data make`), then trains. The score at the end of the offline phase is the evaluation at
+# OFFLINE_STEPS; the fine-tuned score the last one.
+#
+#   PHASE=start  OUT=/tmp/out bash benchmarks/gpu/offline_to_online.sh    # start, wait up to WAIT_S
+#   PHASE=wait / finish / collect / all ...                                # as the other GPU scripts (jobs_lib.sh)
+#   SMALL=1 ...                                                            # a smoke test on a CPU machine
+#
+# DATASETS, OFFLINE_STEPS, ONLINE_STEPS, EVAL_EVERY, BUFFERS ("append", "separate" or both: one process each),
+# ONLINE_CHUNK (the SAC data run's and the fine-tuning's --online-chunk), SAC_STEPS and TRANSITIONS (the locomotion
+# data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
+# kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere.
+set -uo pipefail
+OUT=${OUT:?set OUT}
+PHASE=${PHASE:-start}
+WAIT_S=${WAIT_S:-540}
+RUNS=${RUNS:-runs/o2o}
+DATA=${DATA:-data}
+DATASETS=${DATASETS:-"hopper-medium-v5 halfcheetah-medium-v5 cube-single-play-singletask-task2-v0"}
+BUFFERS=${BUFFERS:-append}
+ONLINE_CHUNK=${ONLINE_CHUNK:-50}
+export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore XLA_PYTHON_CLIENT_PREALLOCATE=false
+if [ "${SMALL:-0}" = 1 ]; then
+  OFFLINE_STEPS=${OFFLINE_STEPS:-200}; ONLINE_STEPS=${ONLINE_STEPS:-200}; EVAL_EVERY=${EVAL_EVERY:-100}
+  SAC_STEPS=${SAC_STEPS:-400}; TRANSITIONS=${TRANSITIONS:-400}; SAC_EVAL=200; EVAL_EPS=1; EPISODES=(--episodes 20); SAC_EPS=1
+  small=(--eval-max-steps 30 --log-every 100 --agent.batch-size 32 --agent.actor-hidden-dims 16 16
+         --agent.critic-hidden-dims 16 16 --agent.time-embed-dim 16)
+else
+  OFFLINE_STEPS=${OFFLINE_STEPS:-100000}; ONLINE_STEPS=${ONLINE_STEPS:-100000}; EVAL_EVERY=${EVAL_EVERY:-25000}
+  SAC_STEPS=${SAC_STEPS:-300000}; TRANSITIONS=${TRANSITIONS:-1000000}; SAC_EVAL=25000; SAC_EPS=10; EVAL_EPS=${EVAL_EPS:-10}
+  EPISODES=(); small=(--log-every 1000)
+fi
+declare -A alpha=([halfcheetah-medium-v5]=0.20 [halfcheetah-medium-replay-v5]=0.05 [halfcheetah-medium-expert-v5]=0.10
+  [hopper-medium-v5]=0.05 [hopper-medium-replay-v5]=0.10 [hopper-medium-expert-v5]=0.75
+  [walker2d-medium-v5]=0.50 [walker2d-medium-replay-v5]=0.10 [walker2d-medium-expert-v5]=0.10)
+source "$(dirname "$0")/jobs_lib.sh"
+mkdir -p "$DATA"
+
+start() {
+  local i=0
+  for d in $DATASETS; do
+    for buffer in $BUFFERS; do
+      dir="$RUNS/sscp-$buffer/$d"
+      # make the dataset unless it is there (a locomotion name: its env's SAC run and rollouts)
+      make=(python3 -m sscp.cli data make "$d" --out "$DATA" "${EPISODES[@]}")
+      [[ $d == *-v5 ]] && make=(python3 -m sscp.cli data make "$d" --out "$DATA" --train-steps "$SAC_STEPS" \
+        --transitions "$TRANSITIONS" --eval-every "$SAC_EVAL" --eval-episodes "$SAC_EPS" --online-chunk "$ONLINE_CHUNK" --workers 2)
+      file="$DATA/$d.npz"; [[ $d == *-singletask-* ]] && file="$DATA/${d%-singletask-*}-v0.npz"
+      # under a lock: with BUFFERS="append separate" two processes need the same dataset; one makes it
+      job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
+      opts=()
+      [ -n "${alpha[$d]:-}" ] && opts=(--agent.alpha-completion "${alpha[$d]}")
+      job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds 0 1 \
+        --steps "$OFFLINE_STEPS" --online-steps "$ONLINE_STEPS" --online-buffer "$buffer" \
+        --online-chunk "$ONLINE_CHUNK" --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
+        --eval-episodes "$EVAL_EPS" --eval-workers 2 --run-dir "$dir" --no-progress "${small[@]}" "${opts[@]}"
+      i=$(( i + 1 ))
+    done
+  done
+  jobs_start "$i"
+  sleep 5
+}
+
+progress() {  # per run: evaluation at the end of the offline phase and the latest one (mean over tasks and seeds)
+  python3 - "$RUNS" "$OFFLINE_STEPS" <<'EOF'
+import csv, os, sys
+runs, offline = sys.argv[1], int(sys.argv[2])
+print("| run | offline steps | score after offline | online env steps | score now | metric |")
+print("|---|---|---|---|---|---|")
+for d, _, files in sorted(os.walk(runs)):
+    if "job.sh" not in files:
+        continue
+    name = os.path.relpath(d, runs)
+    path = os.path.join(d, "eval.csv")
+    rows = list(csv.DictReader(open(path))) if os.path.exists(path) else []
+    if not rows:
+        print(f"| {name} | | (no evaluation yet) | | | |")
+        continue
+    key = next(k for k in ("eval/normalized_return", "eval/success", "eval/return") if rows[0].get(k, "") != "")
+    def mean_at(step):
+        values = [float(r[key]) for r in rows if int(r["step"]) == step]
+        return f"{sum(values) / len(values):.3f}" if values else ""
+    last = max(int(r["step"]) for r in rows)
+    print(f"| {name} | {offline} | {mean_at(offline)} | {max(0, last - offline)} | {mean_at(last)} | {key} |")
+EOF
+}
+
+collect() {
+  progress | tee "$OUT/o2o-scores.md"
+  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
+  cp "$DATA"/*-v5.json "$OUT/" 2>/dev/null
+  tar -czf "$OUT/o2o-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+  [ -d "$DATA/locomotion-runs" ] && tar -czf "$OUT/locomotion-runs.tar.gz" --exclude=checkpoints \
+    --exclude=policies -C "$DATA" locomotion-runs
+  return 0
+}
+
+jobs_progress() { progress; }
+jobs_main
