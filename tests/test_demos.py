@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sscp.data import registry
-from sscp.data.demos import _PuzzleActor, make, solve_gf2, toggle_matrix
+from sscp.data.demos import _PuzzleActor, _SceneActor, make, solve_gf2, toggle_matrix
 from sscp.errors import ConfigError, DataError
 from sscp.train import TrainConfig, Trainer
 
@@ -61,6 +61,42 @@ def test_puzzle_demos_are_successful_task_episodes(puzzle_dir, tmp_path):
     make("puzzle-3x3-task1-demos-v0", tmp_path, episodes=2, seed=0)
     with np.load(puzzle_dir / spec.train_path.name) as a, np.load(tmp_path / spec.train_path.name) as b:
         np.testing.assert_array_equal(a["observations"], b["observations"])
+
+
+def test_scene_demos_solve_the_drawer_task(tmp_path):
+    make("scene-task4-demos-v0", tmp_path, episodes=2, seed=0)  # unlock, open, lock, cube in, unlock, close
+    spec = registry.resolve("scene-task4-demos-v0", tmp_path)
+    assert spec.env_name == "scene-singletask-task4-v0"
+    train, _ = registry.load(spec)
+    ends = np.flatnonzero(train["terminals"])
+    assert len(ends) == 2 and np.all(train["rewards"][ends] == 0) and np.all(train["masks"][ends] == 0)
+    assert np.all(train["masks"][train["terminals"] == 0] == 1)
+
+
+def test_scene_plan_orders_locks_slides_and_the_cube():
+    env = gymnasium.make("scene-singletask-task5-v0")  # goal: cube in the closed drawer, window open, both locked
+    ob, info = env.reset(seed=0)
+    actor = _SceneActor(env, ob, info, np.random.default_rng(0))
+    goal = actor.goal_cube
+
+    def plan(buttons, drawer, window, cube):
+        scene = {"button_states": np.array(buttons), "privileged/drawer_pos": np.array([drawer]),
+                 "privileged/window_pos": np.array([window]), "privileged/block_0_pos": np.asarray(cube)}  # fmt: skip
+        return actor.plan({**info, **scene})
+
+    table = (0.35, 0.15, 0.02)
+    in_open_drawer = goal + np.array([0.0, 0.16, 0.0])  # the drawer opens toward the arm, +y
+    assert plan([0, 0], 0.0, 0.0, table) == ("button", 0)  # the drawer is locked: unlock it first
+    assert plan([1, 0], 0.0, 0.0, table) == ("drawer", -0.16)
+    assert plan([1, 0], -0.16, 0.0, table) == ("button", 0)  # locked again before the cube goes in
+    assert plan([0, 0], -0.16, 0.0, table) == ("cube", 0)
+    assert plan([0, 0], -0.16, 0.0, in_open_drawer) == ("button", 0)  # in place: unlock to close
+    assert plan([1, 0], -0.16, 0.0, in_open_drawer) == ("drawer", 0.0)
+    assert plan([1, 0], 0.0, 0.0, goal) == ("button", 1)  # then the window's lock
+    assert plan([1, 1], 0.0, 0.0, goal) == ("window", 0.2)
+    assert plan([1, 1], 0.0, 0.2, goal) == ("button", 0)  # both locks back to the goal's state
+    assert plan([0, 1], 0.0, 0.2, goal) == ("button", 1)
+    assert plan([0, 0], 0.0, 0.2, goal) is None
 
 
 def test_puzzle_press_order_is_random_per_episode():

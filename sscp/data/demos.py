@@ -6,6 +6,9 @@ env, successful episodes of a closed-loop oracle driven toward that task's goal,
 `ENV-task{1..5}-demos-v0` evaluate in `ENV-singletask-task{1..5}-v0`; `sscp data make ENV-demos-v0` makes all five.
 - cube-single: the cube oracle moves the cube to the task's goal. Multi-cube tasks would need the sub-goals
   sequenced, so cube-double/triple are not offered.
+- scene: the cube, button, drawer and window oracles, one subtask after another (`_SceneActor`): locks released
+  before a slide and restored at the end, the cube put into the drawer through the opened drawer, whatever the
+  task's goal needs.
 - puzzle-3x3, puzzle-4x4 ("lights out": a press toggles a button and its neighbours): the presses that turn the
   board into the goal are solved over GF(2) (the fewest, where several sets do it), and the button oracle presses
   them one after another in a random order drawn per episode, re-solved after every press. The order is what makes
@@ -25,6 +28,8 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
 from ogbench.manipspace.oracles.markov.button_markov import ButtonMarkovOracle
 from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
+from ogbench.manipspace.oracles.markov.drawer_markov import DrawerMarkovOracle
+from ogbench.manipspace.oracles.markov.window_markov import WindowMarkovOracle
 from tqdm import tqdm
 
 from sscp.data import maze_demos
@@ -150,6 +155,126 @@ class _PuzzleActor:
         return self.oracle.select_action(ob, self._target(info))
 
 
+class _SceneActor:
+    """OGBench's four scene oracles (cube, button, drawer, window) driven through the subtasks that turn the scene
+    into the task's goal, the next one chosen from the scene as it is whenever the current one ends:
+
+    1. the cube: to its goal, or, when the goal lies in the drawer, into the opened drawer at the goal's place there
+       (the drawer unlocked, opened fully and locked again first, so that neither the cube nor the arm can push it
+       while the cube goes in), then the drawer unlocked and closed;
+    2. the drawer, then the window, to their goal positions, each unlocked first (button 0 locks the drawer, button
+       1 the window: state 0 is locked);
+    3. each button whose state differs from the goal pressed.
+
+    A subtask ends when the oracle says so (its own end, or its step limit: a failed subtask is chosen again), or,
+    for button, drawer and window, once its target is met and the gripper has risen to the oracle's own clearance
+    height (the oracles' final wander to a random arm pose is skipped, so six subtasks fit the 750-step episodes)."""
+
+    DRAWER_Y = -0.3  # a cube goal with y below this lies in the (closed) drawer
+    OPEN, TOLERANCE = -0.16, 0.03  # the drawer fully open; slide and cube tolerance (the env's success: 0.04)
+    RISEN = {"button": 0.16, "drawer": 0.18, "window": 0.28}  # each oracle's own "above" height once done
+
+    def __init__(self, env: gymnasium.Env, ob: np.ndarray, info: dict, rng: np.random.Generator):
+        self.scene = env.unwrapped
+        goal = self.scene.cur_task_info["goal"]
+        self.goal_cube = np.asarray(goal["block_xyzs"][0], np.float64)
+        self.goal_buttons = np.asarray(goal["button_states"])
+        self.goal_drawer, self.goal_window = float(goal["drawer_pos"]), float(goal["window_pos"])
+        self.oracles = {
+            "cube": CubeMarkovOracle(env=env, min_norm=MIN_NORM),
+            "button": ButtonMarkovOracle(env=env, min_norm=MIN_NORM),
+            "drawer": DrawerMarkovOracle(env=env, min_norm=MIN_NORM),
+            "window": WindowMarkovOracle(env=env, min_norm=MIN_NORM),
+        }
+        self.subtask: tuple[str, float] | None = None
+        self._next(ob, info)
+
+    def plan(self, info: dict) -> tuple[str, float] | None:
+        """Returns the next subtask, (kind, target), from the scene in info: ("cube", 0) (the target position comes
+        from _target), ("button", i) to toggle button i, ("drawer", pos), ("window", pos); None when solved."""
+        buttons = np.asarray(info["button_states"])
+        drawer, window = info["privileged/drawer_pos"][0], info["privileged/window_pos"][0]
+
+        def slide(kind: str, lock: int, now: float, target: float) -> tuple[str, float]:
+            return ("button", lock) if buttons[lock] == 0 else (kind, target)
+
+        cube = info["privileged/block_0_pos"]
+        if np.linalg.norm(cube - self.goal_cube) > self.TOLERANCE:
+            if self.goal_cube[1] >= self.DRAWER_Y:
+                return "cube", 0
+            in_place = np.linalg.norm(cube - self._cube_goal_now(drawer)) <= self.TOLERANCE
+            if in_place:  # in the open drawer where the goal will be once it is closed
+                return slide("drawer", 0, drawer, self.goal_drawer)
+            if drawer > self.OPEN + self.TOLERANCE:
+                return slide("drawer", 0, drawer, self.OPEN)
+            if buttons[0] == 1:  # locked while the cube goes in: a bump would otherwise slide the drawer
+                return "button", 0
+            return "cube", 0
+        if abs(drawer - self.goal_drawer) > self.TOLERANCE:
+            return slide("drawer", 0, drawer, self.goal_drawer)
+        if abs(window - self.goal_window) > self.TOLERANCE:
+            return slide("window", 1, window, self.goal_window)
+        for i in np.flatnonzero(buttons != self.goal_buttons):
+            return "button", int(i)
+        return None
+
+    def _cube_goal_now(self, drawer: float) -> np.ndarray:
+        """Returns where the cube must be now for its goal: a goal in the drawer moves with the drawer's slide (the
+        drawer opens toward the arm: +y by −drawer)."""
+        if self.goal_cube[1] >= self.DRAWER_Y:
+            return self.goal_cube
+        return self.goal_cube + np.array([0.0, -drawer, 0.0])
+
+    def _target(self, info: dict) -> dict:
+        """Returns info with the current subtask's target in the keys its oracle reads (OGBench's data-collection
+        mode adds them; task mode does not)."""
+        kind, target = self.subtask
+        if kind == "cube":
+            # into the drawer square to its walls (yaw 0: 7 and 7 of 10 episodes of tasks 4 and 5 succeeded, against
+            # 4 and 3 at 45°); elsewhere the cube keeps its yaw (success checks positions only)
+            yaw = np.zeros(1) if self.goal_cube[1] < self.DRAWER_Y else info["privileged/block_0_yaw"]
+            return {**info, "privileged/target_block": 0,
+                    "privileged/target_block_pos": self._cube_goal_now(info["privileged/drawer_pos"][0]),
+                    "privileged/target_block_yaw": yaw}  # fmt: skip
+        if kind == "button":
+            i = int(target)
+            top = self.scene._data.site_xpos[self.scene._button_site_ids[i]].copy()
+            return {**info, "privileged/target_button": i,
+                    "privileged/target_button_state": 1 - self.button_before,
+                    "privileged/target_button_top_pos": top}  # fmt: skip
+        now = info[f"privileged/{kind}_pos"][0]
+        # the handle moves with the slide: the drawer along −y, the window along +x
+        shift = np.array([0.0, -(target - now), 0.0]) if kind == "drawer" else np.array([target - now, 0.0, 0.0])
+        return {**info, f"privileged/target_{kind}_pos": np.array([target]),
+                f"privileged/target_{kind}_handle_pos": info[f"privileged/{kind}_handle_pos"] + shift}  # fmt: skip
+
+    def _ended(self, info: dict) -> bool:
+        kind, target = self.subtask
+        if self.oracles[kind].done:
+            return True
+        if kind == "cube" or info["proprio/effector_pos"][2] <= self.RISEN[kind]:
+            return False
+        if kind == "button":
+            return bool(info["button_states"][int(target)] != self.button_before)
+        return abs(info[f"privileged/{kind}_pos"][0] - target) <= self.TOLERANCE
+
+    def _next(self, ob: np.ndarray, info: dict) -> None:
+        self.subtask = self.plan(info)
+        if self.subtask is None:  # solved: the env ends the episode at this step
+            return
+        kind, target = self.subtask
+        if kind == "button":
+            self.button_before = int(info["button_states"][int(target)])
+        self.oracles[kind].reset(ob, self._target(info))
+
+    def __call__(self, ob: np.ndarray, info: dict) -> np.ndarray:
+        if self.subtask is None or self._ended(info):
+            self._next(ob, info)
+        if self.subtask is None:
+            return np.zeros(self.scene.action_space.shape, np.float32)
+        return self.oracles[self.subtask[0]].select_action(ob, self._target(info))
+
+
 @dataclass(frozen=True)
 class Family:
     """A suite of task demonstrations: the OGBench env whose five tasks it solves, and the oracle that solves one."""
@@ -162,6 +287,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "cube-single-demos-v0": Family("cube-single", _cube_actor),
+    "scene-demos-v0": Family("scene", _SceneActor),
     "puzzle-3x3-demos-v0": Family("puzzle-3x3", _PuzzleActor),
     "puzzle-4x4-demos-v0": Family("puzzle-4x4", _PuzzleActor),
     "pointmaze-medium-demos-v0": Family("pointmaze-medium", maze_demos.actor),
