@@ -8,17 +8,35 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import pytest
+# One persistent XLA compilation cache per test session, shared with the subprocesses tests start (they inherit the
+# environment): most tests compile the same tiny networks' steps, and a cached executable is the one a fresh
+# compilation would give. Set before JAX is imported; an outer JAX_COMPILATION_CACHE_DIR is kept.
+_XLA_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _XLA_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="sscp-tests-xla-cache-")
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
-from sscp.data.generate import generate
+import pytest  # noqa: E402
+
+from sscp.data.generate import generate  # noqa: E402
 
 BASE_DATASET = "pointmaze-medium-navigate-v0"
 TASKS = ("pointmaze-medium-navigate-singletask-task1-v0", "pointmaze-medium-navigate-singletask-task2-v0")
 EPISODES, EPISODE_STEPS = 3, 100  # 3 × 99 = 297 transitions
 TINY_AGENT = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "time_embed_dim": 16}
 EVAL_MAX_STEPS = 50
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Removes this session's compilation cache."""
+    if _XLA_CACHE is not None:
+        import shutil
+
+        shutil.rmtree(_XLA_CACHE, ignore_errors=True)
 
 
 def eval_with_video(run_dir: Path, max_steps: int) -> subprocess.CompletedProcess:
