@@ -9,7 +9,7 @@
 #   PHASE=collect OUT=/tmp/out bash benchmarks/gpu/online.sh    # evaluation table, curves and CSV logs into $OUT
 #   PHASE=all WAIT_S=520 ...                                    # one call: start, wait, end what still runs, collect
 #   SMALL=1 ...                                                 # a smoke test on a CPU machine
-#   ENV_GROUPS="HalfCheetah-v5 Walker2d-v5 Hopper-v5"               # one process per env (default: HalfCheetah and
+#   ENV_GROUPS="HalfCheetah-v5 Walker2d-v5 Hopper-v5"           # one process per env (default: HalfCheetah and
 #                                                               # Walker2d together, Hopper alone; + joins envs)
 #   AGENTS=sscp SSCP_EXTRA="--agent.exploration-noise 0.1" TAG=-noise0.1 ...   # SSCP alone, with extra options, in
 #                                                               # runs named ...-noise0.1

@@ -46,16 +46,24 @@ Actor = Callable[[np.ndarray, dict], np.ndarray]
 """An episode's oracle: maps the current observation and step info to an action."""
 
 
-def _cube_target(env: gymnasium.Env, info: dict) -> dict:
+def _block_target(info: dict, position: np.ndarray, yaw: np.ndarray) -> dict:
     """Returns info with the target the cube oracle reads (OGBench's data-collection mode adds it; task mode does
-    not): cube 0 to the task's goal position, keeping its current yaw (success checks positions only)."""
-    goal = env.unwrapped.cur_task_info["goal_xyzs"][0]
-    return {
-        **info,
-        "privileged/target_block": 0,
-        "privileged/target_block_pos": goal,
-        "privileged/target_block_yaw": info["privileged/block_0_yaw"],
-    }
+    not): cube 0 to position with yaw."""
+    return {**info, "privileged/target_block": 0, "privileged/target_block_pos": position,
+            "privileged/target_block_yaw": yaw}  # fmt: skip
+
+
+def _button_target(env, info: dict, button: int, state: int) -> dict:
+    """Returns info with the target the button oracle reads (as _block_target): `button` pressed into `state`."""
+    top = env._data.site_xpos[env._button_site_ids[button]].copy()
+    return {**info, "privileged/target_button": button, "privileged/target_button_state": state,
+            "privileged/target_button_top_pos": top}  # fmt: skip
+
+
+def _cube_target(env: gymnasium.Env, info: dict) -> dict:
+    """Returns info with cube 0's target: the task's goal position, keeping its current yaw (success checks
+    positions only)."""
+    return _block_target(info, env.unwrapped.cur_task_info["goal_xyzs"][0], info["privileged/block_0_yaw"])
 
 
 def _cube_actor(env: gymnasium.Env, ob: np.ndarray, info: dict, rng: np.random.Generator) -> Actor:
@@ -141,13 +149,7 @@ class _PuzzleActor:
 
     def _target(self, info: dict) -> dict:
         """Returns info with the target the button oracle reads (OGBench's data-collection mode adds it)."""
-        top = self.puzzle._data.site_xpos[self.puzzle._button_site_ids[self.button]].copy()
-        return {
-            **info,
-            "privileged/target_button": self.button,
-            "privileged/target_button_state": self.button_state,
-            "privileged/target_button_top_pos": top,
-        }
+        return _button_target(self.puzzle, info, self.button, self.button_state)
 
     def __call__(self, ob: np.ndarray, info: dict) -> np.ndarray:
         if self.oracle.done:
@@ -178,6 +180,7 @@ class _SceneActor:
         self.scene = env.unwrapped
         goal = self.scene.cur_task_info["goal"]
         self.goal_cube = np.asarray(goal["block_xyzs"][0], np.float64)
+        self.goal_in_drawer = bool(self.goal_cube[1] < self.DRAWER_Y)
         self.goal_buttons = np.asarray(goal["button_states"])
         self.goal_drawer, self.goal_window = float(goal["drawer_pos"]), float(goal["window_pos"])
         self.oracles = {
@@ -195,25 +198,25 @@ class _SceneActor:
         buttons = np.asarray(info["button_states"])
         drawer, window = info["privileged/drawer_pos"][0], info["privileged/window_pos"][0]
 
-        def slide(kind: str, lock: int, now: float, target: float) -> tuple[str, float]:
+        def slide(kind: str, lock: int, target: float) -> tuple[str, float]:
             return ("button", lock) if buttons[lock] == 0 else (kind, target)
 
         cube = info["privileged/block_0_pos"]
         if np.linalg.norm(cube - self.goal_cube) > self.TOLERANCE:
-            if self.goal_cube[1] >= self.DRAWER_Y:
+            if not self.goal_in_drawer:
                 return "cube", 0
             in_place = np.linalg.norm(cube - self._cube_goal_now(drawer)) <= self.TOLERANCE
             if in_place:  # in the open drawer where the goal will be once it is closed
-                return slide("drawer", 0, drawer, self.goal_drawer)
+                return slide("drawer", 0, self.goal_drawer)
             if drawer > self.OPEN + self.TOLERANCE:
-                return slide("drawer", 0, drawer, self.OPEN)
+                return slide("drawer", 0, self.OPEN)
             if buttons[0] == 1:  # locked while the cube goes in: a bump would otherwise slide the drawer
                 return "button", 0
             return "cube", 0
         if abs(drawer - self.goal_drawer) > self.TOLERANCE:
-            return slide("drawer", 0, drawer, self.goal_drawer)
+            return slide("drawer", 0, self.goal_drawer)
         if abs(window - self.goal_window) > self.TOLERANCE:
-            return slide("window", 1, window, self.goal_window)
+            return slide("window", 1, self.goal_window)
         for i in np.flatnonzero(buttons != self.goal_buttons):
             return "button", int(i)
         return None
@@ -221,9 +224,7 @@ class _SceneActor:
     def _cube_goal_now(self, drawer: float) -> np.ndarray:
         """Returns where the cube must be now for its goal: a goal in the drawer moves with the drawer's slide (the
         drawer opens toward the arm: +y by −drawer)."""
-        if self.goal_cube[1] >= self.DRAWER_Y:
-            return self.goal_cube
-        return self.goal_cube + np.array([0.0, -drawer, 0.0])
+        return self.goal_cube + np.array([0.0, -drawer, 0.0]) if self.goal_in_drawer else self.goal_cube
 
     def _target(self, info: dict) -> dict:
         """Returns info with the current subtask's target in the keys its oracle reads (OGBench's data-collection
@@ -232,16 +233,10 @@ class _SceneActor:
         if kind == "cube":
             # into the drawer square to its walls (yaw 0: 7 and 7 of 10 episodes of tasks 4 and 5 succeeded, against
             # 4 and 3 at 45°); elsewhere the cube keeps its yaw (success checks positions only)
-            yaw = np.zeros(1) if self.goal_cube[1] < self.DRAWER_Y else info["privileged/block_0_yaw"]
-            return {**info, "privileged/target_block": 0,
-                    "privileged/target_block_pos": self._cube_goal_now(info["privileged/drawer_pos"][0]),
-                    "privileged/target_block_yaw": yaw}  # fmt: skip
+            yaw = np.zeros(1) if self.goal_in_drawer else info["privileged/block_0_yaw"]
+            return _block_target(info, self._cube_goal_now(info["privileged/drawer_pos"][0]), yaw)
         if kind == "button":
-            i = int(target)
-            top = self.scene._data.site_xpos[self.scene._button_site_ids[i]].copy()
-            return {**info, "privileged/target_button": i,
-                    "privileged/target_button_state": 1 - self.button_before,
-                    "privileged/target_button_top_pos": top}  # fmt: skip
+            return _button_target(self.scene, info, int(target), 1 - self.button_before)
         now = info[f"privileged/{kind}_pos"][0]
         # the handle moves with the slide: the drawer along −y, the window along +x
         shift = np.array([0.0, -(target - now), 0.0]) if kind == "drawer" else np.array([target - now, 0.0, 0.0])
