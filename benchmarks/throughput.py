@@ -243,6 +243,7 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
         "fuse_network_calls": fuse if fuse is None else bool(fuse),
         "grad_norm": grad_norm if grad_norm is None else bool(grad_norm),
         "scan_unroll": a.unroll,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         **res,
         "latency_batch": 1,
         "peak_memory_bytes": peak_memory_bytes(),

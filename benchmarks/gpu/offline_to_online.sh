@@ -12,7 +12,8 @@
 # DATASETS, OFFLINE_STEPS, ONLINE_STEPS, EVAL_EVERY, BUFFERS ("append", "separate" or both: one process each),
 # ONLINE_CHUNK (the SAC data run's and the fine-tuning's --online-chunk), SAC_STEPS and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
-# kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere.
+# kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
+# generating an OGBench dataset (default: every core).
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
@@ -45,7 +46,7 @@ start() {
     for buffer in $BUFFERS; do
       dir="$RUNS/sscp-$buffer/$d"
       # make the dataset unless it is there (a locomotion name: its env's SAC run and rollouts)
-      make=(python3 -m sscp.cli data make "$d" --out "$DATA" "${EPISODES[@]}")
+      make=(python3 -m sscp.cli data make "$d" --out "$DATA" "${EPISODES[@]}" ${DATA_WORKERS:+--workers "$DATA_WORKERS"})
       [[ $d == *-v5 ]] && make=(python3 -m sscp.cli data make "$d" --out "$DATA" --train-steps "$SAC_STEPS" \
         --transitions "$TRANSITIONS" --eval-every "$SAC_EVAL" --eval-episodes "$SAC_EPS" --online-chunk "$ONLINE_CHUNK" --workers 2)
       file="$DATA/$d.npz"; [[ $d == *-singletask-* ]] && file="$DATA/${d%-singletask-*}-v0.npz"
