@@ -27,6 +27,43 @@ def collect_action(agent, obs: jax.Array, key: jax.Array) -> jax.Array:
     return agent.sample_actions(obs, key)
 
 
+def used_leaves(fn: Callable, *args) -> list[bool]:
+    """Returns, for each leaf of args (flattened in order), whether fn(*args) reads it: a leaf that no operation of
+    fn's traced program takes as an input, and no output is, cannot change its result. Conservative: a leaf handed
+    to an inner call counts as read."""
+    closed = jax.make_jaxpr(fn)(*args)
+    read = {id(v) for eqn in closed.jaxpr.eqns for v in eqn.invars}
+    read |= {id(v) for v in closed.jaxpr.outvars}
+    return [id(v) in read for v in closed.jaxpr.invars]
+
+
+class HostCopy:
+    """A CPU copy of the agents for acting on the host (--online-chunk K > 1), refreshed after every chunk.
+
+    A refresh moves only the leaves the collecting policy reads (for SSCP the EMA actor: 3.7 of 40.7 MB per run at
+    4 x 512; for SAC the actor: 0.3 of 3.2 MB); the others keep the values of the first, full copy, which acting never
+    reads. The actions are those of a full copy."""
+
+    def __init__(self, cpu, act: Callable, *example_args):
+        self.cpu = cpu
+        self.act = act
+        self.example_args = example_args
+        self.agents = None
+        self.mask: list[bool] | None = None
+
+    def refresh(self, agents) -> None:
+        """Copies agents (or the leaves acting reads) to the host."""
+        if self.agents is None:
+            self.agents = jax.device_put(agents, self.cpu, may_alias=False)
+            self.mask = used_leaves(self.act, agents, *self.example_args)[: len(jax.tree.leaves(agents))]
+            return
+        leaves, treedef = jax.tree.flatten(agents)
+        read = [x for x, m in zip(leaves, self.mask, strict=True) if m]
+        moved = iter(jax.device_put(read, self.cpu, may_alias=False))
+        old = jax.tree.leaves(self.agents)
+        self.agents = treedef.unflatten([next(moved) if m else o for o, m in zip(old, self.mask, strict=True)])
+
+
 class OnlineEnvs:
     """One environment per run, stepped in this process in lockstep (a MuJoCo step takes tens of µs; a worker
     process would cost more in IPC), with autoreset and the bookkeeping of the episodes in progress."""

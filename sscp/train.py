@@ -27,6 +27,7 @@ from sscp.errors import ConfigError, DivergenceError
 from sscp.evaluate import ChunkedActor, evaluate
 from sscp.logging import CSVLogger, Trackers
 from sscp.online import (
+    HostCopy,
     OnlineEnvs,
     env_shapes,
     example_batch,
@@ -676,8 +677,12 @@ class OnlinePhase:
         self.first_actions = jax.jit(next_actions, static_argnums=(4, 5))
         # --online-chunk K > 1: the host acts with a CPU copy of the agents, refreshed after every chunk's call
         self.cpu = jax.devices("cpu")[0]
-        self.host_agents = None
         self.host_keys = jax.device_put(self.act_keys, self.cpu)
+
+        def act(agents, obs, keys):  # what the host runs (_host_actions)
+            return next_actions(agents, obs, keys, jnp.int32(0), cfg.random_steps, trainer.action_dim)
+
+        self.host = HostCopy(self.cpu, act, jnp.zeros((len(runs), trainer.obs_dim)), self.host_keys)
         self.chunk_calls: dict[bool, object] = {}
         self.action_std = make_action_std(cfg.online_buffer)
         one = jax.tree.map(lambda x: x[0], (trainer.agents, self.buffers))
@@ -722,14 +727,14 @@ class OnlinePhase:
             n = min(cfg.log_every, cfg.online_steps - t.env_steps)
             start_step = t.env_steps
             start = time.perf_counter()
-            infos, env_s, device_s = self._steps(n)
+            infos, env_s, device_s, copy_s = self._steps(n)
             seconds = time.perf_counter() - start
             t.elapsed += seconds
             info = {k: np.concatenate([i[k] for i in infos]) for k in self.info_keys} if infos else {}
             first_learning = max(start_step, cfg.random_steps)
             t._check_finite(info, first_learning, per_step=cfg.utd, unit="env step")
             std = np.asarray(self.action_std(t.agents, self.buffers, t.tasks, t.data, jax.random.PRNGKey(t.total_step)))
-            self._log(info, std, n, seconds, env_s, device_s)
+            self._log(info, std, n, seconds, env_s, device_s, copy_s)
             bar.update(n)
             bar.set_postfix({"env steps/s": f"{n / seconds:.0f}", "device": f"{device_s / seconds:.0%}"})
             done = t.env_steps >= cfg.online_steps
@@ -739,9 +744,10 @@ class OnlinePhase:
                 t.save()
         return results
 
-    def _steps(self, n: int) -> tuple[list[dict], float, float]:
-        """Takes n env steps, each followed by one device call; returns the updates' infos and the seconds spent
-        stepping envs and in device calls (with the transfer of the actions)."""
+    def _steps(self, n: int) -> tuple[list[dict], float, float, float]:
+        """Takes n env steps, each followed by one device call; returns the updates' infos, the seconds spent
+        stepping envs and in device calls (with the transfer of the actions), and (chunks only) the seconds of
+        those spent refreshing the host's copy of the agents."""
         t, cfg = self.t, self.t.cfg
         if cfg.online_chunk > 1:
             return self._chunked_steps(n)
@@ -760,21 +766,21 @@ class OnlinePhase:
             env_s += t1 - t0
             if learn:
                 infos.append(info)
-        return infos, env_s, device_s
+        return infos, env_s, device_s, 0.0
 
     def _host_actions(self) -> np.ndarray:
         """Returns the next actions, computed on the host CPU from the copy of the agents (next_actions' keys)."""
-        return self._actions_from(self.host_agents, jax.device_put(self.envs.obs, self.cpu), self.host_keys)
+        return self._actions_from(self.host.agents, jax.device_put(self.envs.obs, self.cpu), self.host_keys)
 
-    def _chunked_steps(self, n: int) -> tuple[list[dict], float, float]:
+    def _chunked_steps(self, n: int) -> tuple[list[dict], float, float, float]:
         """Takes n env steps in chunks of up to online_chunk (a chunk never straddles the end of the random phase):
         the host acts for a whole chunk with the agents as of the chunk's start, then one device call adds the
-        chunk's transitions and makes its updates. Returns the infos and the seconds in envs (with host acting) and
-        in device calls (with refreshing the host's copy of the agents)."""
+        chunk's transitions and makes its updates. Returns the infos and the seconds in envs (with host acting), in
+        device calls (with refreshing the host's copy of the agents) and, of those, in the refresh."""
         t, cfg = self.t, self.t.cfg
-        infos, env_s, device_s = [], 0.0, 0.0
-        if self.host_agents is None:
-            self.host_agents = jax.device_put(t.agents, self.cpu, may_alias=False)
+        infos, env_s, device_s, copy_s = [], 0.0, 0.0, 0.0
+        if self.host.agents is None:
+            self.host.refresh(t.agents)
         end = t.env_steps + n
         while t.env_steps < end:
             k = min(cfg.online_chunk, end - t.env_steps)
@@ -791,16 +797,19 @@ class OnlinePhase:
             transitions = {key: np.stack([c[key] for c in chunk]) for key in chunk[0]}
             t1 = time.perf_counter()
             t.agents, self.buffers, info = self._chunk_call(learn)(t.agents, self.buffers, t.tasks, t.data, transitions)
+            jax.block_until_ready(t.agents)
+            t_copy = time.perf_counter()
             if learn:  # the random phase leaves the agents as they are: the host's copy stays current
-                self.host_agents = jax.device_put(t.agents, self.cpu, may_alias=False)
+                self.host.refresh(t.agents)  # only the leaves acting reads
             info = jax.device_get(info)
             t2 = time.perf_counter()
             self.actions = self._host_actions()
             env_s += (t1 - t0) + (time.perf_counter() - t2)
             device_s += t2 - t1
+            copy_s += t2 - t_copy
             if learn:
                 infos.append(info)
-        return infos, env_s, device_s
+        return infos, env_s, device_s, copy_s
 
     def _chunk_call(self, learn: bool):
         if learn not in self.chunk_calls:
@@ -808,7 +817,9 @@ class OnlinePhase:
             self.chunk_calls[learn] = make_online_chunk(t.step_fn, t.cfg.utd, t.cfg.online_buffer, learn)
         return self.chunk_calls[learn]
 
-    def _log(self, info: dict, std: np.ndarray, n: int, seconds: float, env_s: float, device_s: float) -> None:
+    def _log(
+        self, info: dict, std: np.ndarray, n: int, seconds: float, env_s: float, device_s: float, copy_s: float
+    ) -> None:
         t = self.t
         updates = next(iter(info.values())).shape[0] if info else 0
         for r in t.runs:
@@ -823,6 +834,7 @@ class OnlinePhase:
             row["time/updates_per_sec"] = updates / seconds
             row["time/env_ms_per_step"] = 1e3 * env_s / n
             row["time/device_ms_per_step"] = 1e3 * device_s / n
+            row["time/copy_ms_per_step"] = 1e3 * copy_s / n
             row["time/elapsed_s"] = t.elapsed
             t.online_log.log(row)
 

@@ -250,6 +250,34 @@ def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_
     jax.tree.map(np.testing.assert_array_equal, *runs)
 
 
+def test_host_copy_refreshes_only_what_acting_reads_and_acts_as_a_full_copy():
+    from sscp.agents.sscp import SSCPConfig
+    from sscp.online import HostCopy, example_batch, next_actions
+
+    cfg = SSCPConfig(**TINY_AGENT)
+    seeds = jax.random.split(jax.random.PRNGKey(0), 2)
+    agents = jax.vmap(lambda k: SSCPAgent.create(k, example_batch(3, 2), cfg))(seeds)
+    obs, keys = jnp.ones((2, 3)), jax.random.split(jax.random.PRNGKey(1), 2)
+    act = lambda a, o, k: next_actions(a, o, k, jnp.int32(0), 0, 2)  # noqa: E731
+    cpu = jax.devices("cpu")[0]
+    host = HostCopy(cpu, act, obs, keys)
+    host.refresh(agents)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(agents)[0]]
+    names = dict(zip(paths, host.mask, strict=True))
+    assert all(m for n, m in names.items() if "target_params']['actor" in n)  # the EMA actor acts
+    assert not any(m for n, m in names.items() if "['critic']" in n or "opt_state" in n)
+
+    batch = {k: jnp.broadcast_to(v, (2, 8, *v.shape[1:])) for k, v in example_batch(3, 2).items()}
+    newer = jax.vmap(lambda a, b: a.update(b)[0])(agents, batch)
+    newer = newer.replace(target_params=jax.tree.map(lambda x: x + 0.1, newer.target_params))
+    host.refresh(newer)
+    np.testing.assert_array_equal(act(host.agents, obs, keys), act(jax.device_put(newer, cpu), obs, keys))
+    # what acting does not read was not moved: the host keeps the first copy's critic
+    jax.tree.map(np.testing.assert_array_equal, host.agents.params["critic"], agents.params["critic"])
+    moved = zip(jax.tree.leaves(host.agents.params["critic"]), jax.tree.leaves(newer.params["critic"]), strict=True)
+    assert not all(np.array_equal(a, b) for a, b in moved)  # while the update changed it
+
+
 def test_offline_to_online_appends_the_online_transitions_to_the_dataset(tiny_config, tmp_path):
     cfg = tiny_config(tmp_path / "run", steps=20, online_steps=30, log_every=10)
     trainer = Trainer(cfg, TINY_AGENT)
