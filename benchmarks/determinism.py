@@ -4,11 +4,18 @@ For each variant the command runs --repeats times (separate run folders, same se
 checkpoints' parameters and the train.csv losses are compared with the first repeat. Variants:
   default        the environment as it is
   deterministic  XLA_FLAGS += --xla_gpu_deterministic_ops=true (GPU: deterministic scatter/reduction kernels)
+  deterministic-concurrent   the same, with CUDA-graph command buffers scheduled CONCURRENT
+                 (--xla_gpu_command_buffer_scheduling_mode=CONCURRENT: independent kernels of a step may overlap);
+                 compared with `deterministic`, it shows whether that scheduling changes any result
 
     python benchmarks/determinism.py --out benchmarks/results/determinism-cpu.json -- \\
         --dataset cube-single-play-singletask-task1-v0 --steps 2000 ...   # sscp train options after --
 
-One JSON row per variant: identical_params, max_param_diff, identical_losses, max_loss_diff, wall times.
+One JSON row per variant: identical_params, max_param_diff, identical_losses, max_loss_diff, wall times; and
+against the first variant's first repeat (`reference`): identical_params_to_reference, max_param_diff_to_reference,
+identical_losses_to_reference.
+
+    python benchmarks/determinism.py --variants deterministic deterministic-concurrent --out ... -- ...
 """
 
 import argparse
@@ -28,7 +35,11 @@ from benchmarks.throughput import emit, provenance  # noqa: E402
 from sscp import checkpoint  # noqa: E402
 from sscp.logging import read_csv  # noqa: E402
 
-FLAGS = {"default": "", "deterministic": "--xla_gpu_deterministic_ops=true"}
+FLAGS = {
+    "default": "",
+    "deterministic": "--xla_gpu_deterministic_ops=true",
+    "deterministic-concurrent": "--xla_gpu_deterministic_ops=true --xla_gpu_command_buffer_scheduling_mode=CONCURRENT",
+}
 
 
 def final_state(run_dir: Path) -> dict[str, np.ndarray]:
@@ -65,6 +76,7 @@ def main() -> None:
     rows: list[dict] = []
     old = json.loads(a.out.read_text()) if a.out and a.out.exists() else []
     device = None
+    reference = None  # the first variant's first repeat: (name, state, losses)
     with tempfile.TemporaryDirectory() as tmp:
         for variant in a.variants:
             env = dict(os.environ)
@@ -79,6 +91,8 @@ def main() -> None:
                 states.append(final_state(run_dir))
                 curves.append(losses(run_dir))
                 device = device or json.loads((run_dir / "config.json").read_text())["versions"]
+            reference = reference or (variant, states[0], curves[0])
+            to_ref = [float(np.max(np.abs(states[0][k] - reference[1][k]))) for k in states[0]]
             diffs = [max(float(np.max(np.abs(s[k] - states[0][k]))) for k in states[0]) for s in states[1:]]
             same = [all(np.array_equal(s[k], states[0][k]) for k in states[0]) for s in states[1:]]
             loss_diffs = [float(np.nanmax(np.abs(c - curves[0]))) for c in curves[1:]]
@@ -93,6 +107,10 @@ def main() -> None:
                 "identical_losses": all(np.array_equal(c, curves[0], equal_nan=True) for c in curves[1:]),
                 "max_loss_diff": max(loss_diffs),
                 "wall_s": walls,
+                "reference": reference[0],
+                "identical_params_to_reference": all(np.array_equal(states[0][k], reference[1][k]) for k in states[0]),
+                "max_param_diff_to_reference": max(to_ref),
+                "identical_losses_to_reference": bool(np.array_equal(curves[0], reference[2], equal_nan=True)),
                 **provenance(),
             }
             emit(row, rows, old, a.out)
