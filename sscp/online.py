@@ -54,7 +54,7 @@ class HostCopy:
     def refresh(self, agents) -> None:
         """Copies agents (or the leaves acting reads) to the host."""
         if self.agents is None:
-            self.agents = jax.device_put(agents, self.cpu, may_alias=False)
+            self.agents = jax.block_until_ready(jax.device_put(agents, self.cpu, may_alias=False))
             self.mask = used_leaves(self.act, agents, *self.example_args)[: len(jax.tree.leaves(agents))]
             return
         leaves, treedef = jax.tree.flatten(agents)
@@ -62,6 +62,7 @@ class HostCopy:
         moved = iter(jax.device_put(read, self.cpu, may_alias=False))
         old = jax.tree.leaves(self.agents)
         self.agents = treedef.unflatten([next(moved) if m else o for o, m in zip(old, self.mask, strict=True)])
+        jax.block_until_ready(self.agents)  # copied before the device arrays are donated to the next call
 
 
 class OnlineEnvs:

@@ -74,6 +74,10 @@ class TrainConfig:
     refreshed every K env steps, then one call adds the K transitions and makes their K × utd updates in the same
     order as K single calls: far fewer host round trips, but actions come from an agent up to K − 1 env steps stale
     (a speed option, docs/online.md)."""
+    online_overlap: bool = False
+    """With --online-chunk K > 1: the host acts for the next chunk while the device makes the current chunk's
+    updates, with the agent from before them (actions up to 2K − 1 env steps stale instead of K − 1). The host's and
+    the device's time per chunk then overlap instead of adding up (a speed option, off by default)."""
     buffer_size: int | None = None
     """Capacity of each run's online replay buffer; default --online-steps (every transition is kept, as SAC's 1M
     buffer for 1M steps). Smaller makes it a ring that overwrites the oldest online transitions."""
@@ -193,6 +197,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"--utd must be positive, got {cfg.utd}")
     if cfg.online_chunk <= 0:
         raise ConfigError(f"--online-chunk must be positive (1: one device call per env step), got {cfg.online_chunk}")
+    if cfg.online_overlap and cfg.online_chunk == 1:
+        raise ConfigError("--online-overlap needs --online-chunk K > 1 (the host acts while the device updates)")
     random_steps = cfg.random_steps
     if random_steps is None:
         random_steps = min(DEFAULT_RANDOM_STEPS, cfg.online_steps // 10) if cfg.env else 0
@@ -774,14 +780,20 @@ class OnlinePhase:
 
     def _chunked_steps(self, n: int) -> tuple[list[dict], float, float, float]:
         """Takes n env steps in chunks of up to online_chunk (a chunk never straddles the end of the random phase):
-        the host acts for a whole chunk with the agents as of the chunk's start, then one device call adds the
-        chunk's transitions and makes its updates. Returns the infos and the seconds in envs (with host acting), in
-        device calls (with refreshing the host's copy of the agents) and, of those, in the refresh."""
+        the host acts for a whole chunk with its copy of the agents, then one device call adds the chunk's
+        transitions and makes its updates. Without --online-overlap the host waits for that call and refreshes its
+        copy, so a chunk acts with the agents as of its start; with it, the host acts for the next chunk while the
+        call runs, with the copy from before the call, and refreshes it once that chunk is taken (the last call of the
+        n steps is always waited for, so every log row, evaluation and checkpoint sees settled agents). Returns the
+        infos and the seconds in envs (with host acting), waiting for device calls (with refreshing the host's copy of
+        the agents) and, of those, in the refresh."""
         t, cfg = self.t, self.t.cfg
-        infos, env_s, device_s, copy_s = [], 0.0, 0.0, 0.0
+        timing = {"env": 0.0, "device": 0.0, "copy": 0.0}
+        infos: list[dict] = []
         if self.host.agents is None:
             self.host.refresh(t.agents)
         end = t.env_steps + n
+        pending = None  # --online-overlap: (info, learn) of the call still running
         while t.env_steps < end:
             k = min(cfg.online_chunk, end - t.env_steps)
             if t.env_steps < cfg.random_steps:
@@ -795,21 +807,35 @@ class OnlinePhase:
                 if i < k - 1:
                     self.actions = self._host_actions()
             transitions = {key: np.stack([c[key] for c in chunk]) for key in chunk[0]}
+            timing["env"] += time.perf_counter() - t0
+            if pending is not None:
+                self._settle(*pending, infos, timing)
             t1 = time.perf_counter()
             t.agents, self.buffers, info = self._chunk_call(learn)(t.agents, self.buffers, t.tasks, t.data, transitions)
-            jax.block_until_ready(t.agents)
-            t_copy = time.perf_counter()
-            if learn:  # the random phase leaves the agents as they are: the host's copy stays current
-                self.host.refresh(t.agents)  # only the leaves acting reads
-            info = jax.device_get(info)
+            timing["device"] += time.perf_counter() - t1  # the dispatch; _settle adds the wait
+            pending = (info, learn)
+            if not cfg.online_overlap or t.env_steps >= end:
+                self._settle(*pending, infos, timing)
+                pending = None
             t2 = time.perf_counter()
             self.actions = self._host_actions()
-            env_s += (t1 - t0) + (time.perf_counter() - t2)
-            device_s += t2 - t1
-            copy_s += t2 - t_copy
-            if learn:
-                infos.append(info)
-        return infos, env_s, device_s, copy_s
+            timing["env"] += time.perf_counter() - t2
+        return infos, timing["env"], timing["device"], timing["copy"]
+
+    def _settle(self, info: dict, learn: bool, infos: list[dict], timing: dict) -> None:
+        """Waits for the chunk call that returned info, refreshes the host's copy of the agents (only if it
+        learned: the random phase leaves them as they are) and keeps its info."""
+        t1 = time.perf_counter()
+        jax.block_until_ready(self.t.agents)
+        t_copy = time.perf_counter()
+        if learn:
+            self.host.refresh(self.t.agents)  # only the leaves acting reads
+        info = jax.device_get(info)
+        t2 = time.perf_counter()
+        timing["device"] += t2 - t1
+        timing["copy"] += t2 - t_copy
+        if learn:
+            infos.append(info)
 
     def _chunk_call(self, learn: bool):
         if learn not in self.chunk_calls:

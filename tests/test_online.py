@@ -239,15 +239,25 @@ def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_
     assert [int(r["env_steps"]) for r in rows] == [8, 16]
     assert rows[0]["train/critic_loss"] != "nan" and float(rows[1]["time/updates_per_sec"]) > 0
 
+    # --online-overlap: a chunk acts with the agent from before the previous chunk's call (window 8-15: both chunks
+    # with the 8 updates settled at the row of env step 8), and the last call of a log row is waited for.
+    t = Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / "overlap"), online_overlap=True), TINY_AGENT)
+    t.train()
+    actions = np.asarray(t.online.buffers.actions[0, :16, 0])
+    np.testing.assert_allclose(actions[4:], np.repeat([0.0, 0.08, 0.08], 4), atol=1e-6)
+    assert _adam_count(t.agents).tolist() == [2 * 12]
+
     # With a policy that ignores the agent, chunks (here of 3, which split unevenly at the random phase's end and at
-    # the log rows) change nothing: the same transitions and the same updates as one call per env step.
+    # the log rows), overlapped or not, change nothing: the same transitions and updates as one call per env step.
     monkeypatch.setattr(SSCPAgent, "sample_actions", lambda self, obs, key: jnp.full((*obs.shape[:-1], 1), 0.5))
     runs = []
-    for k in (1, 3):
-        t = Trainer(dataclasses.replace(cfg, run_dir=str(tmp_path / f"chunk{k}"), online_chunk=k), TINY_AGENT)
+    for k, overlap in ((1, False), (3, False), (3, True)):
+        changes = {"run_dir": str(tmp_path / f"{k}{overlap}"), "online_chunk": k, "online_overlap": overlap}
+        t = Trainer(dataclasses.replace(cfg, **changes), TINY_AGENT)
         t.train()
         runs.append((t.agents.params, t.online.buffers))
-    jax.tree.map(np.testing.assert_array_equal, *runs)
+    jax.tree.map(np.testing.assert_array_equal, runs[0], runs[1])
+    jax.tree.map(np.testing.assert_array_equal, runs[0], runs[2])
 
 
 def test_host_copy_refreshes_only_what_acting_reads_and_acts_as_a_full_copy():
@@ -495,6 +505,7 @@ def test_an_env_that_cannot_be_saved_restarts_its_episode_with_a_warning(capsys)
         ({"steps": 10}, r"--steps 10 counts offline gradient steps, which need --dataset"),
         ({"utd": 0}, r"--utd must be positive, got 0"),
         ({"online_chunk": 0}, r"--online-chunk must be positive \(1: one device call per env step\), got 0"),
+        ({"online_overlap": True}, r"--online-overlap needs --online-chunk K > 1"),
         ({"random_steps": 17}, r"--random-steps must be in \[0, --online-steps = 16\], got 17"),
         ({"buffer_size": 0}, r"--buffer-size must be positive, got 0"),
         ({"env": ("HalfCheetah-v5", "Hopper-v5")}, r"Hopper-v5 observes 11 numbers .* need the same sizes"),

@@ -6,10 +6,13 @@
 #   OUT=/tmp/out bash benchmarks/gpu/throughput_flags.sh            # -> $OUT/throughput-flags.json
 #   RESULT=path.json LIMIT_S=150 TRANSITIONS=200000 ...             # output file, per-process time limit, data size
 #   EXTRA="--hidden 32 32 --batch 64 --chunk 50 --repeats 1" ...      # more throughput.py options (a CPU smoke test)
+#   SETS=combos ...                                                 # CONCURRENT combined with the speed options
 #
 # The sets: the default; CUDA-graph command buffers scheduled CONCURRENT (independent kernels of a step may overlap
 # on the GPU instead of running one after another, XLA's default LHS order); the same with the scan's while loop
-# captured in the graph; Triton GEMM fusions for every matrix product; and the named speed options under CONCURRENT.
+# captured in the graph; Triton GEMM fusions for every matrix product; and the named speed options under CONCURRENT
+# (SETS=flags, the default). SETS=combos: CONCURRENT with float32 and bf16, both diagnostics off, the loop captured,
+# the scan unrolled 5x, fused network calls.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 RESULT=${RESULT:-$OUT/throughput-flags.json}
@@ -29,11 +32,22 @@ measure() {  # FLAGS ARGS...: one throughput.py process under XLA_FLAGS=FLAGS
     || { echo "  (this set failed or ran past ${LIMIT_S}s)"; grep -v "^WARNING" "$RESULT.log" | tail -n 3; }
 }
 
-measure "" --seeds 1 8 --grad-norm 1 0
-measure "$concurrent" --seeds 1 8
-measure "$concurrent $graph_loop" --seeds 1 8
-measure "--xla_gpu_triton_gemm_any=true" --seeds 1
-measure "$concurrent" --seeds 1 8 --compute-dtype bfloat16 --grad-norm 0 --one-step-mse 0
+fast=(--grad-norm 0 --one-step-mse 0)  # both diagnostics off
+case "${SETS:-flags}" in
+  flags)  # the flag sets alone (measured 2026-11-27)
+    measure "" --seeds 1 8 --grad-norm 1 0
+    measure "$concurrent" --seeds 1 8
+    measure "$concurrent $graph_loop" --seeds 1 8
+    measure "--xla_gpu_triton_gemm_any=true" --seeds 1
+    measure "$concurrent" --seeds 1 8 --compute-dtype bfloat16 "${fast[@]}" ;;
+  combos)  # CONCURRENT with the other speed options: float32 and bf16, the loop in the graph, unrolling, fused calls
+    measure "" --seeds 1 8
+    measure "$concurrent" --seeds 1 8 "${fast[@]}"
+    measure "$concurrent $graph_loop" --seeds 1 8 --compute-dtype float32 bfloat16 "${fast[@]}"
+    measure "$concurrent $graph_loop" --seeds 1 8 --compute-dtype bfloat16 "${fast[@]}" --unroll 5
+    measure "$concurrent $graph_loop" --seeds 1 --compute-dtype bfloat16 "${fast[@]}" --fuse-network-calls 1 ;;
+  *) echo "unknown SETS=${SETS} (flags, combos)"; exit 2 ;;
+esac
 
 python3 - "$RESULT" <<'EOF'
 import json, sys
