@@ -4,6 +4,7 @@ actor, and that its losses go down."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from sscp import flow
@@ -176,6 +177,10 @@ def test_without_the_grad_norm_diagnostic_the_update_is_the_same():
     assert "grad_norm" in info and float(info["grad_norm"]) > 0 and "grad_norm" not in info_quiet
     jax.tree.map(np.testing.assert_array_equal, new.params, new_quiet.params)
     assert {k: float(v) for k, v in info_quiet.items()} == {k: float(v) for k, v in info.items() if k != "grad_norm"}
+    # grad_norm (one reduction over the concatenated gradients) is the norm of this update's gradients
+    _, key = jax.random.split(agent.rng)
+    grads = jax.grad(lambda p: agent.total_loss(batch, p, key), has_aux=True)(agent.params)[0]
+    np.testing.assert_allclose(float(info["grad_norm"]), float(optax.tree.norm(grads)), rtol=1e-5)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 5])

@@ -2,6 +2,9 @@
 
 from typing import Any
 
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
 import optax
 
 from sscp.errors import ConfigError
@@ -17,6 +20,14 @@ def require_positive(config: Any, *names: str) -> None:
 def adam(lr: float, flat: bool) -> optax.GradientTransformation:
     """Returns Adam, on one flattened vector when flat (the same arithmetic, fewer GPU kernels)."""
     return optax.flatten(optax.adam(lr)) if flat else optax.adam(lr)
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """Returns the L2 norm of every array of tree together, computed on one concatenated vector: one reduction
+    instead of one per array, as optax.tree.norm makes (docs/benchmarks.md: the grad_norm diagnostic). Equal to
+    optax.tree.norm up to float summation order."""
+    flat, _ = jax.flatten_util.ravel_pytree(tree)
+    return jnp.sqrt(jnp.sum(jnp.square(flat)))
 
 
 def apply_gradients(optimizer: optax.GradientTransformation, params: Any, opt_state: Any, grads: Any):

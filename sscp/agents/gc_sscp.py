@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, global_norm, require_positive
 from sscp.agents.goal_common import MAZES, GoalConfig, awr_weights, ivl_value_loss
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, GoalRepresentation, VectorField, length_normalize
@@ -235,7 +235,7 @@ class GCSSCPAgent(flax.struct.PyTreeNode):
         rng, key = jax.random.split(self.rng)
         grads, info = jax.grad(lambda p: self.total_loss(batch, p, key), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
-        info["grad_norm"] = optax.tree.norm(grads)
+        info["grad_norm"] = global_norm(grads)
         agent = self.replace(params=params, target_params=self.target_update(params), opt_state=opt_state, rng=rng)
         return agent, info
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, global_norm, require_positive
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
 
@@ -213,7 +213,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
         grads, info = jax.grad(lambda p: loss_fn(batch, p, key), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
         if self.config.log_grad_norm:
-            info["grad_norm"] = optax.tree.norm(grads)
+            info["grad_norm"] = global_norm(grads)
         agent = self.replace(params=params, target_params=self.target_update(params), opt_state=opt_state, rng=rng)
         return agent, info
 
