@@ -65,6 +65,12 @@ def losses(run_dir: Path) -> np.ndarray:
     return np.array([[float(r[k]) for k in keys] for r in rows])
 
 
+def param_diff(state: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> tuple[bool, float]:
+    """Returns (bit-identical, largest absolute difference) of two final states' arrays."""
+    same = all(np.array_equal(state[k], other[k]) for k in other)
+    return same, max(float(np.max(np.abs(state[k] - other[k]))) for k in other)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", nargs="+", default=["default", "deterministic"], choices=sorted(FLAGS))
@@ -92,9 +98,8 @@ def main() -> None:
                 curves.append(losses(run_dir))
                 device = device or json.loads((run_dir / "config.json").read_text())["versions"]
             reference = reference or (variant, states[0], curves[0])
-            to_ref = [float(np.max(np.abs(states[0][k] - reference[1][k]))) for k in states[0]]
-            diffs = [max(float(np.max(np.abs(s[k] - states[0][k]))) for k in states[0]) for s in states[1:]]
-            same = [all(np.array_equal(s[k], states[0][k]) for k in states[0]) for s in states[1:]]
+            same, diffs = zip(*(param_diff(s, states[0]) for s in states[1:]), strict=True)
+            same_as_ref, diff_to_ref = param_diff(states[0], reference[1])
             loss_diffs = [float(np.nanmax(np.abs(c - curves[0]))) for c in curves[1:]]
             row = {
                 "variant": variant,
@@ -108,8 +113,8 @@ def main() -> None:
                 "max_loss_diff": max(loss_diffs),
                 "wall_s": walls,
                 "reference": reference[0],
-                "identical_params_to_reference": all(np.array_equal(states[0][k], reference[1][k]) for k in states[0]),
-                "max_param_diff_to_reference": max(to_ref),
+                "identical_params_to_reference": same_as_ref,
+                "max_param_diff_to_reference": diff_to_ref,
                 "identical_losses_to_reference": bool(np.array_equal(curves[0], reference[2], equal_nan=True)),
                 **provenance(),
             }

@@ -685,7 +685,7 @@ class OnlinePhase:
         self.cpu = jax.devices("cpu")[0]
         self.host_keys = jax.device_put(self.act_keys, self.cpu)
 
-        def act(agents, obs, keys):  # what the host runs (_host_actions)
+        def act(agents, obs, keys):  # what the host runs (_host_actions), unjitted: a jit would hide what it reads
             return next_actions(agents, obs, keys, jnp.int32(0), cfg.random_steps, trainer.action_dim)
 
         self.host = HostCopy(self.cpu, act, jnp.zeros((len(runs), trainer.obs_dim)), self.host_keys)
