@@ -13,7 +13,8 @@
 # ONLINE_CHUNK (the SAC data run's and the fine-tuning's --online-chunk), SAC_STEPS and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
-# generating an OGBench dataset (default: every core).
+# generating an OGBench dataset (default: every core). TRAIN_EXTRA: more options for the SSCP runs (e.g.
+# "--online-overlap").
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
@@ -52,8 +53,8 @@ start() {
       file="$DATA/$d.npz"; [[ $d == *-singletask-* ]] && file="$DATA/${d%-singletask-*}-v0.npz"
       # under a lock: with BUFFERS="append separate" two processes need the same dataset; one makes it
       job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
-      opts=()
-      [ -n "${alpha[$d]:-}" ] && opts=(--agent.alpha-completion "${alpha[$d]}")
+      read -r -a opts <<<"${TRAIN_EXTRA:-}"
+      [ -n "${alpha[$d]:-}" ] && opts+=(--agent.alpha-completion "${alpha[$d]}")
       job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds 0 1 \
         --steps "$OFFLINE_STEPS" --online-steps "$ONLINE_STEPS" --online-buffer "$buffer" \
         --online-chunk "$ONLINE_CHUNK" --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
