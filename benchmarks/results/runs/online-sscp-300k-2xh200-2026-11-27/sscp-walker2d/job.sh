@@ -1,0 +1,1 @@
+python3 -m sscp.cli train --agent sscp --env Walker2d-v5 --seeds 0 1 --online-steps 300000 --eval-every 50000 --save-every 50000 --eval-episodes 10 --eval-workers 2 --log-every 1000 --run-dir /tmp/sscpw/runs/online/sscp-walker2d --no-progress --online-chunk 50 --online-overlap 
