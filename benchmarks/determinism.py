@@ -2,8 +2,9 @@
 
 For each variant the command runs --repeats times (separate run folders, same seed and config); the final
 checkpoints' parameters and the train.csv losses are compared with the first repeat. Variants:
-  default        the environment as it is
-  deterministic  XLA_FLAGS += --xla_gpu_deterministic_ops=true (GPU: deterministic scatter/reduction kernels)
+  default        the environment as it is (with sscp's default XLA flags: command buffers scheduled CONCURRENT)
+  deterministic  XLA_FLAGS += --xla_gpu_deterministic_ops=true (GPU: deterministic scatter/reduction kernels), with
+                 XLA's own command-buffer scheduling (SSCP_XLA_DEFAULTS=0)
   deterministic-concurrent   the same, with CUDA-graph command buffers scheduled CONCURRENT
                  (--xla_gpu_command_buffer_scheduling_mode=CONCURRENT: independent kernels of a step may overlap);
                  compared with `deterministic`, it shows whether that scheduling changes any result
@@ -35,11 +36,20 @@ from benchmarks.throughput import emit, provenance  # noqa: E402
 from sscp import checkpoint  # noqa: E402
 from sscp.logging import read_csv  # noqa: E402
 
-FLAGS = {
-    "default": "",
-    "deterministic": "--xla_gpu_deterministic_ops=true",
-    "deterministic-concurrent": "--xla_gpu_deterministic_ops=true --xla_gpu_command_buffer_scheduling_mode=CONCURRENT",
+SCHEDULING = "--xla_gpu_command_buffer_scheduling_mode="
+FLAGS = {  # variant: (XLA flags added, environment variables set)
+    "default": ("", {}),
+    "deterministic": ("--xla_gpu_deterministic_ops=true", {"SSCP_XLA_DEFAULTS": "0"}),
+    "deterministic-concurrent": (f"--xla_gpu_deterministic_ops=true {SCHEDULING}CONCURRENT", {}),
 }
+
+
+def variant_env(variant: str, environ: dict) -> dict:
+    """Returns the child process's environment for a variant: this process's XLA_FLAGS without a command-buffer
+    scheduling mode (importing sscp here added its default), plus the variant's flags and variables."""
+    flags, extra = FLAGS[variant]
+    inherited = [f for f in environ.get("XLA_FLAGS", "").split() if not f.startswith(SCHEDULING)]
+    return {**environ, **extra, "XLA_FLAGS": " ".join([*inherited, flags]).strip()}
 
 
 def final_state(run_dir: Path) -> dict[str, np.ndarray]:
@@ -85,8 +95,7 @@ def main() -> None:
     reference = None  # the first variant's first repeat: (name, state, losses)
     with tempfile.TemporaryDirectory() as tmp:
         for variant in a.variants:
-            env = dict(os.environ)
-            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {FLAGS[variant]}".strip()
+            env = variant_env(variant, dict(os.environ))
             walls, states, curves = [], [], []
             for i in range(a.repeats):
                 run_dir = Path(tmp) / f"{variant}-{i}"
@@ -104,6 +113,7 @@ def main() -> None:
             row = {
                 "variant": variant,
                 "xla_flags": env["XLA_FLAGS"],
+                "sscp_xla_defaults": env.get("SSCP_XLA_DEFAULTS", "1") != "0",
                 "backend": device["backend"],
                 "jax": device["jax"],
                 "repeats": a.repeats,

@@ -161,6 +161,28 @@ PROFILE = [
 ]
 
 
+ONLINE_LOOP = [
+    ("device", lambda r: r["device"]),
+    ("agent", lambda r: r["agent"]),
+    ("env", lambda r: r["env"]),
+    ("runs", lambda r: r["runs"]),
+    ("chunk K", lambda r: r["chunk"]),
+    ("XLA flags", lambda r: r.get("xla_flags") or "default"),
+    ("env", lambda r: f"{r['env_ms']:.2f}"),
+    ("host acting", lambda r: f"{r['host_act_ms']:.2f}"),
+    ("chunk call", lambda r: f"{r['chunk_call_ms']:.2f}"),
+    ("same updates, no adds", lambda r: f"{r['updates_only_ms']:.2f}"),
+    ("offline step", lambda r: f"{r['offline_ms']:.2f}"),
+    ("refresh", lambda r: f"{r['refresh_ms']:.2f}"),
+    ("K = 1 call", lambda r: f"{r['step_call_ms']:.2f}"),
+    ("env steps/s, K", lambda r: f"{r['env_steps_per_sec_chunked']:,.0f}"),
+    ("bound with overlap", lambda r: f"{r['env_steps_per_sec_overlap_bound']:,.0f}"),
+    ("env steps/s, K = 1", lambda r: f"{r['env_steps_per_sec_unchunked']:,.0f}"),
+    ("commit", lambda r: r["commit"]),
+    ("date", lambda r: r["date"]),
+]
+
+
 def fill(doc: Path, body: str) -> None:
     """Replaces the text between doc's generated-table markers with body."""
     text = doc.read_text()
@@ -193,6 +215,8 @@ def main() -> None:
         )
         + "\n\n### Where a step's time goes (`benchmarks/profile_step.py`)\n\n"
         + table(PROFILE, load("profile*.json"))
+        + "\n\n### The online loop's pieces, ms per env step (`benchmarks/online_loop.py`)\n\n"
+        + table(ONLINE_LOOP, load("online-loop-*.json"))
         + "\n\n### Acting latency of every agent (`benchmarks/latency.py`)\n\n"
         + table(LATENCY, latency_rows())
         + "\n\n### Where a batch-1 action's time goes on the CPU (`benchmarks/latency_breakdown.py`)\n\n"

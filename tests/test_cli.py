@@ -221,3 +221,36 @@ def test_train_help_lists_agents_and_options(capsys, flag):
         and "--agent.batch-size" in out
         and "--eval-max-steps" in out
     )
+
+
+def test_default_xla_flags_respect_the_users_and_the_opt_out():
+    from sscp import apply_default_xla_flags
+
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    assert apply_default_xla_flags(env) == (
+        "--xla_force_host_platform_device_count=2 --xla_gpu_command_buffer_scheduling_mode=CONCURRENT"
+    )
+    assert apply_default_xla_flags(env) == env["XLA_FLAGS"]  # not added twice
+    mine = {"XLA_FLAGS": "--xla_gpu_command_buffer_scheduling_mode=LHS"}
+    assert apply_default_xla_flags(mine) == "--xla_gpu_command_buffer_scheduling_mode=LHS"
+    off = {"SSCP_XLA_DEFAULTS": "0"}
+    assert apply_default_xla_flags(off) == "" and "XLA_FLAGS" not in off
+    assert apply_default_xla_flags({}) == "--xla_gpu_command_buffer_scheduling_mode=CONCURRENT"
+
+
+def test_importing_sscp_sets_the_default_xla_flags_in_this_process():
+    assert "--xla_gpu_command_buffer_scheduling_mode=" in os.environ.get("XLA_FLAGS", "")
+
+
+def test_determinism_variants_pin_the_scheduling_they_name():
+    from benchmarks.determinism import variant_env
+
+    parent = {"XLA_FLAGS": "--xla_foo=1 --xla_gpu_command_buffer_scheduling_mode=CONCURRENT", "PATH": "/bin"}
+    det = variant_env("deterministic", parent)
+    assert det["XLA_FLAGS"] == "--xla_foo=1 --xla_gpu_deterministic_ops=true"
+    assert det["SSCP_XLA_DEFAULTS"] == "0" and det["PATH"] == "/bin"
+    conc = variant_env("deterministic-concurrent", parent)
+    assert conc["XLA_FLAGS"].split() == [
+        "--xla_foo=1", "--xla_gpu_deterministic_ops=true", "--xla_gpu_command_buffer_scheduling_mode=CONCURRENT"
+    ]  # fmt: skip
+    assert "SSCP_XLA_DEFAULTS" not in conc and variant_env("default", parent)["XLA_FLAGS"] == "--xla_foo=1"

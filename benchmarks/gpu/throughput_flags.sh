@@ -22,6 +22,7 @@ common=(--transitions "${TRANSITIONS:-200000}" --out "$RESULT" "${extra[@]}")
 concurrent="--xla_gpu_command_buffer_scheduling_mode=CONCURRENT"
 graph_loop="--xla_gpu_enable_command_buffer=+WHILE,+CONDITIONAL"
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
+export SSCP_XLA_DEFAULTS=0  # each set is exactly its flags: sscp adds none of its own (sscp/__init__.py)
 mkdir -p "$(dirname "$RESULT")"
 
 measure() {  # FLAGS ARGS...: one throughput.py process under XLA_FLAGS=FLAGS
