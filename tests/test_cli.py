@@ -254,3 +254,11 @@ def test_determinism_variants_pin_the_scheduling_they_name():
         "--xla_foo=1", "--xla_gpu_deterministic_ops=true", "--xla_gpu_command_buffer_scheduling_mode=CONCURRENT"
     ]  # fmt: skip
     assert "SSCP_XLA_DEFAULTS" not in conc and variant_env("default", parent)["XLA_FLAGS"] == "--xla_foo=1"
+
+
+def test_flops_per_update_grows_with_the_batch_as_the_matrix_products_do():
+    from benchmarks.flops import flops_per_update, matmul_flops_per_update
+
+    small, large = (flops_per_update("sscp", b, (32, 32), transitions=500) for b in (64, 128))
+    assert small > 0 and 1.9 < large / small < 2.1
+    assert 0 < matmul_flops_per_update("sscp", 64, (32, 32), transitions=500) <= small
