@@ -165,3 +165,14 @@ def test_online_chunk_reaches_the_sac_run_and_the_metadata(tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["train"]["online_chunk"] == 50
     meta = json.loads(locomotion.sidecar_path(paths[0]).read_text())
     assert meta["online_chunk"] == 50 and meta["sac_run"] == str(run_dir)
+
+
+def test_a_medium_policy_far_from_a_third_of_the_expert_is_flagged():
+    # halfcheetah on the GPU (2026-11-27): 225 at 25k, then 5,398 at 50k, final 7,353: the pick is 3 % of the final
+    returns, steps = [225.0, 5398.0, 7353.0], [25_000, 50_000, 200_000]
+    medium = locomotion.select_medium(returns)
+    assert medium == 0
+    warning = locomotion.medium_warning(returns, steps, medium)
+    assert "env step 25000" in warning and "0.03 x" in warning and "--eval-every" in warning
+    assert locomotion.medium_warning([300.0, 1000.0, 3000.0], [1, 2, 3], 1) is None  # 0.33 x: fine
+    assert locomotion.medium_warning([-5.0, -1.0], [1, 2], 0) is None  # a negative final return: no fraction

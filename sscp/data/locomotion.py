@@ -12,6 +12,7 @@ expert reference returns (the mean returns of the random and expert rollouts' fi
 
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -183,6 +184,23 @@ def train_sac(env: str, run_dir: Path, train_steps: int, seed: int, options: dic
 # ---- making the datasets ---------------------------------------------------------------------------------------------
 
 
+def medium_warning(returns: Sequence[float], steps: Sequence[int], medium: int) -> str | None:
+    """Returns a warning when the picked medium policy's return is more than 2x away from MEDIUM_FRACTION of the final
+    one's (D4RL's medium scores about a third of its expert): the kept policies were too far apart to pick a closer
+    one. None when it is close enough (or the final return is not positive, where a fraction means nothing)."""
+    final = returns[-1]
+    if final <= 0:
+        return None
+    ratio = returns[medium] / final
+    if MEDIUM_FRACTION / 2 <= ratio <= MEDIUM_FRACTION * 2:
+        return None
+    return (
+        f"warning: the medium policy (env step {steps[medium]}) scored {returns[medium]:.1f}, {ratio:.2f} x the final "
+        f"policy's {final:.1f}, where D4RL's medium is about {MEDIUM_FRACTION:.2f} x: no kept policy was closer. A "
+        "smaller --eval-every keeps policies closer together (a new SAC run)"
+    )
+
+
 def make(
     name: str,
     out_dir: str | os.PathLike,
@@ -235,6 +253,9 @@ def make(
 
     steps, returns, paths = zip(*policies, strict=True)
     medium = select_medium(returns)
+    warning = medium_warning(returns, steps, medium)
+    if warning:
+        print(warning, file=sys.stderr)
     _, expert_agents, _ = checkpoint.load(paths[-1], trainer.agents)
     _, medium_agents, _ = checkpoint.load(paths[medium], trainer.agents)
     final = checkpoint.load_latest(run_dir / "checkpoints", trainer.agents)
@@ -271,6 +292,7 @@ def make(
         "train_steps": train_steps,
         "online_chunk": online_chunk,
         "medium_env_step": steps[medium],
+        "medium_fraction_of_final": float(returns[medium] / returns[-1]) if returns[-1] else None,
         "expert_env_step": steps[-1],
         "policy_eval_returns": {str(s): r for s, r in zip(steps, returns, strict=True)},
         "selection": f"medium: the kept policy whose evaluation return is closest to {MEDIUM_FRACTION:.3f} x the "
