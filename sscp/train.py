@@ -830,10 +830,9 @@ class OnlinePhase:
         t_copy = time.perf_counter()
         if learn:
             self.host.refresh(self.t.agents)  # only the leaves acting reads
+        timing["copy"] += time.perf_counter() - t_copy
         info = jax.device_get(info)
-        t2 = time.perf_counter()
-        timing["device"] += t2 - t1
-        timing["copy"] += t2 - t_copy
+        timing["device"] += time.perf_counter() - t1
         if learn:
             infos.append(info)
 
