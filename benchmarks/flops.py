@@ -8,6 +8,7 @@ not on the device; `needed_tflops` is target x FLOP per update, to compare with 
 """
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -20,7 +21,10 @@ from benchmarks.throughput import emit, provenance, setup, synthetic_data  # noq
 from sscp.train import make_step_fn  # noqa: E402
 
 
+@functools.cache
 def _setup(agent: str, batch: int, hidden: tuple, transitions: int):
+    """Returns (setup's agents, tasks, data and chunk, the agent options), built once per argument set: both counts
+    below read the same program."""
     options = {"batch_size": batch}
     if agent == "sscp":
         options |= {"actor_hidden_dims": hidden, "critic_hidden_dims": hidden}
