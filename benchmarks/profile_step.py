@@ -1,12 +1,18 @@
 """Where the time of one training step goes on a GPU: kernel count and device time per step, top kernels.
 
 python benchmarks/profile_step.py --seeds 1 8 --unroll 1 8 --out profile.json
+python benchmarks/profile_step.py --seeds 1 --compute-dtype bfloat16 --grad-norm 0 --one-step-mse 0 --hlo-dir hlo/
+
+Each top kernel that is an XLA fusion is named with what it computes: its output shape, the JAX operation it came
+from (HLO metadata op_name) and the source line, read from the compiled program's text (--hlo-dir also keeps it).
 """
 
 import argparse
 import collections
 import glob
 import json
+import os
+import re
 import tempfile
 import time
 
@@ -16,8 +22,37 @@ from jax.profiler import ProfileData
 from benchmarks.throughput import setup, synthetic_data
 
 
-def profile(seeds: int, unroll: int, steps: int, data, overrides: dict) -> dict:
-    agents, tasks, chunk = setup("sscp", seeds, data, overrides, unroll)
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\S+)\s+([\w\-]+)\(")
+
+
+def hlo_instructions(text: str) -> dict[str, dict]:
+    """Returns {instruction name: {shape, op, op_name, source}} for every instruction of an HLO module's text, each
+    also under its kernel name (GPU traces name a fusion's kernel with '_' where HLO has '.')."""
+    found = {}
+    for line in text.splitlines():
+        m = _INSTRUCTION.match(line)
+        if not m:
+            continue
+        op_name = re.search(r'op_name="([^"]*)"', line)
+        source = re.search(r'source_file="([^"]*)"\s+source_line=(\d+)', line)
+        found[m.group(1)] = found[m.group(1).replace(".", "_")] = {
+            "shape": m.group(2),
+            "op": m.group(3),
+            "op_name": op_name.group(1) if op_name else "",
+            "source": f"{os.path.basename(source.group(1))}:{source.group(2)}" if source else "",
+        }
+    return found
+
+
+def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir: str | None = None) -> dict:
+    agents, tasks, data, chunk = setup("sscp", seeds, data, overrides, unroll)
+    text = chunk.lower(agents, tasks, data, steps).compile().as_text()
+    if hlo_dir:
+        os.makedirs(hlo_dir, exist_ok=True)
+        tag = "-".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in ("actor_hidden_dims",))
+        with open(os.path.join(hlo_dir, f"seeds{seeds}-unroll{unroll}-{tag}.hlo.txt"), "w") as f:
+            f.write(text)
+    instructions = hlo_instructions(text)
     agents, info = chunk(agents, tasks, data, steps)
     jax.block_until_ready(info)
     start = time.perf_counter()
@@ -47,12 +82,15 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict) -> dict:
     return {
         "seeds": seeds,
         "unroll": unroll,
+        "options": {k: v for k, v in overrides.items() if k not in ("actor_hidden_dims", "critic_hidden_dims")},
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "updates_per_sec": seeds * steps / wall,
         "ms_per_step_wall": 1000 * wall / steps,
         "ms_per_step_kernels": 1000 * busy / steps,
         "kernels_per_step": sum(counts.values()) / steps,
         "trace_lines": dict(lines),
         "top": [(k, round(v / 1e6 / steps, 4), counts[k] // steps) for k, v in kernels.most_common(25)],
+        "top_hlo": {k: instructions[k] for k, _ in kernels.most_common(40) if k in instructions},
     }
 
 
@@ -63,18 +101,31 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512, 512])
     p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--compute-dtype", default="float32")
+    p.add_argument("--grad-norm", type=int, default=1, help="1/0: log the grad_norm diagnostic")
+    p.add_argument("--one-step-mse", type=int, default=1, help="1/0: log the one_step_mse diagnostic")
+    p.add_argument("--hlo-dir", default=None, help="also write each compiled program's HLO text here")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     data = synthetic_data(1_000_000, 40, 5)
     h = tuple(a.hidden)
-    overrides = {"batch_size": a.batch, "actor_hidden_dims": h, "critic_hidden_dims": h}
+    overrides = {
+        "batch_size": a.batch,
+        "actor_hidden_dims": h,
+        "critic_hidden_dims": h,
+        "compute_dtype": a.compute_dtype,
+        "log_grad_norm": bool(a.grad_norm),
+        "log_one_step_mse": bool(a.one_step_mse),
+    }
     rows = []
     for s in a.seeds:
         for u in a.unroll:
-            r = profile(s, u, a.steps, data, overrides)
-            print(json.dumps({k: v for k, v in r.items() if k != "top"}))
-            for name, ms, n in r["top"][:12]:
-                print(f"   {ms:8.4f} ms/step  x{n:<4} {name[:110]}")
+            r = profile(s, u, a.steps, data, overrides, a.hlo_dir)
+            print(json.dumps({k: v for k, v in r.items() if k not in ("top", "top_hlo")}))
+            for name, ms, n in r["top"][:15]:
+                what = r["top_hlo"].get(name, {})
+                print(f"   {ms:8.4f} ms/step  x{n:<4} {name[:60]:<60} {what.get('shape', '')[:40]} "
+                      f"{what.get('op_name', '')[-90:]} {what.get('source', '')}")
             rows.append(r)
     if a.out:
         with open(a.out, "w") as f:

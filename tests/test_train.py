@@ -530,3 +530,25 @@ def test_resuming_with_more_steps_records_the_new_options(trained_run, tmp_path)
     assert record["resumed_with"] == [
         {"step": 300, "changed": {"steps": [300, 350], "run_dir": [str(finished.run_dir), str(run_dir)]}}
     ]
+
+
+def test_profile_step_names_fusions_from_hlo_text():
+    """benchmarks/profile_step.py reads what each fused kernel computes from the compiled program's text, under the
+    kernel name a GPU trace uses ('.' -> '_')."""
+    from benchmarks.profile_step import hlo_instructions
+
+    text = (
+        "ENTRY %main {\n"
+        '  %input_reduce_fusion.16 = f32[512]{0} fusion(f32[1024,512]{1,0} %p), kind=kInput, calls=%fused.16, '
+        'metadata={op_name="jit(chunk)/while/body/reduce_sum" source_file="/x/sscp/agents/sscp.py" source_line=118}\n'
+        "  ROOT %tuple.3 = (f32[]) tuple(f32[] %c)\n"
+        "}\n"
+    )
+    found = hlo_instructions(text)
+    assert found["input_reduce_fusion_16"] == {
+        "shape": "f32[512]{0}",
+        "op": "fusion",
+        "op_name": "jit(chunk)/while/body/reduce_sum",
+        "source": "sscp.py:118",
+    }
+    assert found["tuple.3"]["op"] == "tuple" and found["tuple.3"]["source"] == ""
