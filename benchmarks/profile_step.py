@@ -49,7 +49,7 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
     text = chunk.lower(agents, tasks, data, steps).compile().as_text()
     if hlo_dir:
         os.makedirs(hlo_dir, exist_ok=True)
-        tag = "-".join(str(overrides.get(k, "")) for k in ("compute_dtype", "log_grad_norm", "log_one_step_mse"))
+        tag = "-".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in ("actor_hidden_dims",))
         with open(os.path.join(hlo_dir, f"seeds{seeds}-unroll{unroll}-{tag}.hlo.txt"), "w") as f:
             f.write(text)
     instructions = hlo_instructions(text)

@@ -35,7 +35,6 @@ THROUGHPUT = [
     ("matmul precision", lambda r: r.get("matmul_precision", "default")),
     ("flat Adam", lambda r: "yes" if r.get("flat_optimizer", True) else "no"),
     ("scan unroll", lambda r: r.get("scan_unroll", 1)),
-    ("one seed without vmap", lambda r: "–" if r["seeds"] > 1 else ("yes" if r.get("squeeze_single") else "no")),
     ("compute dtype", lambda r: r.get("compute_dtype", "float32")),
     ("one-step mse logged", lambda r: "yes" if r.get("one_step_mse", True) else "no"),
     ("fused network calls", lambda r: "yes" if r.get("fuse_network_calls", False) else "no"),

@@ -261,30 +261,17 @@ def make_step_fn(batch_size: int, skip_nonfinite: bool):
     return step
 
 
-def make_train_chunk(step_fn, unroll: int = 1, squeeze_single: bool = True):
+def make_train_chunk(step_fn, unroll: int = 1):
     """Returns chunk(agents, tasks, data, n) -> (agents, info[n, runs]): n vmapped updates in one lax.scan.
 
     unroll > 1 puts that many updates in one loop iteration: fewer loop-condition round trips to the host on GPUs.
-    squeeze_single: one run is stepped without vmap (its run axis dropped for the scan and put back after), so the
-    compiled step has no size-1 batch dimensions; the same arithmetic (docs/benchmarks.md measures both).
     """
 
     def chunk(agents, tasks, data, num_steps: int):
-        unroll_n = min(unroll, num_steps)
-        if squeeze_single and tasks.shape[0] == 1:
-            task = tasks[0]
-
-            def body_one(carry, _):
-                return step_fn(carry, task, data)
-
-            one = jax.tree.map(lambda x: x[0], agents)
-            one, info = jax.lax.scan(body_one, one, None, length=num_steps, unroll=unroll_n)
-            return jax.tree.map(lambda x: x[None], one), jax.tree.map(lambda x: x[:, None], info)
-
         def body(carry, _):
             return jax.vmap(step_fn, in_axes=(0, 0, None))(carry, tasks, data)
 
-        return jax.lax.scan(body, agents, None, length=num_steps, unroll=unroll_n)
+        return jax.lax.scan(body, agents, None, length=num_steps, unroll=min(unroll, num_steps))
 
     return jax.jit(chunk, static_argnums=3, donate_argnums=0)
 
