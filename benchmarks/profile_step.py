@@ -22,7 +22,7 @@ from jax.profiler import ProfileData
 from benchmarks.throughput import setup, synthetic_data
 
 
-_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\S+)\s+([\w\-]+)\(")
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\(.*?\)|\S+)\s+([\w\-]+)\(")
 
 
 def hlo_instructions(text: str) -> dict[str, dict]:
@@ -44,12 +44,23 @@ def hlo_instructions(text: str) -> dict[str, dict]:
     return found
 
 
+def where(kernel: str, instructions: dict[str, dict]) -> str:
+    """Returns the part of the model a kernel belongs to: its fusion's JAX op path without the jit/loop prefix and
+    the final primitive (e.g. 'transpose(jvp(Ensemble))/vmap(members)/LayerNorm_3'), or '(library GEMM)' for
+    cuBLAS/CUTLASS kernels, which the HLO text does not name."""
+    found = instructions.get(kernel)
+    if found is None:
+        return "(library GEMM)" if re.search(r"gemm|cutlass|cublas|xmma", kernel) else "(unnamed)"
+    path = re.sub(r"^(jit\(chunk\)/)?(while/body/)?(closed_call/)?(eval_jaxpr/)?", "", found["op_name"])
+    return path.rsplit("/", 1)[0] if "/" in path else path or "(no op name)"
+
+
 def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir: str | None = None) -> dict:
     agents, tasks, data, chunk = setup("sscp", seeds, data, overrides, unroll)
     text = chunk.lower(agents, tasks, data, steps).compile().as_text()
     if hlo_dir:
         os.makedirs(hlo_dir, exist_ok=True)
-        tag = "-".join(f"{k}={v}" for k, v in sorted(overrides.items()) if k not in ("actor_hidden_dims",))
+        tag = "-".join(str(overrides.get(k, "")) for k in ("compute_dtype", "log_grad_norm", "log_one_step_mse"))
         with open(os.path.join(hlo_dir, f"seeds{seeds}-unroll{unroll}-{tag}.hlo.txt"), "w") as f:
             f.write(text)
     instructions = hlo_instructions(text)
@@ -79,6 +90,11 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
                 kernels[ev.name] += ev.duration_ns
                 counts[ev.name] += 1
     busy = sum(kernels.values()) / 1e9
+    parts: collections.Counter = collections.Counter()
+    parts_count: collections.Counter = collections.Counter()
+    for name, ns in kernels.items():
+        parts[where(name, instructions)] += ns
+        parts_count[where(name, instructions)] += counts[name]
     return {
         "seeds": seeds,
         "unroll": unroll,
@@ -91,6 +107,7 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
         "trace_lines": dict(lines),
         "top": [(k, round(v / 1e6 / steps, 4), counts[k] // steps) for k, v in kernels.most_common(25)],
         "top_hlo": {k: instructions[k] for k, _ in kernels.most_common(40) if k in instructions},
+        "by_part": [(k, round(v / 1e6 / steps, 4), parts_count[k] // steps) for k, v in parts.most_common(40)],
     }
 
 
@@ -121,7 +138,9 @@ def main() -> None:
     for s in a.seeds:
         for u in a.unroll:
             r = profile(s, u, a.steps, data, overrides, a.hlo_dir)
-            print(json.dumps({k: v for k, v in r.items() if k not in ("top", "top_hlo")}))
+            print(json.dumps({k: v for k, v in r.items() if k not in ("top", "top_hlo", "by_part", "trace_lines")}))
+            for part, ms, n in r["by_part"][:25]:
+                print(f"   {ms:8.4f} ms/step  x{n:<4} {part[:150]}")
             for name, ms, n in r["top"][:15]:
                 what = r["top_hlo"].get(name, {})
                 print(f"   {ms:8.4f} ms/step  x{n:<4} {name[:60]:<60} {what.get('shape', '')[:40]} "
