@@ -107,9 +107,7 @@ def synthetic_goal_data(agent_name: str, n: int, obs_dim: int, act_dim: int) -> 
     return GoalData.from_arrays(arrays, get_agent(agent_name)[1]().sampling(), "synthetic")
 
 
-def setup(
-    agent_name: str, seeds: int, data, overrides: dict, unroll: int = 1, devices: int = 1, pack_info: bool = True
-):
+def setup(agent_name: str, seeds: int, data, overrides: dict, unroll: int = 1, devices: int = 1):
     """Returns (agents for seeds 0..seeds-1, their task indices, data, the jitted training chunk), built and placed
     on `devices` devices as in training."""
     agent_cls, config_cls = get_agent(agent_name)
@@ -118,7 +116,7 @@ def setup(
     tasks = jnp.zeros(seeds, jnp.int32)
     sharding = run_sharding(seeds, devices)
     agents, tasks, data = place_runs(agents, sharding), place_runs(tasks, sharding), place_data(data, sharding)
-    return agents, tasks, data, make_train_chunk(make_step_fn(cfg.batch_size, False), unroll, pack_info)
+    return agents, tasks, data, make_train_chunk(make_step_fn(cfg.batch_size, False), unroll)
 
 
 def measure(
@@ -130,11 +128,10 @@ def measure(
     repeats: int,
     unroll: int = 1,
     devices: int = 1,
-    pack_info: bool = True,
 ) -> dict:
     """Returns updates/s (aggregate and per seed) of the real training step, after one compile-and-warm-up call."""
     start = time.perf_counter()
-    agents, tasks, data, train_chunk = setup(agent_name, seeds, data, overrides, unroll, devices, pack_info)
+    agents, tasks, data, train_chunk = setup(agent_name, seeds, data, overrides, unroll, devices)
     agents, info = train_chunk(agents, tasks, data, chunk)
     jax.block_until_ready(info)
     first_call = time.perf_counter() - start
@@ -183,7 +180,6 @@ def main() -> None:
     p.add_argument("--one-step-mse", nargs="+", type=int, default=[1], help="1/0: log the one_step_mse diagnostic")
     p.add_argument("--fuse-network-calls", nargs="+", type=int, default=[0], help="1/0: batched network queries")
     p.add_argument("--grad-norm", nargs="+", type=int, default=[1], help="1/0: log the grad_norm diagnostic")
-    p.add_argument("--pack-info", nargs="+", type=int, default=[1], help="1/0: diagnostics leave the loop stacked")
     p.add_argument("--unroll", type=int, nargs="+", default=[1], help="updates per loop iteration of the scan")
     p.add_argument("--devices", type=int, nargs="+", default=[1], help="devices the seeds are split over")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
@@ -198,8 +194,7 @@ def main() -> None:
     for agent in agents:
         if agent == "sscp":
             variants = [
-                (p, f, dt, m, fu, g, s, d, u, k)
-                for k in a.pack_info
+                (p, f, dt, m, fu, g, s, d, u)
                 for u in a.unroll
                 for p in a.precision
                 for f in a.flat_optimizer
@@ -212,9 +207,7 @@ def main() -> None:
             ]
         else:  # the speed options are sscp's; other agents keep their own defaults
             variants = [
-                (a.precision[0], None, None, None, None, None, s, d, a.unroll[0], a.pack_info[0])
-                for s in a.seeds
-                for d in a.devices
+                (a.precision[0], None, None, None, None, None, s, d, a.unroll[0]) for s in a.seeds for d in a.devices
             ]
         data = synthetic_goal_data(agent, a.transitions, 40, 5) if is_goal_conditioned(agent) else offline
         for variant in variants:
@@ -223,7 +216,7 @@ def main() -> None:
 
 def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: list, old: list) -> None:
     """Measures one (agent, options, seeds, devices) variant and emits its row."""
-    precision, flat, dtype, mse, fuse, grad_norm, seeds, devices, unroll, pack = variant
+    precision, flat, dtype, mse, fuse, grad_norm, seeds, devices, unroll = variant
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
     if agent == "sscp":
         options = {
@@ -238,7 +231,7 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
         }
     else:
         options = {"batch_size": a.batch}
-    res = measure(agent, seeds, data, options, a.chunk, a.repeats, unroll, devices, bool(pack))
+    res = measure(agent, seeds, data, options, a.chunk, a.repeats, unroll, devices)
     row = {
         "agent": agent,
         "device": device_name(),
@@ -253,7 +246,6 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
         "fuse_network_calls": fuse if fuse is None else bool(fuse),
         "grad_norm": grad_norm if grad_norm is None else bool(grad_norm),
         "scan_unroll": unroll,
-        "pack_info": bool(pack),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         **res,
         "latency_batch": 1,

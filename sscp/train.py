@@ -261,28 +261,17 @@ def make_step_fn(batch_size: int, skip_nonfinite: bool):
     return step
 
 
-def make_train_chunk(step_fn, unroll: int = 1, pack_info: bool = True):
+def make_train_chunk(step_fn, unroll: int = 1):
     """Returns chunk(agents, tasks, data, n) -> (agents, info[n, runs]): n vmapped updates in one lax.scan.
 
     unroll > 1 puts that many updates in one loop iteration: fewer loop-condition round trips to the host on GPUs.
-    pack_info: the step's float32 diagnostics leave the loop as one stacked array (one write per step into the
-    scan's output instead of one per metric: fewer GPU kernels), unpacked after; the same values.
     """
 
     def chunk(agents, tasks, data, num_steps: int):
-        keys = []
-
         def body(carry, _):
-            carry, info = jax.vmap(step_fn, in_axes=(0, 0, None))(carry, tasks, data)
-            if pack_info and all(v.dtype == jnp.float32 for v in info.values()):
-                keys[:] = sorted(info)
-                return carry, jnp.stack([info[k] for k in keys], axis=-1)
-            return carry, info
+            return jax.vmap(step_fn, in_axes=(0, 0, None))(carry, tasks, data)
 
-        agents, info = jax.lax.scan(body, agents, None, length=num_steps, unroll=min(unroll, num_steps))
-        if keys:
-            info = {k: info[..., i] for i, k in enumerate(keys)}
-        return agents, info
+        return jax.lax.scan(body, agents, None, length=num_steps, unroll=min(unroll, num_steps))
 
     return jax.jit(chunk, static_argnums=3, donate_argnums=0)
 

@@ -558,24 +558,3 @@ def test_profile_step_names_fusions_from_hlo_text():
     assert where("multi", found) == "transpose(jvp(Ensemble))/LayerNorm_3"
     assert where("sm90_xmma_gemm_f32f32_tf32f32", found) == "(library GEMM)"
 
-
-def test_train_chunk_stacked_diagnostics_equal_per_metric_outputs():
-    """make_train_chunk(pack_info=True) returns the same agents and diagnostics, bit for bit, as one scan output per
-    metric (the stacking only changes how the loop writes them)."""
-    from benchmarks.throughput import synthetic_data
-    from sscp.agents import get_agent
-    from sscp.train import init_agents, make_step_fn, make_train_chunk, place_data
-
-    data = place_data(synthetic_data(2000, 6, 2), None)
-    agent_cls, config_cls = get_agent("sscp")
-    cfg = config_cls(batch_size=16, actor_hidden_dims=(8,), critic_hidden_dims=(8,), time_embed_dim=8)
-    tasks = jnp.zeros(2, jnp.int32)
-    out = {}
-    for pack in (True, False):
-        agents = init_agents(agent_cls, cfg, data.example_batch(), [0, 1])
-        out[pack] = make_train_chunk(make_step_fn(16, True), 1, pack)(agents, tasks, data, 4)
-    (agents_a, info_a), (agents_b, info_b) = out[True], out[False]
-    assert sorted(info_a) == sorted(info_b) and "skipped" in info_a
-    for k in info_a:
-        assert info_a[k].shape == (4, 2) and np.array_equal(info_a[k], info_b[k]), k
-    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(agents_a), jax.tree.leaves(agents_b)))
