@@ -41,6 +41,7 @@ THROUGHPUT = [
     ("one-step mse logged", lambda r: "yes" if r.get("one_step_mse", True) else "no"),
     ("fused network calls", lambda r: "yes" if r.get("fuse_network_calls", False) else "no"),
     ("grad norm logged", lambda r: "yes" if r.get("grad_norm", True) else "no"),
+    ("LayerNorm grads as matmuls", lambda r: "yes" if r.get("matmul_norm_grads") else "no"),
     ("XLA flags", lambda r: r.get("xla_flags") or "default"),
     ("updates/s (all seeds)", lambda r: f"{r['updates_per_sec']:,.0f}"),
     ("updates/s per seed", lambda r: f"{r['updates_per_sec_per_seed']:,.0f}"),

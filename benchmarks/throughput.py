@@ -180,6 +180,9 @@ def main() -> None:
     p.add_argument("--one-step-mse", nargs="+", type=int, default=[1], help="1/0: log the one_step_mse diagnostic")
     p.add_argument("--fuse-network-calls", nargs="+", type=int, default=[0], help="1/0: batched network queries")
     p.add_argument("--grad-norm", nargs="+", type=int, default=[1], help="1/0: log the grad_norm diagnostic")
+    p.add_argument(
+        "--matmul-norm-grads", nargs="+", type=int, default=[0], help="1/0: critics' LayerNorm grads as matmuls"
+    )
     p.add_argument("--unroll", type=int, nargs="+", default=[1], help="updates per loop iteration of the scan")
     p.add_argument("--devices", type=int, nargs="+", default=[1], help="devices the seeds are split over")
     p.add_argument("--out", type=Path, default=None, help="JSON file to write (rows are appended to a list)")
@@ -194,7 +197,8 @@ def main() -> None:
     for agent in agents:
         if agent == "sscp":
             variants = [
-                (p, f, dt, m, fu, g, s, d, u)
+                (p, f, dt, m, fu, g, s, d, u, mm)
+                for mm in a.matmul_norm_grads
                 for u in a.unroll
                 for p in a.precision
                 for f in a.flat_optimizer
@@ -207,7 +211,9 @@ def main() -> None:
             ]
         else:  # the speed options are sscp's; other agents keep their own defaults
             variants = [
-                (a.precision[0], None, None, None, None, None, s, d, a.unroll[0]) for s in a.seeds for d in a.devices
+                (a.precision[0], None, None, None, None, None, s, d, a.unroll[0], None)
+                for s in a.seeds
+                for d in a.devices
             ]
         data = synthetic_goal_data(agent, a.transitions, 40, 5) if is_goal_conditioned(agent) else offline
         for variant in variants:
@@ -216,7 +222,7 @@ def main() -> None:
 
 def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: list, old: list) -> None:
     """Measures one (agent, options, seeds, devices) variant and emits its row."""
-    precision, flat, dtype, mse, fuse, grad_norm, seeds, devices, unroll = variant
+    precision, flat, dtype, mse, fuse, grad_norm, seeds, devices, unroll, matmul_norm = variant
     jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
     if agent == "sscp":
         options = {
@@ -228,6 +234,7 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
             "log_one_step_mse": bool(mse),
             "fuse_network_calls": bool(fuse),
             "log_grad_norm": bool(grad_norm),
+            "matmul_norm_grads": bool(matmul_norm),
         }
     else:
         options = {"batch_size": a.batch}
@@ -246,6 +253,7 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
         "fuse_network_calls": fuse if fuse is None else bool(fuse),
         "grad_norm": grad_norm if grad_norm is None else bool(grad_norm),
         "scan_unroll": unroll,
+        "matmul_norm_grads": matmul_norm if matmul_norm is None else bool(matmul_norm),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         **res,
         "latency_batch": 1,

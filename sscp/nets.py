@@ -1,5 +1,6 @@
 """Networks shared by the agents: MLPs, ensembles, the Fourier time/step embedding and the vector-field actor."""
 
+import functools
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -15,6 +16,60 @@ def default_init(scale: float = 1.0) -> Callable:
 ACTIVATIONS: dict[str, Callable] = {"mish": jax.nn.mish, "gelu": nn.gelu, "relu": nn.relu, "silu": nn.silu}
 
 
+def _batch_sum(a: jax.Array) -> jax.Array:
+    """Returns a summed over every axis but the last, as a matrix product with a ones vector (kept from XLA's
+    algebraic rewrites by an optimisation barrier): a GEMM instead of a column reduction."""
+    rows = a.reshape(-1, a.shape[-1])
+    ones = jax.lax.optimization_barrier(jnp.ones((rows.shape[0],), rows.dtype))
+    return ones @ rows
+
+
+def _ln_forward(x, scale, bias, eps):
+    xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    mean = xf.mean(-1, keepdims=True)
+    var = jnp.maximum((xf * xf).mean(-1, keepdims=True) - mean * mean, 0.0)
+    rstd = jax.lax.rsqrt(var + eps)
+    return (xf - mean) * (rstd * scale) + bias, (xf - mean) * rstd, rstd
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _layer_norm_mm(x: jax.Array, scale: jax.Array, bias: jax.Array, eps: float) -> jax.Array:
+    return _ln_forward(x, scale, bias, eps)[0]
+
+
+def _layer_norm_mm_fwd(x, scale, bias, eps):
+    y, xhat, rstd = _ln_forward(x, scale, bias, eps)
+    return y, (xhat, rstd, scale, jnp.zeros((0,), x.dtype))
+
+
+def _layer_norm_mm_bwd(eps, res, g):
+    del eps
+    xhat, rstd, scale, x_like = res
+    g = g.astype(xhat.dtype)
+    dxhat = g * scale
+    dx = rstd * (dxhat - dxhat.mean(-1, keepdims=True) - xhat * (dxhat * xhat).mean(-1, keepdims=True))
+    return dx.astype(x_like.dtype), _batch_sum(g * xhat), _batch_sum(g)
+
+
+_layer_norm_mm.defvjp(_layer_norm_mm_fwd, _layer_norm_mm_bwd)
+
+
+class MatmulGradLayerNorm(nn.Module):
+    """LayerNorm (flax's arithmetic: float32 statistics, E[x²] − E[x]², eps 1e-6; the same parameter names) whose
+    scale and bias gradients are matrix products with a ones vector instead of column reductions, which XLA fuses
+    with the input gradient into one slow GPU kernel (docs/benchmarks.md). A speed option; the same values up to
+    float rounding."""
+
+    epsilon: float = 1e-6
+    dtype: str = "float32"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
+        bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
+        return _layer_norm_mm(x, scale, bias, self.epsilon).astype(self.dtype)
+
+
 class MLP(nn.Module):
     """Returns the output of a multilayer perceptron: Dense → activation (→ LayerNorm) per hidden layer."""
 
@@ -23,6 +78,8 @@ class MLP(nn.Module):
     activate_final: bool = False
     layer_norm: bool = False
     dtype: str = "float32"
+    matmul_norm_grads: bool = False
+    """LayerNorm as MatmulGradLayerNorm (a speed option)."""
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -31,7 +88,9 @@ class MLP(nn.Module):
             x = nn.Dense(size, kernel_init=default_init(), dtype=self.dtype)(x)
             if i + 1 < len(self.hidden_dims) or self.activate_final:
                 x = act(x)
-                if self.layer_norm:
+                if self.layer_norm and self.matmul_norm_grads:
+                    x = MatmulGradLayerNorm(dtype=self.dtype, name=f"LayerNorm_{i}")(x)
+                elif self.layer_norm:
                     x = nn.LayerNorm(dtype=self.dtype)(x)
         return x
 
@@ -101,6 +160,8 @@ class Ensemble(nn.Module):
     activation: str = "gelu"
     layer_norm: bool = True
     dtype: str = "float32"
+    matmul_norm_grads: bool = False
+    """LayerNorm as MatmulGradLayerNorm (a speed option)."""
 
     @nn.compact
     def __call__(self, *inputs: jax.Array) -> jax.Array:
@@ -113,7 +174,12 @@ class Ensemble(nn.Module):
             axis_size=self.num,
         )
         out = vmapped(
-            (*self.hidden_dims, 1), self.activation, layer_norm=self.layer_norm, dtype=self.dtype, name="members"
+            (*self.hidden_dims, 1),
+            self.activation,
+            layer_norm=self.layer_norm,
+            dtype=self.dtype,
+            matmul_norm_grads=self.matmul_norm_grads,
+            name="members",
         )(jnp.concatenate(inputs, axis=-1))
         return out[..., 0].astype(jnp.float32)
 

@@ -68,6 +68,9 @@ class SSCPConfig:
     fuse_network_calls: bool = False
     """Batch the critic's three queries and the actor's three queries into one call each: the same values, fewer
     and larger GPU kernels (a speed option, off until measured)."""
+    matmul_norm_grads: bool = False
+    """The critics' LayerNorm scale/bias gradients as matrix products instead of column reductions (nets.
+    MatmulGradLayerNorm): the same values up to float rounding; a GPU speed option, off until measured."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
     exploration_noise: float = 0.0
@@ -251,6 +254,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
             config.num_critics,
             layer_norm=config.critic_layer_norm,
             dtype=config.compute_dtype,
+            matmul_norm_grads=config.matmul_norm_grads,
         )
         rng, actor_key, critic_key = jax.random.split(key, 3)
         t = jnp.zeros((1,))
