@@ -19,7 +19,7 @@ import time
 import jax
 from jax.profiler import ProfileData
 
-from benchmarks.throughput import setup, synthetic_data
+from benchmarks.throughput import device_name, provenance, setup, synthetic_data
 
 
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\(.*?\)|\S+)\s+([\w\-]+)\(")
@@ -137,7 +137,8 @@ def main() -> None:
     rows = []
     for s in a.seeds:
         for u in a.unroll:
-            r = profile(s, u, a.steps, data, overrides, a.hlo_dir)
+            r = {**profile(s, u, a.steps, data, overrides, a.hlo_dir), "device": device_name(), "jax": jax.__version__}
+            r.update(provenance())
             print(json.dumps({k: v for k, v in r.items() if k not in ("top", "top_hlo", "by_part", "trace_lines")}))
             for part, ms, n in r["by_part"][:25]:
                 print(f"   {ms:8.4f} ms/step  x{n:<4} {part[:150]}")
