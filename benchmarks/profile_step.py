@@ -121,6 +121,7 @@ def main() -> None:
     p.add_argument("--compute-dtype", default="float32")
     p.add_argument("--grad-norm", type=int, default=1, help="1/0: log the grad_norm diagnostic")
     p.add_argument("--one-step-mse", type=int, default=1, help="1/0: log the one_step_mse diagnostic")
+    p.add_argument("--matmul-norm-grads", type=int, default=0, help="1/0: critics' LayerNorm grads as matmuls")
     p.add_argument("--hlo-dir", default=None, help="also write each compiled program's HLO text here")
     p.add_argument("--out", default=None)
     a = p.parse_args()
@@ -133,6 +134,7 @@ def main() -> None:
         "compute_dtype": a.compute_dtype,
         "log_grad_norm": bool(a.grad_norm),
         "log_one_step_mse": bool(a.one_step_mse),
+        "matmul_norm_grads": bool(a.matmul_norm_grads),
     }
     rows = []
     for s in a.seeds:
