@@ -214,14 +214,15 @@ EXPRESSIVENESS = [
 
 PROFILE = [
     ("device", lambda r: r["device"]),
-    ("XLA command buffers", lambda r: "WHILE, CONDITIONAL added" if "command_buffer" in r["command"] else "default"),
+    (
+        "XLA command buffers",
+        lambda r: "WHILE, CONDITIONAL added" if "+WHILE" in r["command"] + r.get("xla_flags", "") else "default",
+    ),
     ("seeds", lambda r: r["seeds"]),
     ("scan unroll", lambda r: r["unroll"]),
     ("compute dtype", lambda r: r.get("options", {}).get("compute_dtype", "float32")),
-    (
-        "diagnostics",
-        lambda r: "on" if r.get("options", {}).get("log_grad_norm", True) else "off",
-    ),
+    ("diagnostics", lambda r: "on" if r.get("options", {}).get("log_grad_norm", True) else "off"),
+    ("LayerNorm grads as matmuls", lambda r: "yes" if r.get("options", {}).get("matmul_norm_grads") else "no"),
     ("XLA flags", lambda r: r.get("xla_flags") or "default"),
     ("updates/s", lambda r: f"{r['updates_per_sec']:,.0f}"),
     ("wall ms/step", lambda r: f"{r['ms_per_step_wall']:.2f}"),

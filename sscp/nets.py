@@ -17,8 +17,9 @@ ACTIVATIONS: dict[str, Callable] = {"mish": jax.nn.mish, "gelu": nn.gelu, "relu"
 
 
 def _batch_sum(a: jax.Array) -> jax.Array:
-    """Returns a summed over every axis but the last, as a matrix product with a ones vector (kept from XLA's
-    algebraic rewrites by an optimisation barrier): a GEMM instead of a column reduction."""
+    """Returns a summed over every axis but the last, written as a product with a ones vector behind an optimisation
+    barrier, so that XLA does not fuse it with the input gradient (on an H200 XLA still lowers it to a reduction
+    kernel, but one of its own: docs/benchmarks.md)."""
     rows = a.reshape(-1, a.shape[-1])
     ones = jax.lax.optimization_barrier(jnp.ones((rows.shape[0],), rows.dtype))
     return ones @ rows
@@ -55,10 +56,11 @@ _layer_norm_mm.defvjp(_layer_norm_mm_fwd, _layer_norm_mm_bwd)
 
 
 class MatmulGradLayerNorm(nn.Module):
-    """LayerNorm (flax's arithmetic: float32 statistics, E[x²] − E[x]², eps 1e-6; the same parameter names) whose
-    scale and bias gradients are matrix products with a ones vector instead of column reductions, which XLA fuses
-    with the input gradient into one slow GPU kernel (docs/benchmarks.md). A speed option; the same values up to
-    float rounding."""
+    """LayerNorm (flax's arithmetic: float32 statistics, E[x²] − E[x]², eps 1e-6; the same parameter names) with a
+    hand-written backward pass whose scale and bias gradients are products with a ones vector. With flax's LayerNorm
+    XLA fuses those batch reductions and the input gradient into one multi-output kernel, the slowest of a one-seed
+    GPU step (57 µs in bf16), and the input gradient waits for it; here they are kernels of their own that run beside
+    the rest of the backward pass (docs/benchmarks.md). A speed option; the same values up to float rounding."""
 
     epsilon: float = 1e-6
     dtype: str = "float32"

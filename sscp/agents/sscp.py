@@ -69,8 +69,9 @@ class SSCPConfig:
     """Batch the critic's three queries and the actor's three queries into one call each: the same values, fewer
     and larger GPU kernels (a speed option, off until measured)."""
     matmul_norm_grads: bool = False
-    """The critics' LayerNorm scale/bias gradients as matrix products instead of column reductions (nets.
-    MatmulGradLayerNorm): the same values up to float rounding; a GPU speed option, off until measured."""
+    """The critics' LayerNorm with a hand-written backward pass whose scale/bias gradients are products with a ones
+    vector, kept apart from the input gradient's kernel (nets.MatmulGradLayerNorm): the same values up to float
+    rounding; a GPU speed option (+13 % for one seed in bf16 on an H200, nothing in float32; docs/benchmarks.md)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
     exploration_noise: float = 0.0
