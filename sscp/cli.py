@@ -131,7 +131,10 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
         success, ret = (
             ("not evaluated", "") if math.isnan(res["success"]) else (f"{res['success']:.2f}", f"{res['return']:.1f}")
         )
-        print(f"{r.dataset:<44} {r.seed:>4} {success:>8} {ret:>8} {ups:>10.0f} {wall:>8.0f}")
+        speed = "–" if math.isnan(ups) else f"{ups:.0f}"
+        print(f"{r.dataset:<44} {r.seed:>4} {success:>8} {ret:>8} {speed:>10} {wall:>8.0f}")
+    if math.isnan(ups):
+        print(f"({label}: only the first log row exists, and it includes compiling; log more rows for a speed)")
     names = ("config.json", "train.csv", "online.csv", "eval.csv", "curves.png", "checkpoints")
     present = [n + ("/" if n == "checkpoints" else "") for n in names if (trainer.run_dir / n).exists()]
     print(f"\nrun folder: {trainer.run_dir} ({', '.join(present)})")

@@ -262,3 +262,22 @@ def test_flops_per_update_grows_with_the_batch_as_the_matrix_products_do():
     small, large = (flops_per_update("sscp", b, (32, 32), transitions=500) for b in (64, 128))
     assert small > 0 and 1.9 < large / small < 2.1
     assert 0 < matmul_flops_per_update("sscp", 64, (32, 32), transitions=500) <= small
+
+
+def test_results_table_without_a_timed_row_says_why(capsys, tmp_path):
+    """A run whose only train.csv rows are the first (compiling) ones prints '–' for updates/s and one line saying
+    why, not 'nan'; with a later row it prints that row's speed."""
+    from types import SimpleNamespace
+
+    from sscp.cli import print_results
+
+    run = SimpleNamespace(dataset="cube-single-play-singletask-task2-v0", seed=0)
+    trainer = SimpleNamespace(run_dir=tmp_path, runs=[run])
+    (tmp_path / "train.csv").write_text("step,run,time/updates_per_sec\n100,0,12.0\n")
+    print_results(trainer, [{"success": 0.5, "return": -10.0}], 3.0)
+    out = capsys.readouterr().out
+    assert "nan" not in out and "–" in out and "only the first log row exists" in out
+    (tmp_path / "train.csv").write_text("step,run,time/updates_per_sec\n100,0,12.0\n200,0,345.0\n")
+    print_results(trainer, [{"success": 0.5, "return": -10.0}], 3.0)
+    out = capsys.readouterr().out
+    assert " 345 " in out and "only the first" not in out
