@@ -21,7 +21,6 @@ from jax.profiler import ProfileData
 
 from benchmarks.throughput import device_name, provenance, setup, synthetic_data
 
-
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\(.*?\)|\S+)\s+([\w\-]+)\(")
 
 
@@ -146,8 +145,10 @@ def main() -> None:
                 print(f"   {ms:8.4f} ms/step  x{n:<4} {part[:150]}")
             for name, ms, n in r["top"][:15]:
                 what = r["top_hlo"].get(name, {})
-                print(f"   {ms:8.4f} ms/step  x{n:<4} {name[:60]:<60} {what.get('shape', '')[:40]} "
-                      f"{what.get('op_name', '')[-90:]} {what.get('source', '')}")
+                print(
+                    f"   {ms:8.4f} ms/step  x{n:<4} {name[:60]:<60} {what.get('shape', '')[:40]} "
+                    f"{what.get('op_name', '')[-90:]} {what.get('source', '')}"
+                )
             rows.append(r)
     if a.out:
         with open(a.out, "w") as f:

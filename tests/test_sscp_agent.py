@@ -241,7 +241,7 @@ def test_matmul_norm_grads_same_values_as_flax_layer_norm():
 
     want = jax.grad(loss(plain), argnums=(0, 1))(params, x)
     got = jax.grad(loss(matmul), argnums=(0, 1))(params, x)
-    for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+    for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * float(jnp.abs(w).max()))
 
     # bf16 networks: the same forward values; gradients within bf16 rounding (flax's backward rounds to bf16 where
@@ -251,5 +251,5 @@ def test_matmul_norm_grads_same_values_as_flax_layer_norm():
     np.testing.assert_array_equal(plain16.apply(params, x), matmul16.apply(params, x))
     want = jax.grad(loss(plain16))(params, x)
     got = jax.grad(loss(matmul16))(params, x)
-    for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+    for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
         assert float(jnp.abs(g - w).max()) <= 0.05 * float(jnp.abs(w).max()) + 1e-6

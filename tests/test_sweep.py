@@ -98,10 +98,18 @@ def test_load_spec_reads_yaml_and_python_and_rejects_others(tmp_path, tiny_data_
             load_spec(tmp_path / name)
 
 
+def _default_sigint() -> None:
+    # A shell that starts the tests in the background makes them ignore SIGINT, and children inherit that; Python
+    # turns SIGINT into KeyboardInterrupt only when it starts with the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _sweep(spec_path: Path, out: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "sscp.cli", "sweep", str(spec_path), "--out", str(out), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=_default_sigint
+    )
 
 
 def _wait_killable(proc: subprocess.Popen, run_dir: Path, timeout: float = 240) -> None:
@@ -156,8 +164,7 @@ def test_ray_sweep_retries_a_killed_worker_and_skips_finished_groups(tmp_path, t
 @pytest.mark.slow
 def test_interrupted_sweep_resumes_unfinished_groups_when_started_again(tmp_path, tiny_data_dir):
     spec_path, out = tmp_path / "tiny.py", tmp_path / "sweep"
-    # steps: room for the interrupt to land mid-training (at 1,500 a fast machine once finished first)
-    spec = tiny_spec(tiny_data_dir, steps=4000, agents=["sscp"], seeds=[0])
+    spec = tiny_spec(tiny_data_dir, steps=1500, agents=["sscp"], seeds=[0])
     del spec["agent"]["bc"]
     spec_path.write_text(f"SWEEP = {spec!r}\n")
     proc = _sweep(spec_path, out, "--executor", "serial")
@@ -172,7 +179,7 @@ def test_interrupted_sweep_resumes_unfinished_groups_when_started_again(tmp_path
     assert again.returncode == 0 and "0 finished, 1 to run" in output, output
     assert len(_attempts(run_dir)) == 2
     rows = read_csv(run_dir / "train.csv")
-    assert [int(r["step"]) for r in rows] == list(range(50, 4001, 50))
+    assert [int(r["step"]) for r in rows] == list(range(50, 1501, 50))
     assert "resuming" in (run_dir / "sweep.log").read_text()
 
 

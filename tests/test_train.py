@@ -539,7 +539,7 @@ def test_profile_step_names_fusions_from_hlo_text():
 
     text = (
         "ENTRY %main {\n"
-        '  %input_reduce_fusion.16 = f32[512]{0} fusion(f32[1024,512]{1,0} %p), kind=kInput, calls=%fused.16, '
+        "  %input_reduce_fusion.16 = f32[512]{0} fusion(f32[1024,512]{1,0} %p), kind=kInput, calls=%fused.16, "
         'metadata={op_name="jit(chunk)/while/body/reduce_sum" source_file="/x/sscp/agents/sscp.py" source_line=118}\n'
         "  %multi = (f32[2,512]{1,0}, bf16[2,1024,512]{2,1,0}) fusion(f32[1]{0} %q), kind=kInput, "
         'metadata={op_name="jit(chunk)/while/body/eval_jaxpr/transpose(jvp(Ensemble))/LayerNorm_3/reduce_sum"}\n'
@@ -557,4 +557,3 @@ def test_profile_step_names_fusions_from_hlo_text():
     assert found["multi"]["shape"] == "(f32[2,512]{1,0}, bf16[2,1024,512]{2,1,0})"
     assert where("multi", found) == "transpose(jvp(Ensemble))/LayerNorm_3"
     assert where("sm90_xmma_gemm_f32f32_tf32f32", found) == "(library GEMM)"
-
