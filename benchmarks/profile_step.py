@@ -92,8 +92,9 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
     parts: collections.Counter = collections.Counter()
     parts_count: collections.Counter = collections.Counter()
     for name, ns in kernels.items():
-        parts[where(name, instructions)] += ns
-        parts_count[where(name, instructions)] += counts[name]
+        part = where(name, instructions)
+        parts[part] += ns
+        parts_count[part] += counts[name]
     return {
         "seeds": seeds,
         "unroll": unroll,

@@ -26,22 +26,48 @@ def table(columns: list[tuple[str, object]], rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# Each SSCP speed setting a throughput row records, and its value with sscp's defaults (also for older rows that do
+# not record it): the throughput table shows them and the targets table lists those that differ.
+ROW_DEFAULTS = {
+    "matmul_precision": "default",
+    "flat_optimizer": True,
+    "scan_unroll": 1,
+    "squeeze_single": False,
+    "compute_dtype": "float32",
+    "pack_info": False,
+    "one_step_mse": True,
+    "fuse_network_calls": False,
+    "grad_norm": True,
+    "matmul_norm_grads": False,
+}
+
+
+def setting(r: dict, key: str):
+    """Returns a throughput row's value of a speed setting, its ROW_DEFAULTS value where the row does not say."""
+    return r.get(key, ROW_DEFAULTS[key])
+
+
+def yes_no(key: str):
+    """Returns a cell function printing a boolean setting as yes / no."""
+    return lambda r: "yes" if setting(r, key) else "no"
+
+
 THROUGHPUT = [
     ("device", lambda r: r["device"]),
     ("agent", lambda r: r["agent"]),
     ("batch", lambda r: r["batch"]),
     ("network", lambda r: f"{len(r['hidden'])} × {r['hidden'][0]}"),
     ("seeds", lambda r: r["seeds"]),
-    ("matmul precision", lambda r: r.get("matmul_precision", "default")),
-    ("flat Adam", lambda r: "yes" if r.get("flat_optimizer", True) else "no"),
-    ("scan unroll", lambda r: r.get("scan_unroll", 1)),
-    ("one seed without vmap", lambda r: "–" if r["seeds"] > 1 else ("yes" if r.get("squeeze_single") else "no")),
-    ("compute dtype", lambda r: r.get("compute_dtype", "float32")),
-    ("diagnostics stacked", lambda r: "yes" if r.get("pack_info") else "no"),
-    ("one-step mse logged", lambda r: "yes" if r.get("one_step_mse", True) else "no"),
-    ("fused network calls", lambda r: "yes" if r.get("fuse_network_calls", False) else "no"),
-    ("grad norm logged", lambda r: "yes" if r.get("grad_norm", True) else "no"),
-    ("LayerNorm grads as matmuls", lambda r: "yes" if r.get("matmul_norm_grads") else "no"),
+    ("matmul precision", lambda r: setting(r, "matmul_precision")),
+    ("flat Adam", yes_no("flat_optimizer")),
+    ("scan unroll", lambda r: setting(r, "scan_unroll")),
+    ("one seed without vmap", lambda r: "–" if r["seeds"] > 1 else yes_no("squeeze_single")(r)),
+    ("compute dtype", lambda r: setting(r, "compute_dtype")),
+    ("diagnostics stacked", yes_no("pack_info")),
+    ("one-step mse logged", yes_no("one_step_mse")),
+    ("fused network calls", yes_no("fuse_network_calls")),
+    ("grad norm logged", yes_no("grad_norm")),
+    ("LayerNorm grads as matmuls", yes_no("matmul_norm_grads")),
     ("XLA flags", lambda r: r.get("xla_flags") or "default"),
     ("updates/s (all seeds)", lambda r: f"{r['updates_per_sec']:,.0f}"),
     ("updates/s per seed", lambda r: f"{r['updates_per_sec_per_seed']:,.0f}"),
@@ -79,22 +105,25 @@ DEVICES = [
 TARGETS = {1: 2_000, 8: 10_000}  # issue 2: >= 2,000 updates/s single seed, >= 5x that aggregate with 8 seeds
 
 
+CHANGED = {  # how the targets table names a setting that differs from ROW_DEFAULTS, in this order
+    "compute_dtype": lambda v: f"compute dtype {v}",
+    "grad_norm": lambda v: "grad_norm off",
+    "one_step_mse": lambda v: "one_step_mse off",
+    "fuse_network_calls": lambda v: "fused network calls",
+    "matmul_norm_grads": lambda v: "LayerNorm grads as matmuls",
+    "matmul_precision": lambda v: f"matmul precision {v}",
+    "flat_optimizer": lambda v: "per-leaf Adam",
+    "scan_unroll": lambda v: f"scan unroll {v}",
+    "squeeze_single": lambda v: "one seed without vmap",
+    "pack_info": lambda v: "diagnostics stacked",
+}
+
+
 def speed_options(r: dict) -> str:
     """Returns what a throughput row changed from sscp's defaults (options, scan unroll, XLA flags), or "none"."""
-    changed = [
-        f"compute dtype {r['compute_dtype']}" if r.get("compute_dtype", "float32") != "float32" else "",
-        "grad_norm off" if not r.get("grad_norm", True) else "",
-        "one_step_mse off" if not r.get("one_step_mse", True) else "",
-        "fused network calls" if r.get("fuse_network_calls") else "",
-        "LayerNorm grads as matmuls" if r.get("matmul_norm_grads") else "",
-        f"matmul precision {r['matmul_precision']}" if r.get("matmul_precision", "default") != "default" else "",
-        "per-leaf Adam" if not r.get("flat_optimizer", True) else "",
-        f"scan unroll {r['scan_unroll']}" if r.get("scan_unroll", 1) != 1 else "",
-        "one seed without vmap" if r.get("squeeze_single") else "",
-        "diagnostics stacked" if r.get("pack_info") else "",
-    ]
+    changed = [name(setting(r, k)) for k, name in CHANGED.items() if setting(r, k) != ROW_DEFAULTS[k]]
     flags = (r.get("xla_flags") or "").replace("--xla_gpu_command_buffer_scheduling_mode=CONCURRENT", "").split()
-    return ", ".join([c for c in changed if c] + flags) or "none"
+    return ", ".join(changed + flags) or "none"
 
 
 def target_rows() -> list[dict]:
