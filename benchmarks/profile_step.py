@@ -13,13 +13,16 @@ import glob
 import json
 import os
 import re
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import jax
-from jax.profiler import ProfileData
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import jax  # noqa: E402
+from jax.profiler import ProfileData  # noqa: E402
 
-from benchmarks.throughput import device_name, provenance, setup, synthetic_data
+from benchmarks.throughput import device_name, provenance, setup, synthetic_data  # noqa: E402
 
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\(.*?\)|\S+)\s+([\w\-]+)\(")
 
@@ -52,6 +55,20 @@ def where(kernel: str, instructions: dict[str, dict]) -> str:
         return "(library GEMM)" if re.search(r"gemm|cutlass|cublas|xmma", kernel) else "(unnamed)"
     path = re.sub(r"^(jit\(chunk\)/)?(while/body/)?(closed_call/)?(eval_jaxpr/)?", "", found["op_name"])
     return path.rsplit("/", 1)[0] if "/" in path else path or "(no op name)"
+
+
+def kind(kernel: str, instructions: dict[str, dict]) -> str:
+    """Returns what a kernel does: 'gemm' (cuBLAS/CUTLASS, or an XLA fusion around a dot), 'reduction', 'copy'
+    (concatenations, copies, transposes and slices that only move data), 'elementwise' (XLA loop fusions) or 'other'."""
+    if re.search(r"gemm|cutlass|cublas|xmma", kernel):
+        return "gemm"
+    if "reduce" in kernel:
+        return "reduction"
+    if re.search(r"concatenate|copy|transpose|slice", kernel):
+        return "copy"
+    if kernel.startswith(("loop_", "wrapped_")) or instructions.get(kernel, {}).get("op") == "fusion":
+        return "elementwise"
+    return "other"
 
 
 def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir: str | None = None) -> dict:
@@ -91,10 +108,14 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
     busy = sum(kernels.values()) / 1e9
     parts: collections.Counter = collections.Counter()
     parts_count: collections.Counter = collections.Counter()
+    kinds: collections.Counter = collections.Counter()
+    kinds_count: collections.Counter = collections.Counter()
     for name, ns in kernels.items():
         part = where(name, instructions)
         parts[part] += ns
         parts_count[part] += counts[name]
+        kinds[kind(name, instructions)] += ns
+        kinds_count[kind(name, instructions)] += counts[name]
     return {
         "seeds": seeds,
         "unroll": unroll,
@@ -108,6 +129,7 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
         "top": [(k, round(v / 1e6 / steps, 4), counts[k] // steps) for k, v in kernels.most_common(25)],
         "top_hlo": {k: instructions[k] for k, _ in kernels.most_common(40) if k in instructions},
         "by_part": [(k, round(v / 1e6 / steps, 4), parts_count[k] // steps) for k, v in parts.most_common(40)],
+        "by_kind": {k: (round(v / 1e6 / steps, 4), kinds_count[k] // steps) for k, v in kinds.most_common()},
     }
 
 
@@ -142,6 +164,7 @@ def main() -> None:
             r = {**profile(s, u, a.steps, data, overrides, a.hlo_dir), "device": device_name(), "jax": jax.__version__}
             r.update(provenance())
             print(json.dumps({k: v for k, v in r.items() if k not in ("top", "top_hlo", "by_part", "trace_lines")}))
+            print("   by kind (ms/step, kernels/step):", r["by_kind"])
             for part, ms, n in r["by_part"][:25]:
                 print(f"   {ms:8.4f} ms/step  x{n:<4} {part[:150]}")
             for name, ms, n in r["top"][:15]:

@@ -535,7 +535,7 @@ def test_resuming_with_more_steps_records_the_new_options(trained_run, tmp_path)
 def test_profile_step_names_fusions_from_hlo_text():
     """benchmarks/profile_step.py reads what each fused kernel computes from the compiled program's text, under the
     kernel name a GPU trace uses ('.' -> '_')."""
-    from benchmarks.profile_step import hlo_instructions, where
+    from benchmarks.profile_step import hlo_instructions, kind, where
 
     text = (
         "ENTRY %main {\n"
@@ -557,3 +557,33 @@ def test_profile_step_names_fusions_from_hlo_text():
     assert found["multi"]["shape"] == "(f32[2,512]{1,0}, bf16[2,1024,512]{2,1,0})"
     assert where("multi", found) == "transpose(jvp(Ensemble))/LayerNorm_3"
     assert where("sm90_xmma_gemm_f32f32_tf32f32", found) == "(library GEMM)"
+    kinds = ["sm90_xmma_gemm_f32f32_tf32f32", "gemm_fusion_dot_57", "input_reduce_fusion_16", "loop_reduce_fusion"]
+    kinds += ["wrapped_concatenate_5", "input_transpose_fusion", "loop_multiply_fusion_9", "multi", "tuple.3"]
+    assert [kind(k, found) for k in kinds] == ["gemm", "gemm", "reduction", "reduction"] + ["copy", "copy"] + [
+        "elementwise",
+        "elementwise",
+        "other",
+    ]
+
+
+def test_gemm_rate_programs_compute_the_chained_products():
+    """benchmarks/gemm_rate.py times chains that XLA cannot skip: x @ w applied `iters` times, and the sum of
+    x_i^T x_i with x_i = ±x alternating (a carried operand, so the product is not hoisted out of the loop); each row
+    prices 2·stack·rows·width² FLOP per product."""
+    from benchmarks.gemm_rate import measure, programs
+
+    iters = 3
+    progs = programs(stack=2, rows=8, width=4, dtype="float32", iters=iters)
+    activation, (x, w) = progs["activation"]
+    expected = np.asarray(x)
+    for _ in range(iters):
+        expected = np.einsum("sbi,sij->sbj", expected, np.asarray(w))
+    np.testing.assert_allclose(np.asarray(activation(x, w)), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(w[0] @ w[0].T), np.eye(4), atol=1e-5)  # orthogonal: values stay finite
+    weight_grad, args = progs["weight_grad"]
+    gram = np.einsum("sbi,sbj->sij", np.asarray(x), np.asarray(x))
+    np.testing.assert_allclose(np.asarray(weight_grad(*args)), iters * gram, rtol=1e-4, atol=1e-4)
+    rows = measure(stack=2, rows=8, width=4, dtype="float32", iters=iters, repeats=1)
+    assert [r["product"] for r in rows] == ["activation", "weight_grad"]
+    r = rows[0]
+    assert r["tflops_wall"] == pytest.approx(2 * 2 * 8 * 16 * iters / (r["us_per_product_wall"] * 1e-6 * iters) / 1e12)
