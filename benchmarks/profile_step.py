@@ -24,6 +24,7 @@ from jax.profiler import ProfileData  # noqa: E402
 
 from benchmarks.throughput import device_name, provenance, setup, synthetic_data  # noqa: E402
 
+_LIBRARY_GEMM = re.compile(r"gemm|cutlass|cublas|xmma|nvjet")  # cuBLAS's kernels (nvjet_* since CUDA 12.8), CUTLASS
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*(\(.*?\)|\S+)\s+([\w\-]+)\(")
 
 
@@ -52,7 +53,7 @@ def where(kernel: str, instructions: dict[str, dict]) -> str:
     cuBLAS/CUTLASS kernels, which the HLO text does not name."""
     found = instructions.get(kernel)
     if found is None:
-        return "(library GEMM)" if re.search(r"gemm|cutlass|cublas|xmma", kernel) else "(unnamed)"
+        return "(library GEMM)" if _LIBRARY_GEMM.search(kernel) else "(unnamed)"
     path = re.sub(r"^(jit\(chunk\)/)?(while/body/)?(closed_call/)?(eval_jaxpr/)?", "", found["op_name"])
     return path.rsplit("/", 1)[0] if "/" in path else path or "(no op name)"
 
@@ -60,7 +61,7 @@ def where(kernel: str, instructions: dict[str, dict]) -> str:
 def kind(kernel: str, instructions: dict[str, dict]) -> str:
     """Returns what a kernel does: 'gemm' (cuBLAS/CUTLASS, or an XLA fusion around a dot), 'reduction', 'copy'
     (concatenations, copies, transposes and slices that only move data), 'elementwise' (XLA loop fusions) or 'other'."""
-    if re.search(r"gemm|cutlass|cublas|xmma", kernel):
+    if _LIBRARY_GEMM.search(kernel):
         return "gemm"
     if "reduce" in kernel:
         return "reduction"

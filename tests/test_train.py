@@ -557,9 +557,11 @@ def test_profile_step_names_fusions_from_hlo_text():
     assert found["multi"]["shape"] == "(f32[2,512]{1,0}, bf16[2,1024,512]{2,1,0})"
     assert where("multi", found) == "transpose(jvp(Ensemble))/LayerNorm_3"
     assert where("sm90_xmma_gemm_f32f32_tf32f32", found) == "(library GEMM)"
-    kinds = ["sm90_xmma_gemm_f32f32_tf32f32", "gemm_fusion_dot_57", "input_reduce_fusion_16", "loop_reduce_fusion"]
-    kinds += ["wrapped_concatenate_5", "input_transpose_fusion", "loop_multiply_fusion_9", "multi", "tuple.3"]
-    assert [kind(k, found) for k in kinds] == ["gemm", "gemm", "reduction", "reduction"] + ["copy", "copy"] + [
+    assert where("nvjet_sm90_tst_128x128_64x6_1x2_h_bz_NTT", found) == "(library GEMM)"
+    kinds = ["sm90_xmma_gemm_f32f32_tf32f32", "nvjet_sm90_tst_128x128_64x6_1x2_h_bz_NTT", "gemm_fusion_dot_57"]
+    kinds += ["input_reduce_fusion_16", "loop_reduce_fusion", "wrapped_concatenate_5", "input_transpose_fusion"]
+    kinds += ["loop_multiply_fusion_9", "multi", "tuple.3"]
+    assert [kind(k, found) for k in kinds] == ["gemm"] * 3 + ["reduction", "reduction", "copy", "copy"] + [
         "elementwise",
         "elementwise",
         "other",
