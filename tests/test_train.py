@@ -569,8 +569,8 @@ def test_profile_step_names_fusions_from_hlo_text():
 
 
 def test_gemm_rate_programs_compute_the_chained_products():
-    """benchmarks/gemm_rate.py times chains that XLA cannot skip: x @ w applied `iters` times, and the sum of
-    x_i^T x_i with x_i = ±x alternating (a carried operand, so the product is not hoisted out of the loop); each row
+    """benchmarks/gemm_rate.py times chains that XLA cannot skip or merge: x @ w applied `iters` times, and the sum
+    of x_i^T x_i with x_i = x + i (a carried operand that changes, so no product is hoisted or merged); each row
     prices 2·stack·rows·width² FLOP per product."""
     from benchmarks.gemm_rate import measure, programs
 
@@ -583,8 +583,8 @@ def test_gemm_rate_programs_compute_the_chained_products():
     np.testing.assert_allclose(np.asarray(activation(x, w)), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.asarray(w[0] @ w[0].T), np.eye(4), atol=1e-5)  # orthogonal: values stay finite
     weight_grad, args = progs["weight_grad"]
-    gram = np.einsum("sbi,sbj->sij", np.asarray(x), np.asarray(x))
-    np.testing.assert_allclose(np.asarray(weight_grad(*args)), iters * gram, rtol=1e-4, atol=1e-4)
+    grams = sum(np.einsum("sbi,sbj->sij", np.asarray(x) + i, np.asarray(x) + i) for i in range(iters))
+    np.testing.assert_allclose(np.asarray(weight_grad(*args)), grams, rtol=1e-4, atol=1e-4)
     rows = measure(stack=2, rows=8, width=4, dtype="float32", iters=iters, repeats=1)
     assert [r["product"] for r in rows] == ["activation", "weight_grad"]
     r = rows[0]
