@@ -72,6 +72,24 @@ def kind(kernel: str, instructions: dict[str, dict]) -> str:
     return "other"
 
 
+def traced_kernels(call) -> tuple[list[tuple[str, int]], collections.Counter]:
+    """Runs call() (waiting for its outputs) under the JAX profiler; returns its GPU kernels as (name, device ns) from
+    the streams' trace lines, and the number of events on every GPU trace line. Empty on a CPU."""
+    trace_dir = tempfile.mkdtemp()
+    with jax.profiler.trace(trace_dir):
+        jax.block_until_ready(call())
+    events, lines = [], collections.Counter()
+    for plane in ProfileData.from_file(glob.glob(trace_dir + "/**/*.xplane.pb", recursive=True)[0]).planes:
+        if not plane.name.startswith("/device:GPU"):
+            continue
+        for line in plane.lines:
+            found = list(line.events)
+            lines[line.name] += len(found)
+            if "stream" in line.name.lower():
+                events += [(ev.name, ev.duration_ns) for ev in found]
+    return events, lines
+
+
 def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir: str | None = None) -> dict:
     agents, tasks, data, chunk = setup("sscp", seeds, data, overrides, unroll)
     text = chunk.lower(agents, tasks, data, steps).compile().as_text()
@@ -87,25 +105,12 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
     agents, info = chunk(agents, tasks, data, steps)
     jax.block_until_ready(info)
     wall = time.perf_counter() - start
-    trace_dir = tempfile.mkdtemp()
-    with jax.profiler.trace(trace_dir):
-        agents, info = chunk(agents, tasks, data, steps)
-        jax.block_until_ready(info)
-    path = glob.glob(trace_dir + "/**/*.xplane.pb", recursive=True)[0]
     kernels: collections.Counter = collections.Counter()
     counts: collections.Counter = collections.Counter()
-    lines: collections.Counter = collections.Counter()
-    for plane in ProfileData.from_file(path).planes:
-        if not plane.name.startswith("/device:GPU"):
-            continue
-        for line in plane.lines:
-            events = list(line.events)
-            lines[line.name] += len(events)
-            if "stream" not in line.name.lower():
-                continue
-            for ev in events:
-                kernels[ev.name] += ev.duration_ns
-                counts[ev.name] += 1
+    events, lines = traced_kernels(lambda: chunk(agents, tasks, data, steps))
+    for name, ns in events:
+        kernels[name] += ns
+        counts[name] += 1
     busy = sum(kernels.values()) / 1e9
     parts: collections.Counter = collections.Counter()
     parts_count: collections.Counter = collections.Counter()
