@@ -62,8 +62,7 @@ def programs(stack: int, rows: int, width: int, dtype: str, iters: int):
 def gemm_kernel_seconds(fn, args) -> tuple[float, int]:
     """Returns (device seconds in GEMM kernels, GEMM kernel launches) of one call, from a profiler trace."""
     gemms = [ns for name, ns in traced_kernels(lambda: fn(*args))[0] if kind(name, {}) == "gemm"]
-    seconds, launches = sum(gemms) / 1e9, len(gemms)
-    return seconds, launches
+    return sum(gemms) / 1e9, len(gemms)
 
 
 def measure(stack: int, rows: int, width: int, dtype: str, iters: int, repeats: int) -> list[dict]:

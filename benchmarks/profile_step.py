@@ -120,8 +120,9 @@ def profile(seeds: int, unroll: int, steps: int, data, overrides: dict, hlo_dir:
         part = where(name, instructions)
         parts[part] += ns
         parts_count[part] += counts[name]
-        kinds[kind(name, instructions)] += ns
-        kinds_count[kind(name, instructions)] += counts[name]
+        what = kind(name, instructions)
+        kinds[what] += ns
+        kinds_count[what] += counts[name]
     return {
         "seeds": seeds,
         "unroll": unroll,

@@ -7,7 +7,8 @@
 # products alone (benchmarks/gemm_rate.py).
 #
 #   PHASE=start  OUT=/tmp/out bash benchmarks/gpu/speed_scores.sh   # data + measurements, then start both trainings
-#                                                                   # in the background (they outlive the call)
+#                                                                   # in the background (they outlive the call
+#                                                                   # while the machine stays warm: jobs_lib.sh)
 #   PHASE=finish OUT=/tmp/out bash benchmarks/gpu/speed_scores.sh   # wait up to WAIT_S, end what still runs, collect
 #   SMALL=1 ...                                                     # a smoke test on a CPU machine
 set -uo pipefail
