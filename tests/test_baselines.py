@@ -147,6 +147,8 @@ def test_rebrac_updates_actor_and_targets_every_policy_freq_steps():
     batch = toy_batch(64)
     cfg = config_cls(**TINY["rebrac"], policy_freq=3)
     agents = jax.vmap(lambda k: agent_cls.create(k, batch, cfg))(jnp.stack([jax.random.PRNGKey(s) for s in (7, 8)]))
+    # targets apart from the online networks, so a target step (toward the pre-step parameters) is visible at once
+    agents = agents.replace(target_params=jax.tree.map(lambda x: x + 0.01, agents.target_params))
     update = jax.jit(jax.vmap(lambda a: a.update(batch)))
     for step in range(7):
         new, info = update(agents)
@@ -158,6 +160,42 @@ def test_rebrac_updates_actor_and_targets_every_policy_freq_steps():
         assert np.all(np.isfinite(info["actor_loss"])) and np.all(np.isfinite(info["critic_loss"]))
         agents = new
     np.testing.assert_array_equal(agents.step, [7, 7])
+
+
+# Each agent's target rule, as its reference code has it: FQL's agents (fql, iql, rebrac) compute the new targets from
+# the parameters from before the step's gradient update; Diffusion-QL's and CleanRL's (dql, sac) code step the
+# optimiser first and move the targets toward the new parameters (docs/agents.md, "Target networks").
+TARGET_RULES = {
+    "fql": ("target_critic", "critic", "before"),
+    "iql": ("target_critic", "critic", "before"),
+    "rebrac": ("target_params", None, "before"),
+    "dql": ("target_critic", "critic", "after"),
+    "sac": ("target_critic", "critic", "after"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TARGET_RULES))
+def test_targets_follow_the_reference_codes_order(name):
+    field, part, rule = TARGET_RULES[name]
+    agent_cls, config_cls = get_agent(name)
+    batch = toy_batch(64)
+    tiny = TINY.get(name, {"actor_hidden_dims": (32, 32), "critic_hidden_dims": (32, 32), "batch_size": 64})
+    extra = {"policy_freq": 1} if name == "rebrac" else {}
+    agent = agent_cls.create(jax.random.PRNGKey(4), batch, config_cls(**tiny, tau=0.5, **extra))
+    update = jax.jit(lambda a: a.update(batch)[0])
+    agent = update(update(agent))  # the targets now differ from the online parameters
+    new = update(agent)
+
+    def online(a):
+        return a.params if part is None else a.params[part]
+
+    source = online(agent) if rule == "before" else online(new)
+    other = online(new) if rule == "before" else online(agent)
+    expected = jax.tree.map(lambda p, t: 0.5 * p + 0.5 * t, source, getattr(agent, field))
+    wrong = jax.tree.map(lambda p, t: 0.5 * p + 0.5 * t, other, getattr(agent, field))
+    got = jax.tree.leaves(getattr(new, field))
+    assert all(np.allclose(g, e, rtol=0, atol=1e-6) for g, e in zip(got, jax.tree.leaves(expected), strict=True))
+    assert not all(np.allclose(g, w, rtol=0, atol=1e-6) for g, w in zip(got, jax.tree.leaves(wrong), strict=True))
 
 
 def test_rebrac_critic_penalty_needs_next_actions():

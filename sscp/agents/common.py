@@ -30,6 +30,15 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(jnp.sum(jnp.square(flat)))
 
 
+def soft_update(online: Any, target: Any, rate: float) -> Any:
+    """Returns rate·online + (1 − rate)·target, leaf by leaf: one Polyak (EMA) step of a target network.
+
+    Every agent that follows the FQL/OGBench code passes the online parameters from *before* the step's gradient
+    update, as those codes do (their targets are computed from the pre-step network in the same jitted step), so a
+    target never runs ahead of the parameters that produced this step's losses (docs/agents.md, "Target networks")."""
+    return jax.tree.map(lambda o, t: rate * o + (1.0 - rate) * t, online, target)
+
+
 def apply_gradients(optimizer: optax.GradientTransformation, params: Any, opt_state: Any, grads: Any):
     """Returns (new params, new optimiser state) after one optimiser step."""
     updates, opt_state = optimizer.update(grads, opt_state, params)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.nets import Ensemble, NoisePredictor
 
 
@@ -180,7 +180,8 @@ class DQLAgent(flax.struct.PyTreeNode):
         rng, key = jax.random.split(self.rng)
         grads, info = jax.grad(lambda p: self.total_loss(batch, p, key), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
-        target = jax.tree.map(lambda n, o: cfg.tau * n + (1.0 - cfg.tau) * o, params["critic"], self.target_critic)
+        # Toward the critics from after this step, as Diffusion-QL's PyTorch code does (its optimiser steps first).
+        target = soft_update(params["critic"], self.target_critic, cfg.tau)
         # jnp.where, not Python control flow: the step counter is traced (and batched when runs are vmapped).
         ema_now = (self.step >= cfg.ema_start) & (self.step % cfg.ema_every == 0)
         ema = jax.tree.map(

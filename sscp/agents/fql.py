@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.nets import MLP, Ensemble, FlowField
 
 
@@ -104,12 +104,12 @@ class FQLAgent(flax.struct.PyTreeNode):
         return critic_loss + actor_loss, info
 
     def update(self, batch: dict) -> tuple["FQLAgent", dict]:
-        """Returns the agent after one gradient step on batch and the target-critic update, and diagnostics."""
+        """Returns the agent after one gradient step on batch and the target-critic update (toward the critics from
+        before the step, as FQL's code does), and diagnostics."""
         rng, key = jax.random.split(self.rng)
         grads, info = jax.grad(lambda p: self.total_loss(batch, p, key), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
-        rate = self.config.tau
-        target = jax.tree.map(lambda n, o: rate * n + (1.0 - rate) * o, params["critic"], self.target_critic)
+        target = soft_update(self.params["critic"], self.target_critic, self.config.tau)  # θ before the step, as FQL
         return self.replace(params=params, target_critic=target, opt_state=opt_state, rng=rng), info
 
     def sample_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.agents.goal_common import GoalConfig, awr_weights, ivl_value_loss, ogbench_presets, unit_gaussian_log_prob
 from sscp.errors import ConfigError
 from sscp.nets import Actor, Ensemble
@@ -106,8 +106,7 @@ class GCIVLAgent(flax.struct.PyTreeNode):
         """Returns the agent after one gradient step and the target-value update, and diagnostics."""
         grads, info = jax.grad(lambda p: self.total_loss(batch, p), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
-        rate = self.config.tau
-        target = jax.tree.map(lambda n, o: rate * n + (1.0 - rate) * o, params["value"], self.target_value)
+        target = soft_update(self.params["value"], self.target_value, self.config.tau)  # θ before, as OGBench
         return self.replace(params=params, target_value=target, opt_state=opt_state), info
 
     def sample_actions(self, observations: jax.Array, goals: jax.Array, key: jax.Array) -> jax.Array:

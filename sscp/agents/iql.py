@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import MLP, Actor, Ensemble
 
@@ -118,11 +118,11 @@ class IQLAgent(flax.struct.PyTreeNode):
         return value_loss + critic_loss + actor_loss, {**value_info, **critic_info, **actor_info}
 
     def update(self, batch: dict) -> tuple["IQLAgent", dict]:
-        """Returns the agent after one gradient step on batch and the target-critic update, and diagnostics."""
+        """Returns the agent after one gradient step on batch and the target-critic update (toward the critics from
+        before the step, as FQL's and OGBench's IQL do), and diagnostics."""
         grads, info = jax.grad(lambda p: self.total_loss(batch, p), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
-        rate = self.config.tau
-        target = jax.tree.map(lambda n, o: rate * n + (1.0 - rate) * o, params["critic"], self.target_critic)
+        target = soft_update(self.params["critic"], self.target_critic, self.config.tau)  # θ before the step
         return self.replace(params=params, target_critic=target, opt_state=opt_state), info
 
     def sample_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:

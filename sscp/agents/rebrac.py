@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import Actor, Ensemble
 
@@ -113,8 +113,8 @@ class ReBRACAgent(flax.struct.PyTreeNode):
                 self.params["actor"]
             )
             actor, actor_opt_state = apply_gradients(self.optimizer, self.params["actor"], self.actor_opt_state, grads)
-            online = {"actor": actor, "critic": critic}
-            target = jax.tree.map(lambda n, o: cfg.tau * n + (1.0 - cfg.tau) * o, online, self.target_params)
+            # Toward the actor and critics from before this step, as FQL's ReBRAC does on its full updates.
+            target = soft_update(self.params, self.target_params, cfg.tau)
             return actor, actor_opt_state, target, actor_info
 
         def skip(_):

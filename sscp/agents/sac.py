@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sscp.agents.common import adam, apply_gradients, require_positive
+from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import MLP, Ensemble
 
@@ -133,8 +133,9 @@ class SACAgent(flax.struct.PyTreeNode):
         log_prob = actor_info.pop("log_prob")
         grads, temp_info = jax.grad(lambda a: self.temperature_loss(a, log_prob), has_aux=True)(params["log_alpha"])
         step("log_alpha", grads)
-        rate = self.config.tau
-        target = jax.tree.map(lambda n, o: rate * n + (1.0 - rate) * o, params["critic"], self.target_critic)
+        # Toward the critics from after this step's critic update, as CleanRL and the SAC authors' code do (SAC here
+        # steps critic, actor and temperature one after the other, as they do, not jointly as FQL's code does).
+        target = soft_update(params["critic"], self.target_critic, self.config.tau)
         agent = self.replace(params=params, target_critic=target, opt_state=opt_state, rng=rng)
         return agent, {**info, **actor_info, **temp_info}
 
