@@ -1,6 +1,8 @@
 """The SSCP agent's behaviour that matters: the completion identity, gradient flow, EMA rates, acting with the EMA
 actor, and that its losses go down."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -110,20 +112,55 @@ def test_normalised_q_loss_is_scale_free(agent_and_batch):
     np.testing.assert_allclose(float(q_term(scaled)), q_loss, rtol=1e-4)
 
 
-def test_ema_rates(agent_and_batch):
-    agent, batch = agent_and_batch
-    new, _ = agent.update(batch)
-    for part, rate in (("actor", 0.0005), ("critic", 0.005)):
-        expected = jax.tree.map(
-            lambda n, o, rate=rate: rate * n + (1 - rate) * o, new.params[part], agent.target_params[part]
-        )
-        for e, t in zip(jax.tree.leaves(expected), jax.tree.leaves(new.target_params[part]), strict=True):
-            np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-7)
-    changed = [
-        float(jnp.abs(a - b).max())
-        for a, b in zip(jax.tree.leaves(new.params["actor"]), jax.tree.leaves(agent.params["actor"]), strict=True)
-    ]
-    assert max(changed) > 0
+def _close(a, b, atol):
+    return all(
+        np.allclose(x, y, rtol=0, atol=atol) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+@pytest.mark.parametrize("rates", [(0.0005, 0.005), (0.25, 0.5)])
+def test_targets_move_toward_the_parameters_from_before_the_step(rates):
+    """θ̄ ← τ·θ_before + (1 − τ)·θ̄, computed in the same step as the gradient step (the authors' order); with large
+    rates the test also tells it from the θ_after rule."""
+    actor_ema, critic_tau = rates
+    batch = make_batch(jax.random.PRNGKey(0))
+    config = dataclasses.replace(TINY, actor_ema=actor_ema, critic_tau=critic_tau)
+    agent = SSCPAgent.create(jax.random.PRNGKey(1), batch, config)
+    update = jax.jit(lambda a: a.update(batch)[0])
+    agent = update(update(agent))  # targets and online parameters now differ
+    new = update(agent)
+    for part, rate in (("actor", actor_ema), ("critic", critic_tau)):
+        before = jax.tree.map(lambda p, t, r=rate: r * p + (1 - r) * t, agent.params[part], agent.target_params[part])
+        after = jax.tree.map(lambda p, t, r=rate: r * p + (1 - r) * t, new.params[part], agent.target_params[part])
+        assert _close(new.target_params[part], before, atol=1e-7), part
+        if rate >= 0.25:
+            assert not _close(new.target_params[part], after, atol=1e-6), part
+    assert not _close(new.params["actor"], agent.params["actor"], atol=0.0)
+
+
+def test_critic_sees_the_clipped_dataset_actions():
+    """The critic's Q(s, a) takes the dataset actions clipped to ±(1 − eps), like the flow losses (the authors clip
+    once at load time): the TD loss recomputed here from the parameters with clipped actions matches, and differs
+    from the unclipped value. A large eps makes the two clearly different."""
+    batch = make_batch(jax.random.PRNGKey(0))
+    batch["actions"] = jnp.sign(batch["actions"])  # every action at ±1
+    config = dataclasses.replace(TINY, action_clip_eps=0.2)
+    agent = SSCPAgent.create(jax.random.PRNGKey(1), batch, config)
+    agent = agent.replace(target_params=jax.tree.map(lambda x: x + 0.01, agent.target_params))
+    key = jax.random.PRNGKey(2)
+    z_next = agent._draws(batch, key)[0]
+    next_actions = flow.one_step_sample(agent.field(agent.target_params["actor"]), batch["next_observations"], z_next)
+    next_q = agent.critic_def.apply(agent.target_params["critic"], batch["next_observations"], next_actions).min(0)
+    y = batch["rewards"] + config.discount * batch["masks"] * next_q
+
+    def td(actions):
+        q = agent.critic_def.apply(agent.params["critic"], batch["observations"], actions)
+        return float(jnp.mean((q - y) ** 2))
+
+    for fused in (False, True):
+        loss = float(loss_term(agent, batch, key, "critic_loss", fused)(agent.params))
+        assert loss == pytest.approx(td(jnp.clip(batch["actions"], -0.8, 0.8)), rel=1e-5)
+        assert abs(loss - td(batch["actions"])) > 1e-3
 
 
 def test_acting_uses_the_ema_actor(agent_and_batch):

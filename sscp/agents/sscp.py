@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
-from sscp.agents.common import adam, apply_gradients, global_norm, require_positive
+from sscp.agents.common import adam, apply_gradients, global_norm, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
 
@@ -53,7 +53,8 @@ class SSCPConfig:
     actor_ema: float = 0.0005
     """EMA rate of the acting ("target") actor, every step."""
     action_clip_eps: float = 1e-5
-    """Dataset actions are clipped to ±(1 − eps) before the flow losses."""
+    """Dataset actions are clipped to ±(1 − eps) before every loss (the critic's Q(s, a) and the flow losses), as the
+    authors' code clips them once when the dataset is loaded."""
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
     """Dtype of the networks' activations and matmuls; parameters, losses and Adam stay float32. bfloat16 is a
     speed option (not the paper's)."""
@@ -88,11 +89,6 @@ class SSCPConfig:
         for name in ("critic_tau", "actor_ema"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"--agent.{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}")
-
-
-def _ema(new: Any, old: Any, rate: float) -> Any:
-    """Returns rate·new + (1 − rate)·old, leaf by leaf."""
-    return jax.tree.map(lambda n, o: rate * n + (1.0 - rate) * o, new, old)
 
 
 class SSCPAgent(flax.struct.PyTreeNode):
@@ -151,7 +147,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
         z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
         next_actions = flow.one_step_sample(self.field(self.target_params["actor"]), obs_next, z_next)
         next_q = self.critic_def.apply(self.target_params["critic"], obs_next, next_actions)
-        q = self.critic_def.apply(params["critic"], obs, batch["actions"])
+        q = self.critic_def.apply(params["critic"], obs, actions)
         critic_loss, info = self.td_loss(batch, q, next_q)
 
         field = self.field(params["actor"])
@@ -194,7 +190,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
         q_all = jax.vmap(self.critic_def.apply)(
             critic_sets,
             jnp.stack([obs, obs, obs_next]),
-            jnp.stack([batch["actions"], jnp.clip(completed, -1.0, 1.0), next_actions]),
+            jnp.stack([actions, jnp.clip(completed, -1.0, 1.0), next_actions]),
         )
         critic_loss, info = self.td_loss(batch, q_all[0], q_all[2])
         actor_loss, actor_info = self.policy_loss(actions, z, velocity, completed, q_all[1])
@@ -203,11 +199,13 @@ class SSCPAgent(flax.struct.PyTreeNode):
             actor_info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
         return critic_loss + actor_loss, {**info, **actor_info}
 
-    def target_update(self, params: dict) -> dict:
-        """Returns the soft-updated targets: critics at critic_tau, the acting actor at actor_ema."""
+    def target_update(self) -> dict:
+        """Returns the soft-updated targets: critics at critic_tau, the acting actor at actor_ema, each moved toward
+        the online parameters from *before* this step's gradient update (the authors' code computes them from the
+        pre-step network in the same step)."""
         return {
-            "critic": _ema(params["critic"], self.target_params["critic"], self.config.critic_tau),
-            "actor": _ema(params["actor"], self.target_params["actor"], self.config.actor_ema),
+            "critic": soft_update(self.params["critic"], self.target_params["critic"], self.config.critic_tau),
+            "actor": soft_update(self.params["actor"], self.target_params["actor"], self.config.actor_ema),
         }
 
     def update(self, batch: dict) -> tuple["SSCPAgent", dict]:
@@ -218,7 +216,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
         if self.config.log_grad_norm:
             info["grad_norm"] = global_norm(grads)
-        agent = self.replace(params=params, target_params=self.target_update(params), opt_state=opt_state, rng=rng)
+        agent = self.replace(params=params, target_params=self.target_update(), opt_state=opt_state, rng=rng)
         return agent, info
 
     def sample_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:
