@@ -74,7 +74,7 @@ def _sscp_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.ndar
     taus = [np.float32(i * (1.0 / steps)) for i in range(steps - 1)] + [np.float32((steps - 1) / steps)]
     ds = [np.float32(0.0)] * (steps - 1) + [np.float32(1.0) - taus[-1]]
     scales = [dt] * (steps - 1) + [np.float32(1.0) - taus[-1]]
-    embed = TimeStepEmbedding(net.embed_dim, net.embed_dim, net.fourier_scale)
+    embed = TimeStepEmbedding(net.embed_dim, net.embed_dim, net.fourier_scale, net.layer_norm)
     e = embed.apply({"params": params["embed"]}, jnp.asarray(taus), jnp.asarray(ds))
     return np.asarray(e), {"step_scale": np.asarray(scales)}
 

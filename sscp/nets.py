@@ -113,18 +113,21 @@ class FourierFeatures(nn.Module):
 class TimeStepEmbedding(nn.Module):
     """Returns e(τ) + e(d): one shared Fourier map, then a separate 2-layer MLP for τ and for d (method.md §3).
 
-    The MLPs are Dense → mish → Dense (no activation after the last layer), the usual timestep-embedder shape.
+    The MLPs are Dense → mish (→ LayerNorm) → Dense (no activation after the last layer), the usual timestep-embedder
+    shape; the LayerNorm is there when the actor that owns the embedding has LayerNorm, as in the authors' code.
     """
 
     fourier_dim: int = 128
     hidden_dim: int = 128
     fourier_scale: float = 0.2
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, t: jax.Array, d: jax.Array) -> jax.Array:
         fourier = FourierFeatures(self.fourier_dim, self.fourier_scale, name="fourier")
-        e_t = MLP((self.hidden_dim, self.hidden_dim), activation="mish", name="t_mlp")(fourier(t))
-        e_d = MLP((self.hidden_dim, self.hidden_dim), activation="mish", name="d_mlp")(fourier(d))
+        dims, ln = (self.hidden_dim, self.hidden_dim), self.layer_norm
+        e_t = MLP(dims, activation="mish", layer_norm=ln, name="t_mlp")(fourier(t))
+        e_d = MLP(dims, activation="mish", layer_norm=ln, name="d_mlp")(fourier(d))
         return e_t + e_d
 
 
@@ -142,7 +145,7 @@ class VectorField(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array, x: jax.Array, t: jax.Array, d: jax.Array) -> jax.Array:
-        emb = TimeStepEmbedding(self.embed_dim, self.embed_dim, self.fourier_scale, name="embed")(t, d)
+        emb = TimeStepEmbedding(self.embed_dim, self.embed_dim, self.fourier_scale, self.layer_norm, name="embed")(t, d)
         h = jnp.concatenate([obs, x, emb], axis=-1)
         mlp = MLP(
             (*self.hidden_dims, self.action_dim),

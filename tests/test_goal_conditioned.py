@@ -150,7 +150,8 @@ def test_presets_follow_the_dataset_and_yield_to_explicit_options():
     )  # fmt: skip
     assert large.with_preset("pointmaze-large-navigate-v0") == large  # resolving again changes nothing
     stitch = GCSSCPConfig(discount=0.99).with_preset("/data/pointmaze-large-stitch-v0.npz", {"discount"})
-    assert (stitch.subgoal_steps, stitch.discount, stitch.actor_p_randomgoal) == (50, 0.99, 0.5)
+    # the authors' GC-SSCP keeps trajectory actor goals on point-maze stitch (random goals on ant-maze stitch only)
+    assert (stitch.subgoal_steps, stitch.discount, stitch.actor_p_randomgoal) == (50, 0.99, 0.0)
     medium = GCSSCPConfig(preset="pointmaze-teleport-navigate").with_preset("pointmaze-medium-navigate-v0")
     assert (medium.subgoal_steps, medium.discount) == (50, 0.995)  # a named preset wins over the dataset's
     hiql = HIQLConfig().with_preset("pointmaze-giant-stitch-v0")  # OGBench's commands
@@ -184,38 +185,107 @@ def _grad_norms(loss_fn, params) -> dict[str, jax.Array]:
 def test_gc_sscp_gradient_paths():
     agent, batch = tiny_agent("gc_sscp")
     agent = agent.replace(target_params=jax.tree.map(lambda x: x + 0.01, agent.target_params))  # EMA ≠ online
-    z = jax.random.normal(jax.random.PRNGKey(3), (64, agent.actor_def.action_dim))
+    z, z2 = (jax.random.normal(jax.random.PRNGKey(k), (64, agent.actor_def.action_dim)) for k in (3, 4))
     paths = jax.jit(
         lambda p: {
             "value": _grad_norms(lambda q: agent.value_loss(batch, q), p),
             "high": _grad_norms(lambda q: agent.high_loss(batch, q, z), p),
             "low": _grad_norms(lambda q: agent.low_loss(batch, q, z), p),
-            "consistency": _grad_norms(lambda q: agent.consistency_loss(batch, q, z), p),
+            "consistency": _grad_norms(lambda q: agent.consistency_loss(batch, q, z, z2), p),
         }
     )(agent.params)
     reached = {loss: {net for net, g in grads.items() if float(g) > 0} for loss, grads in paths.items()}
-    # φ learns from the value and the high level; the low level and the consistency term stop it (method.md §5)
+    # φ learns from the value, the high level and the consistency term's one-call route; the low level stops it
     assert reached == {
         "value": {"phi", "value"},
         "high": {"phi", "actor"},
         "low": {"actor"},
-        "consistency": {"actor"},
+        "consistency": {"phi", "actor"},
     }
 
-    # The consistency target is the EMA actor's two-level route with the same noise, held fixed.
-    obs, goals, a = batch["observations"], batch["actor_goals"], batch["actions"].shape[-1]
-    ema, phi = agent.target_params["actor"], agent.phi(agent.params["phi"], obs, goals)
-    subgoal = length_normalize(agent.jump(ema, obs, phi, z, 0.0, 1.0)[:, a:])
-    expected = agent.jump(ema, obs, subgoal, z, 1.0, 1.0)
-    np.testing.assert_allclose(agent.consistency_target(batch, agent.params, z), expected, rtol=1e-6, atol=1e-6)
-
     def with_targets(targets):
-        return agent.replace(target_params=targets).consistency_loss(batch, agent.params, z)[0]
+        return agent.replace(target_params=targets).consistency_loss(batch, agent.params, z, z2)[0]
 
     target_grads = jax.jit(jax.grad(with_targets))(agent.target_params)
     assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(target_grads))  # stop-gradient
     moved = jax.tree.map(lambda x: x + 0.05, agent.target_params)
     assert float(with_targets(moved)) != float(with_targets(agent.target_params))  # but the target is the EMA actor's
+
+
+@pytest.mark.parametrize("name", ["gc_sscp", "hiql", "gcivl"])
+def test_goal_conditioned_targets_move_toward_the_pre_step_parameters(name):
+    """As OGBench's and the authors' code: θ̄ ← τ·θ_before + (1 − τ)·θ̄ for the value heads (and GC-SSCP's EMA actor)."""
+    rate = {"value_tau": 0.5} if name == "gc_sscp" else {"tau": 0.5}
+    agent, batch = tiny_agent(name, **rate)
+    update = jax.jit(lambda a: a.update(batch)[0])
+    agent = update(update(agent))
+    new = update(agent)
+    old_target = agent.target_params["value"] if name == "gc_sscp" else agent.target_value
+    new_target = new.target_params["value"] if name == "gc_sscp" else new.target_value
+    for before, target, got in zip(
+        *(jax.tree.leaves(t) for t in (agent.params["value"], old_target, new_target)), strict=True
+    ):
+        np.testing.assert_allclose(got, 0.5 * before + 0.5 * target, rtol=0, atol=1e-6)
+    assert any(
+        not np.allclose(g, 0.5 * a + 0.5 * t, rtol=0, atol=1e-6)
+        for a, t, g in zip(*(jax.tree.leaves(x) for x in (new.params["value"], old_target, new_target)), strict=True)
+    )
+
+
+def _finished(x: jax.Array, a: int) -> jax.Array:
+    """(action clipped to [−1, 1], representation length-normalised), as the authors' consistency term uses both."""
+    return jnp.concatenate([jnp.clip(x[:, :a], -1.0, 1.0), length_normalize(x[:, a:])], axis=-1)
+
+
+def _per_part_error(x: jax.Array, target: jax.Array, a: int) -> jax.Array:
+    """Per row: mean squared error over the action dims + mean over the representation dims."""
+    return jnp.mean((x[:, :a] - target[:, :a]) ** 2, -1) + jnp.mean((x[:, a:] - target[:, a:]) ** 2, -1)
+
+
+def test_gc_sscp_losses_are_the_authors():
+    """Each GC-SSCP loss recomputed here from the networks, as the authors' code writes it: regressions weigh the
+    action and the representation errors as two means; the consistency target takes fresh noise at level 1 and is
+    clipped/normalised, and so is the one-call route; high and low share one noise draw."""
+    agent, batch = tiny_agent("gc_sscp")
+    agent = agent.replace(target_params=jax.tree.map(lambda x: x + 0.01, agent.target_params))
+    params, a = agent.params, batch["actions"].shape[-1]
+    obs, goals, targets = batch["observations"], batch["actor_goals"], batch["high_actor_targets"]
+    z, z2 = (jax.random.normal(jax.random.PRNGKey(k), (64, a + agent.config.rep_dim)) for k in (3, 4))
+
+    def value_mean(s, g):
+        return agent.value(params["phi"], params["value"], s, g).mean(0)
+
+    # high level: (s, φ([s; g])) → (a_t, φ([s; s_{t+k}])), AWR weights from V(s_{t+k}, g) − V(s, g)
+    w = jnp.minimum(jnp.exp(5.0 * (value_mean(targets, goals) - value_mean(obs, goals))), 100.0)
+    x = agent.jump(params["actor"], obs, agent.phi(params["phi"], obs, goals), z, 0.0, 1.0)
+    target = jnp.concatenate([batch["actions"], agent.phi(params["phi"], obs, targets)], -1)
+    np.testing.assert_allclose(agent.high_loss(batch, params, z)[0], jnp.mean(w * _per_part_error(x, target, a)), 1e-5)
+
+    # consistency: EMA actor, level 0 with z, then level 1 with fresh z2; the one call at jump 2 from φ([s; g])
+    ema, phi = agent.target_params["actor"], agent.phi(params["phi"], obs, goals)
+    subgoal = length_normalize(agent.jump(ema, obs, phi, z, 0.0, 1.0)[:, a:])
+    expected_target = _finished(agent.jump(ema, obs, subgoal, z2, 1.0, 1.0), a)
+    np.testing.assert_allclose(agent.consistency_target(batch, params, z, z2), expected_target, atol=1e-6)
+    assert float(jnp.abs(agent.consistency_target(batch, params, z, z) - expected_target).max()) > 1e-3  # z2 is used
+    one_call = _finished(agent.jump(params["actor"], obs, phi, z, 0.0, 2.0), a)
+    expected = jnp.mean(_per_part_error(one_call, expected_target, a))
+    np.testing.assert_allclose(agent.consistency_loss(batch, params, z, z2)[0], expected, rtol=1e-5)
+
+    # total_loss draws one noise for both regressions
+    key = jax.random.PRNGKey(9)
+    info = agent.total_loss(batch, params, key)[1]
+    shared = agent._noise(jax.random.split(key, 3)[0], obs)
+    np.testing.assert_allclose(info["high_loss"], agent.high_loss(batch, params, shared)[0], rtol=1e-5)
+    np.testing.assert_allclose(info["low_loss"], agent.low_loss(batch, params, shared)[0], rtol=1e-5)
+
+
+def test_actor_embeddings_have_layer_norm_with_the_actor():
+    """The τ/d (level/jump) embedding MLPs carry LayerNorm exactly when the actor MLP does (the authors' networks)."""
+    obs, x, t = jnp.zeros((1, 3)), jnp.zeros((1, 2)), jnp.zeros((1,))
+    for layer_norm in (True, False):
+        net = VectorField(action_dim=2, hidden_dims=(8, 8), layer_norm=layer_norm, embed_dim=8)
+        embed = net.init(jax.random.PRNGKey(0), obs, x, t, t)["params"]["embed"]
+        assert ("LayerNorm_0" in embed["t_mlp"]) == layer_norm and ("LayerNorm_0" in embed["d_mlp"]) == layer_norm
 
 
 def _module_calls(fn, *modules: type) -> dict[str, int]:

@@ -4,9 +4,11 @@ that maps noise to (action, subgoal representation) in a single jump at every le
 The actor h(s, ρ, z, level, jump) sees the state s, a goal representation ρ = φ([s; ·]), noise z of the size of its
 output (action + 10-d representation) and the embedded (level, jump), and outputs x̂ = z + h. Level 0 maps a goal
 to (a_t, φ([s; s_{t+k}])); level 1 maps a subgoal to (a_t, φ([s; s_{t+1}])); both are advantage-weighted
-regressions. A bootstrapped cross-level consistency term trains level 0 with jump 2 to land where the EMA actor's
-two-level route (level 0, then level 1 at its predicted subgoal) lands with the same noise, so acting is ONE actor
-call at level 0, jump 2, from (s, φ([s; g])).
+regressions on the same noise draw, each weighted per row by its advantage weight times (mean squared error over the
+action dimensions + mean squared error over the representation dimensions). A bootstrapped cross-level consistency
+term trains level 0 with jump 2 to land where the EMA actor's two-level route (level 0, then level 1 with fresh noise
+at its predicted subgoal) lands, so acting is ONE actor call at level 0, jump 2, from (s, φ([s; g])). Every detail
+follows the authors' GC-SSCP code (docs/goal_conditioned.md, "Exactness").
 
 Method and defaults: docs/method.md §5 (Koirala & Fleming, arXiv 2506.21427); value as OGBench's HIQL.
 """
@@ -19,25 +21,23 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sscp.agents.common import adam, apply_gradients, global_norm, require_positive
+from sscp.agents.common import adam, apply_gradients, global_norm, require_positive, soft_update
 from sscp.agents.goal_common import MAZES, GoalConfig, awr_weights, ivl_value_loss
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, GoalRepresentation, VectorField, length_normalize
 
 
 def gc_sscp_presets() -> dict[str, dict]:
-    """Returns the authors' per-dataset settings (docs/method.md §5): subgoal steps / γ of pointmaze-medium 25 / 0.99,
-    large-navigate 100 / 0.995, large-stitch, giant and teleport 50 / 0.995; actor random-goal fraction 0.5 on stitch
-    datasets."""
+    """Returns the authors' per-dataset settings (their GC-SSCP README): subgoal steps / γ of pointmaze-medium
+    25 / 0.99, large-navigate 100 / 0.995, large-stitch, giant and teleport 50 / 0.995. Unlike OGBench's HIQL
+    settings, point-maze stitch datasets keep every actor goal in the trajectory (the authors use a random-goal
+    fraction of 0.5 on ant-maze stitch only)."""
     settings = {"medium": (25, 0.99), "large": (50, 0.995), "giant": (50, 0.995), "teleport": (50, 0.995)}
     presets = {}
     for maze in MAZES:
         for kind in ("navigate", "stitch"):
             steps, discount = (100, 0.995) if (maze, kind) == ("large", "navigate") else settings[maze]
-            preset = {"subgoal_steps": steps, "discount": discount}
-            if kind == "stitch":
-                preset["actor_p_randomgoal"] = 0.5
-            presets[f"pointmaze-{maze}-{kind}"] = preset
+            presets[f"pointmaze-{maze}-{kind}"] = {"subgoal_steps": steps, "discount": discount}
     return presets
 
 
@@ -88,11 +88,6 @@ class GCSSCPConfig(GoalConfig):
         for name in ("value_tau", "actor_ema"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"--agent.{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}")
-
-
-def _ema(new: Any, old: Any, rate: float) -> Any:
-    """Returns rate·new + (1 − rate)·old, leaf by leaf."""
-    return jax.tree.map(lambda n, o: rate * n + (1.0 - rate) * o, new, old)
 
 
 class GCSSCPAgent(flax.struct.PyTreeNode):
@@ -148,9 +143,22 @@ class GCSSCPAgent(flax.struct.PyTreeNode):
             self.config.expectile,
         )
 
-    def _weighted_regression(self, x_hat: jax.Array, target: jax.Array, weights: jax.Array) -> jax.Array:
-        """Returns mean over the batch of weight · mean over dimensions of (x̂ − target)²."""
-        return jnp.mean(weights * jnp.mean((x_hat - target) ** 2, axis=-1))
+    def _split(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Returns (the action part, the representation part) of an actor output [..., action_dim + rep_dim]."""
+        a = self.actor_def.action_dim - self.config.rep_dim
+        return x[..., :a], x[..., a:]
+
+    def _squared_error(self, x_hat: jax.Array, target: jax.Array) -> jax.Array:
+        """Returns per row the mean squared error over the action dimensions plus the mean over the representation
+        dimensions [B]: the two parts weigh the same whatever their sizes (the authors' regression)."""
+        (x_a, x_r), (t_a, t_r) = self._split(x_hat), self._split(target)
+        return jnp.mean((x_a - t_a) ** 2, axis=-1) + jnp.mean((x_r - t_r) ** 2, axis=-1)
+
+    def _finish(self, x_hat: jax.Array) -> jax.Array:
+        """Returns the actor output as an (action, representation) pair would be used: the action clipped to [−1, 1],
+        the representation length-normalised like φ's."""
+        action, rep = self._split(x_hat)
+        return jnp.concatenate([jnp.clip(action, -1.0, 1.0), length_normalize(rep)], axis=-1)
 
     def high_loss(self, batch: dict, params: dict, z: jax.Array) -> tuple[jax.Array, dict]:
         """Returns the level-0 (jump 1) regression from (s, φ([s; g])) — gradient into φ — onto (a_t, φ([s; s_{t+k}]))
@@ -161,14 +169,14 @@ class GCSSCPAgent(flax.struct.PyTreeNode):
         target_rep = jax.lax.stop_gradient(self.phi(params["phi"], obs, targets))
         target = jnp.concatenate([batch["actions"], target_rep], axis=-1)
         x_hat = self.jump(params["actor"], obs, self.phi(params["phi"], obs, goals), z, 0.0, 1.0)
-        loss = self._weighted_regression(x_hat, target, weights)
-        a = batch["actions"].shape[-1]
+        loss = jnp.mean(weights * self._squared_error(x_hat, target))
+        action, rep = self._split(x_hat)
         return loss, {
             "high_loss": loss,
             "high_adv": adv.mean(),
             "high_weight": weights.mean(),
-            "high_action_mse": jnp.mean((x_hat[..., :a] - batch["actions"]) ** 2),
-            "high_rep_mse": jnp.mean((x_hat[..., a:] - target_rep) ** 2),
+            "high_action_mse": jnp.mean((action - batch["actions"]) ** 2),
+            "high_rep_mse": jnp.mean((rep - target_rep) ** 2),
         }
 
     def low_loss(self, batch: dict, params: dict, z: jax.Array) -> tuple[jax.Array, dict]:
@@ -180,54 +188,58 @@ class GCSSCPAgent(flax.struct.PyTreeNode):
         rep = jax.lax.stop_gradient(self.phi(params["phi"], obs, subgoals))
         target = jnp.concatenate([batch["actions"], jax.lax.stop_gradient(self.phi(params["phi"], obs, next_obs))], -1)
         x_hat = self.jump(params["actor"], obs, rep, z, 1.0, 1.0)
-        loss = self._weighted_regression(x_hat, target, weights)
-        a = batch["actions"].shape[-1]
+        loss = jnp.mean(weights * self._squared_error(x_hat, target))
         return loss, {
             "low_loss": loss,
             "low_adv": adv.mean(),
             "low_weight": weights.mean(),
-            "low_action_mse": jnp.mean((x_hat[..., :a] - batch["actions"]) ** 2),
+            "low_action_mse": jnp.mean((self._split(x_hat)[0] - batch["actions"]) ** 2),
         }
 
-    def consistency_target(self, batch: dict, params: dict, z: jax.Array) -> jax.Array:
-        """Returns the EMA actor's two-level route from (s, g) with noise z, held fixed: level 0 (jump 1) at
-        φ([s; g]), then level 1 (jump 1) at its predicted subgoal representation, length-normalised like φ's."""
+    def consistency_target(self, batch: dict, params: dict, z: jax.Array, z_second: jax.Array) -> jax.Array:
+        """Returns the EMA actor's two-level route from (s, g), held fixed: level 0 (jump 1) at φ([s; g]) with noise
+        z, then level 1 (jump 1) with fresh noise z_second at its predicted subgoal representation (length-normalised
+        like φ's); the result's action clipped to [−1, 1] and its representation length-normalised."""
         obs, goals = batch["observations"], batch["actor_goals"]
         actor = self.target_params["actor"]
         rep = self.phi(params["phi"], obs, goals)
-        subgoal_rep = length_normalize(self.jump(actor, obs, rep, z, 0.0, 1.0)[..., batch["actions"].shape[-1] :])
-        return jax.lax.stop_gradient(self.jump(actor, obs, subgoal_rep, z, 1.0, 1.0))
+        subgoal_rep = length_normalize(self._split(self.jump(actor, obs, rep, z, 0.0, 1.0))[1])
+        return jax.lax.stop_gradient(self._finish(self.jump(actor, obs, subgoal_rep, z_second, 1.0, 1.0)))
 
-    def consistency_loss(self, batch: dict, params: dict, z: jax.Array) -> tuple[jax.Array, dict]:
-        """Returns the MSE (action and representation) between the online actor's one call at level 0, jump 2, from
-        (s, stopgrad φ([s; g])) and consistency_target with the same noise; it trains the actor only."""
+    def consistency_loss(self, batch: dict, params: dict, z: jax.Array, z_second: jax.Array) -> tuple[jax.Array, dict]:
+        """Returns the squared error (action and representation parts, each averaged over its dimensions) between the
+        online actor's one call at level 0, jump 2, from (s, φ([s; g])) with noise z — gradient into φ, the output
+        clipped and normalised like the target — and consistency_target."""
         obs, goals = batch["observations"], batch["actor_goals"]
-        rep = jax.lax.stop_gradient(self.phi(params["phi"], obs, goals))
-        x_hat = self.jump(params["actor"], obs, rep, z, 0.0, 2.0)
-        target = self.consistency_target(batch, params, z)
-        loss = jnp.mean((x_hat - target) ** 2)
-        a = batch["actions"].shape[-1]
+        x_hat = self._finish(self.jump(params["actor"], obs, self.phi(params["phi"], obs, goals), z, 0.0, 2.0))
+        target = self.consistency_target(batch, params, z, z_second)
+        loss = jnp.mean(self._squared_error(x_hat, target))
         return loss, {
             "consistency_loss": loss,
-            "one_call_action_mse": jnp.mean((jax.lax.stop_gradient(x_hat[..., :a]) - batch["actions"]) ** 2),
+            "one_call_action_mse": jnp.mean((jax.lax.stop_gradient(self._split(x_hat)[0]) - batch["actions"]) ** 2),
         }
 
     def total_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
-        """Returns value + low + high + consistency_weight · consistency loss (one optimiser) and diagnostics."""
-        high_key, low_key, consistency_key = jax.random.split(key, 3)
+        """Returns value + low + high + consistency_weight · consistency loss (one optimiser) and diagnostics. The
+        high and low regressions share one noise draw, as in the authors' code."""
+        regression_key, first_key, second_key = jax.random.split(key, 3)
         obs = batch["observations"]
+        z = self._noise(regression_key, obs)
         value_loss, value_info = self.value_loss(batch, params)
-        high_loss, high_info = self.high_loss(batch, params, self._noise(high_key, obs))
-        low_loss, low_info = self.low_loss(batch, params, self._noise(low_key, obs))
-        cons_loss, cons_info = self.consistency_loss(batch, params, self._noise(consistency_key, obs))
+        high_loss, high_info = self.high_loss(batch, params, z)
+        low_loss, low_info = self.low_loss(batch, params, z)
+        cons_loss, cons_info = self.consistency_loss(
+            batch, params, self._noise(first_key, obs), self._noise(second_key, obs)
+        )
         loss = value_loss + low_loss + high_loss + self.config.consistency_weight * cons_loss
         return loss, {**value_info, **high_info, **low_info, **cons_info}
 
-    def target_update(self, params: dict) -> dict:
-        """Returns the soft-updated targets: value heads at value_tau, the acting actor at actor_ema."""
+    def target_update(self) -> dict:
+        """Returns the soft-updated targets: value heads at value_tau, the acting actor at actor_ema, each moved toward
+        the online parameters from before this step's gradient update (as the authors' code does)."""
         return {
-            "value": _ema(params["value"], self.target_params["value"], self.config.value_tau),
-            "actor": _ema(params["actor"], self.target_params["actor"], self.config.actor_ema),
+            "value": soft_update(self.params["value"], self.target_params["value"], self.config.value_tau),
+            "actor": soft_update(self.params["actor"], self.target_params["actor"], self.config.actor_ema),
         }
 
     def update(self, batch: dict) -> tuple["GCSSCPAgent", dict]:
@@ -236,7 +248,7 @@ class GCSSCPAgent(flax.struct.PyTreeNode):
         grads, info = jax.grad(lambda p: self.total_loss(batch, p, key), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
         info["grad_norm"] = global_norm(grads)
-        agent = self.replace(params=params, target_params=self.target_update(params), opt_state=opt_state, rng=rng)
+        agent = self.replace(params=params, target_params=self.target_update(), opt_state=opt_state, rng=rng)
         return agent, info
 
     def sample_actions(self, observations: jax.Array, goals: jax.Array, key: jax.Array) -> jax.Array:
