@@ -49,21 +49,49 @@ def _write_h5(path: Path, arrays: dict) -> Path:
 
 
 def test_d4rl_preprocessing_follows_qlearning_dataset(tmp_path):
-    raw = _d4rl_arrays()
+    """d4rl.qlearning_dataset, as the SSCP authors' code loads D4RL: next observation = the next row's, rows marked as
+    timeouts (terminal or not) and the file's last row dropped, masks = 1 − terminals, the file's own
+    next_observations not read. A hand-made file whose expected transitions are written out below."""
+    obs = np.stack([np.arange(9), 10 + np.arange(9)], axis=1).astype(np.float32)  # row i is (i, 10 + i)
+    raw = {
+        "observations": obs,
+        "next_observations": np.full((9, 2), 999.0, np.float32),  # not read, as qlearning_dataset does not read it
+        "actions": np.linspace(-1, 1, 9, dtype=np.float32)[:, None],
+        "rewards": np.arange(9, dtype=np.float32),
+        # episodes: rows 0-2 end in a terminal, 3-5 in a timeout, 6-7 in a row that is both, 8 a terminal (last row)
+        "terminals": np.isin(np.arange(9), [2, 7, 8]),
+        "timeouts": np.isin(np.arange(9), [5, 7]),
+    }
     data = d4rl.load_d4rl_hdf5(_write_h5(tmp_path / "hopper-medium-v2.hdf5", raw))
-    keep = [0, 1, 2, 3, 4, 5, 6]  # the timeout row 7 has no next observation in the file: dropped
-    np.testing.assert_array_equal(data["observations"], raw["observations"][keep])
-    np.testing.assert_array_equal(
-        data["next_observations"][[0, 1, 2, 4, 5, 6]], raw["observations"][[1, 2, 3, 5, 6, 7]]
-    )
-    np.testing.assert_array_equal(data["rewards"], raw["rewards"][keep])
-    np.testing.assert_array_equal(data["masks"], [1, 1, 1, 0, 1, 1, 1])
-    np.testing.assert_array_equal(data["terminals"], [0, 0, 0, 1, 0, 0, 1])
+    expected = {  # (observation, next observation, reward, mask, episode end) of each kept transition
+        0: ((0, 10), (1, 11), 0, 1, 0),
+        1: ((1, 11), (2, 12), 1, 1, 0),
+        2: ((2, 12), (3, 13), 2, 0, 1),
+        3: ((3, 13), (4, 14), 3, 1, 0),
+        4: ((4, 14), (5, 15), 4, 1, 1),  # the next row is a timeout: its episode ends here
+        6: ((6, 16), (7, 17), 6, 1, 1),
+    }
+    rows = list(expected.values())
+    np.testing.assert_array_equal(data["observations"], [r[0] for r in rows])
+    np.testing.assert_array_equal(data["next_observations"], [r[1] for r in rows])
+    np.testing.assert_array_equal(data["rewards"], [r[2] for r in rows])
+    np.testing.assert_array_equal(data["masks"], [r[3] for r in rows])
+    np.testing.assert_array_equal(data["terminals"], [r[4] for r in rows])
+    np.testing.assert_array_equal(data["actions"], raw["actions"][list(expected)])
     assert all(data[k].dtype == np.float32 for k in KEYS)
 
-    with_next = d4rl.load_d4rl_hdf5(_write_h5(tmp_path / "with-next.hdf5", _d4rl_arrays(next_obs=True)))
-    np.testing.assert_array_equal(with_next["next_observations"], _d4rl_arrays(True)["next_observations"])
-    np.testing.assert_array_equal(with_next["terminals"], [0, 0, 0, 1, 0, 0, 0, 1])
+
+def test_d4rl_files_written_by_sscp_keep_every_row(tmp_path):
+    """An export keeps each row's own next observation (attribute next_observations_per_row), so it loads back
+    unchanged, timed-out last transitions included."""
+    loaded = d4rl.load_d4rl_hdf5(_write_h5(tmp_path / "hopper-medium-v2.hdf5", _d4rl_arrays()))
+    d4rl.save_d4rl_hdf5(tmp_path / "again.hdf5", loaded)
+    again = d4rl.load_d4rl_hdf5(tmp_path / "again.hdf5")
+    for key in KEYS:
+        np.testing.assert_array_equal(again[key], loaded[key], err_msg=key)
+    with h5py.File(tmp_path / "again.hdf5", "r+") as file:  # the same file without the mark: D4RL's convention
+        del file.attrs[d4rl.PER_ROW_ATTR]
+    assert len(d4rl.load_d4rl_hdf5(tmp_path / "again.hdf5")["observations"]) < len(loaded["observations"])
 
 
 def test_antmaze_rewards_shift_by_name_and_option(tmp_path):

@@ -3,9 +3,12 @@ transitions, D4RL's reference scores and the Gymnasium environment that evaluate
 
 A D4RL file holds one row per step: `observations` [N, obs_dim], `actions` [N, act_dim], `rewards` [N], `terminals`
 [N] (the episode ended in a terminal state) and `timeouts` [N] (the episode was cut by the time limit), and optionally
-`next_observations` [N, obs_dim]. Loading follows `d4rl.qlearning_dataset` as IQL and FQL use it: an episode ends at a
-terminal or a timeout; without `next_observations`, the next observation is the following row's, and the last step
-of a timed-out episode (which has no next observation in the file) is dropped; masks are 1 - terminals.
+`next_observations` [N, obs_dim]. Loading follows `d4rl.qlearning_dataset`, as the SSCP authors', IQL's and FQL's code
+use it: the next observation is the following row's observation (a `next_observations` key in the file is not read,
+as qlearning_dataset does not read it), every row whose `timeouts` is set is dropped (terminal or not) and so is the
+file's last row, and masks are 1 - terminals. The one exception is a file that sscp itself wrote
+(`sscp data export --format d4rl`, marked by the attribute `next_observations_per_row`): there every row is kept with
+its own next observation, so an export loads back unchanged.
 """
 
 import os
@@ -19,6 +22,9 @@ from sscp.data.checks import HDF5_ERRORS, Checker, describe
 from sscp.errors import DataError
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
+PER_ROW_ATTR = "next_observations_per_row"
+"""File attribute sscp writes: `next_observations` holds each row's own next observation and every row is a transition
+(D4RL's qlearning convention, which drops timeout rows, is not applied)."""
 
 # D4RL's reference returns for normalised scores, 100 * (return - min) / (max - min): REF_MIN_SCORE and REF_MAX_SCORE
 # of d4rl/infos.py in the D4RL repository (Farama-Foundation/D4RL). Locomotion v0/v1/v2 datasets share one pair per
@@ -107,7 +113,7 @@ def load_d4rl_hdf5(path: str | os.PathLike, *, reward_shift: float | None = None
 
     The result has float32 `observations`, `actions`, `next_observations`, `rewards` (+ reward_shift; default
     `default_reward_shift` of the file name), `masks` (1 - terminals) and `terminals` (1 at each episode's last
-    transition). Every row is kept when the file has `next_observations`; otherwise see the module docstring.
+    transition). Which rows are kept: see the module docstring.
     """
     path = Path(path)
     check = Checker(path, _remedy(path))
@@ -117,7 +123,8 @@ def load_d4rl_hdf5(path: str | os.PathLike, *, reward_shift: float | None = None
             key: check.read(file, key, kinds="f" if key in ("observations", "actions") else "biuf")
             for key in REQUIRED_KEYS
         }
-        if "next_observations" in file:
+        per_row = bool(file.attrs.get(PER_ROW_ATTR, False))
+        if per_row:
             raw["next_observations"] = check.read(file, "next_observations")
     observations = check.floats(raw["observations"], "observations", 2)
     n = len(observations)
@@ -130,22 +137,25 @@ def load_d4rl_hdf5(path: str | os.PathLike, *, reward_shift: float | None = None
     terminals = check.flags(raw["terminals"], "terminals")
     timeouts = check.flags(raw["timeouts"], "timeouts")
 
-    episode_end = terminals | timeouts
-    if "next_observations" in raw:
+    if per_row:
+        episode_end = terminals | timeouts
         next_observations = check.floats(raw["next_observations"], "next_observations", 2)
         if next_observations.shape != observations.shape:
             shapes = f"{next_observations.shape} but 'observations' has {observations.shape}"
             raise check.error(f"has shape {shapes}", "next_observations")
         keep = np.ones(n, bool)
     else:
-        # A row's next observation is the following row's (as d4rl.qlearning_dataset; after a terminal it is never
-        # used, mask 0); a timeout's (or the file's cut-off last row's) next observation is unknown: the row is dropped.
+        # d4rl.qlearning_dataset: a row's next observation is the following row's (after a terminal it is never
+        # used, mask 0); rows marked as timeouts and the file's last row (no following row) are dropped.
         next_observations = np.concatenate([observations[1:], observations[-1:]])
-        keep = terminals | ~timeouts
-        keep[-1] = terminals[-1]
+        keep = ~timeouts
+        keep[-1] = False
         episode_end = terminals | np.concatenate([timeouts[1:], [True]])
     if not keep.any():
-        raise check.error("marks every row as a timeout, so no transition has a next observation", "timeouts")
+        raise check.error(
+            "leaves no transition: every row is a timeout or the last row (D4RL's qlearning convention drops those)",
+            "timeouts",
+        )
     ends = episode_end[keep].astype(np.float32)
     ends[-1] = 1.0
     return {
@@ -176,6 +186,7 @@ def save_d4rl_hdf5(path: str | os.PathLike, dataset: dict[str, np.ndarray]) -> N
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(tmp, "w") as file:
+            file.attrs[PER_ROW_ATTR] = True
             file.create_dataset("observations", data=dataset["observations"], compression="gzip")
             file.create_dataset("next_observations", data=dataset["next_observations"], compression="gzip")
             file.create_dataset("actions", data=dataset["actions"], compression="gzip")
