@@ -1,14 +1,17 @@
 """Success tables of several agents (or agent variants) on the single-task variants of dataset families, from run
 folders.
 
-    python benchmarks/scores_table.py RUNS [--step N] [--agents A B ...] [--json OUT.json]
+    python benchmarks/scores_table.py RUNS [--step N] [--agents A B ...] [--json OUT.json] [--ci]
+    python benchmarks/scores_table.py TABLES.json [--ci]     # render a table written earlier by --json
 
 RUNS holds one run folder per (label, family), `RUNS/<label>/<family>/eval.csv`, each with every task x seed of that
 family vmapped (as `benchmarks/gpu/cube_scores.sh` and `bc_scores.sh` make them); a label is an agent name or any
 variant name. Evaluations of the same checkpoint at another number of sampling steps (`sscp eval --sample-steps K`,
 `eval_<step>_steps<K>.json` in the run folder) become rows "<label> k=K". Every row is compared at the same number
 of updates: by default the largest step that every run folder of the family has evaluated. Per task: the mean over
-seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds.
+seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds. With `--ci` every cell
+is instead the mean and its 95 % bootstrap interval over seeds, "mean [low, high]": per task, seeds resampled with
+replacement; "all", a stratified bootstrap (each task's seeds resampled separately, sscp.stats).
 
 Goal-conditioned runs (`RUNS/<agent>/<dataset>/`, as `benchmarks/gpu/goal_conditioned.sh` makes them) have one
 dataset each and its success per evaluation goal: their columns are goal1 ... goal5. `--summary` adds one table with
@@ -25,6 +28,8 @@ import sys
 from collections import defaultdict
 
 import numpy as np
+
+from sscp.stats import stratified_bootstrap_ci
 
 
 def _task_name(dataset: str) -> str:
@@ -102,7 +107,21 @@ def _by_seed(tasks: dict[str, list[tuple[int, float]]]) -> dict[str, list[float]
     return {t: [s for _, s in sorted(v)] for t, v in sorted(tasks.items())}
 
 
-def render(tables: dict) -> str:
+def _mean(samples: np.ndarray) -> np.ndarray:
+    return samples.mean(axis=1)
+
+
+def _cell(per_task: list[list[float]], ci: bool) -> str:
+    """Returns "mean ± std" over seeds of the per-seed mean over the given tasks, or with ci "mean [low, high]", the
+    95 % stratified bootstrap interval of the mean (each task's seeds resampled separately)."""
+    per_seed = np.array(per_task).mean(axis=0)
+    if not ci:
+        return f"{per_seed.mean():.2f} ± {per_seed.std():.2f}"
+    low, high = stratified_bootstrap_ci([np.asarray(t) for t in per_task], _mean)
+    return f"{np.mean(per_task):.2f} [{low:.2f}, {high:.2f}]"
+
+
+def render(tables: dict, ci: bool = False) -> str:
     """Returns one markdown table per family: a row per label, a column per task, then all tasks and updates/s."""
     lines = []
     for family, table in tables.items():
@@ -114,19 +133,15 @@ def render(tables: dict) -> str:
         lines.append("| agent | " + " | ".join(_task_name(t) for t in tasks) + " | **all** | updates/s per run |")
         lines.append("|---|" + "---|" * (len(tasks) + 2))
         for label, row in table["rows"].items():
-            cells = [f"{np.mean(s):.2f} ± {np.std(s):.2f}" if (s := row["tasks"].get(t)) else "–" for t in tasks]
-            per_seed = np.array([row["tasks"][t] for t in tasks if t in row["tasks"]]).mean(axis=0)
+            cells = [_cell([s], ci) if (s := row["tasks"].get(t)) else "–" for t in tasks]
+            every = _cell([row["tasks"][t] for t in tasks if t in row["tasks"]], ci)
             speed = row["updates_per_sec"]
-            lines.append(
-                f"| {label} | "
-                + " | ".join(cells)
-                + f" | **{per_seed.mean():.2f} ± {per_seed.std():.2f}** | {f'{speed:.0f}' if speed else '–'} |"
-            )
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | **{every}** | {f'{speed:.0f}' if speed else '–'} |")
         lines.append("")
     return "\n".join(lines)
 
 
-def render_summary(tables: dict) -> str:
+def render_summary(tables: dict, ci: bool = False) -> str:
     """Returns one markdown table: a row per family (and its step), a column per label, cells "all" mean ± std."""
     labels = []
     for table in tables.values():
@@ -139,8 +154,7 @@ def render_summary(tables: dict) -> str:
             if row is None:
                 cells.append("–")
                 continue
-            per_seed = np.array(list(row["tasks"].values())).mean(axis=0)
-            cells.append(f"{per_seed.mean():.2f} ± {per_seed.std():.2f}")
+            cells.append(_cell(list(row["tasks"].values()), ci))
         step = f"{table['step']:,}" if table["step"] is not None else "–"
         lines.append(f"| {family} | {step} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -148,18 +162,23 @@ def render_summary(tables: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs")
+    parser.add_argument("runs", help="a folder of run folders, or a JSON file written earlier by --json")
     parser.add_argument("--step", type=int, default=None, help="the step to compare at (default: the last common)")
     parser.add_argument("--agents", nargs="*", default=None, help="row order (default: alphabetical)")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     parser.add_argument("--summary", action="store_true", help="also print a table of families x labels")
+    parser.add_argument("--ci", action="store_true", help="cells: mean [95 %% bootstrap interval] instead of ± std")
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.runs):
-        sys.exit(f"error: {args.runs} is not a folder")
-    tables = gather(args.runs, args.step, args.agents)
-    print(render(tables))
+    if os.path.isfile(args.runs) and args.runs.endswith(".json"):
+        with open(args.runs) as f:
+            tables = {k: v for k, v in json.load(f).items() if isinstance(v, dict) and "rows" in v}
+    elif os.path.isdir(args.runs):
+        tables = gather(args.runs, args.step, args.agents)
+    else:
+        sys.exit(f"error: {args.runs} is neither a folder of run folders nor a JSON file of tables")
+    print(render(tables, args.ci))
     if args.summary:
-        print(render_summary(tables))
+        print(render_summary(tables, args.ci))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(tables, f, indent=1)

@@ -73,3 +73,20 @@ def test_goal_conditioned_runs_get_a_column_per_goal_and_the_summary_a_cell_per_
     assert "| dataset | updates | gc_sscp | hiql |" in summary
     # per seed over goals: gc_sscp 0.3, 0.7 -> 0.50 ± 0.20; hiql 1.0, 0.0 -> 0.50 ± 0.50
     assert "| maze-navigate-v0 | 100 | 0.50 ± 0.20 | 0.50 ± 0.50 |" in summary
+
+
+def test_intervals_are_bootstrap_percentiles_and_tables_render_from_their_json(tmp_path, capsys):
+    """--ci cells are "mean [low, high]" with the 95 % bootstrap interval over seeds: with two seeds at 0.1 and 0.6
+    every resample's mean is 0.1, 0.35 or 0.6, so the interval is [0.10, 0.60]; a table written by --json renders
+    again from that file alone, the same as from the run folders."""
+    _eval_csv(tmp_path / "runs" / "a" / "fam", [(100, r, 1, seed, [0.1, 0.6][seed]) for r, seed in enumerate((0, 1))])
+    _eval_csv(tmp_path / "runs" / "b" / "fam", [(100, r, 1, seed, 0.5) for r, seed in enumerate((0, 1))])
+    out = tmp_path / "tables.json"
+    scores_table.main([str(tmp_path / "runs"), "--json", str(out), "--ci", "--summary"])
+    from_runs = capsys.readouterr().out
+    assert "| a | 0.35 [0.10, 0.60] | **0.35 [0.10, 0.60]** | – |" in from_runs
+    assert "| b | 0.50 [0.50, 0.50] |" in from_runs
+    scores_table.main([str(out), "--ci", "--summary"])
+    assert capsys.readouterr().out == from_runs
+    with pytest.raises(SystemExit, match="neither a folder"):
+        scores_table.main([str(tmp_path / "missing.json")])

@@ -21,6 +21,9 @@
 #                                for all to finish; end what still runs at WAIT_S; collect), or finish (the end of
 #                                a run spread over calls of a warm machine: wait up to WAIT_S, end the rest, collect)
 T0=$(date +%s)
+# The scripts run from the repository root; its `sscp` package is importable by every python3 they start (the
+# benchmark scripts under benchmarks/ import it too) without installing it.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
 read -r -a GPU_LIST <<<"${GPUS:-}"
 QUEUE="$RUNS/queue.txt"
