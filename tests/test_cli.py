@@ -281,3 +281,12 @@ def test_results_table_without_a_timed_row_says_why(capsys, tmp_path):
     print_results(trainer, [{"success": 0.5, "return": -10.0}], 3.0)
     out = capsys.readouterr().out
     assert " 345 " in out and "only the first" not in out
+
+
+@pytest.mark.parametrize(("agent", "name"), [("sscp", "data.npz"), ("sscp", "my-data.hdf5"), ("gcbc", "data.npz")])
+def test_a_missing_file_is_reported_as_missing_before_its_name(capsys, tmp_path, agent, name):
+    path = tmp_path / "nowhere" / name
+    code, _, err = sscp(capsys, "train", "--agent", agent, "--dataset", str(path), "--run-dir", str(tmp_path / "run"))
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith(f"sscp: error: {path}: dataset file not found")
+    assert "cannot tell which environment" not in err

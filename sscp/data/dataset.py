@@ -140,6 +140,8 @@ def load_offline_data(
     specs = [registry.resolve(n, data_dir) for n in names]
     datasets, env_names = [], []
     for spec in specs:
+        if spec.env_name is None and not spec.train_path.exists():  # a missing file first: no name fixes that
+            raise registry.missing_file_error(spec)
         if spec.env_name is None and spec.format not in ("robomimic", "zarr"):
             why = spec.env_note or "name the file like OGBench (or D4RL: hopper-medium-v2.hdf5)"
             raise DataError(f"{spec.train_path}: cannot tell which environment evaluates it; {why}")

@@ -199,6 +199,8 @@ def load_goal_data(
             f"{name}: goal-conditioned agents read OGBench-layout .npz datasets, whose `terminals` mark each episode's "
             f"end (this one is {spec.format}); use e.g. pointmaze-medium-navigate-v0"
         )
+    if spec.env_name is None and not spec.train_path.exists():  # a missing file first: no name fixes that
+        raise registry.missing_file_error(spec)
     if spec.env_name is None:
         why = spec.env_note or "name the file like OGBench (e.g. pointmaze-medium-navigate-v0.npz)"
         raise DataError(f"{spec.train_path}: cannot tell which environment evaluates it; {why}")

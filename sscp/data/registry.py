@@ -181,7 +181,10 @@ def _can_generate(spec: DatasetSpec) -> bool:
     return spec.dataset_name in DATASETS and spec.train_path.name == f"{spec.dataset_name}.npz"
 
 
-def _missing_file_error(spec: DatasetSpec) -> DataError:
+def missing_file_error(spec: DatasetSpec) -> DataError:
+    """Returns the error for a dataset whose training file does not exist, with the command that makes it, if any."""
+    if spec.format == "d4rl":
+        return DataError(f"{spec.train_path}: dataset file not found; place the D4RL .hdf5 file there")
     if spec.dataset_name in demos.DATASETS:
         folder = spec.train_path.parent
         out = "" if folder == data_dir() else f" --out {folder}"
@@ -246,7 +249,7 @@ def load(
         return minari_data.load_minari(spec.train_path.parent), None
     if spec.format == "d4rl":
         if not spec.train_path.is_file():
-            raise DataError(f"{spec.train_path}: dataset file not found; place the D4RL .hdf5 file there")
+            raise missing_file_error(spec)
         return d4rl.load_d4rl_hdf5(spec.train_path), None
     if spec.format == "robomimic":
         return robomimic.load_robomimic_hdf5(spec.train_path), None
@@ -254,7 +257,7 @@ def load(
         return zarr_replay.load_zarr_replay(spec.train_path), None
     if not spec.train_path.is_file():
         if not (make_if_missing and _can_generate(spec)):
-            raise _missing_file_error(spec)
+            raise missing_file_error(spec)
         generate(spec.dataset_name, spec.train_path.parent, episodes=episodes)
 
     train = load_ogbench_npz(spec.train_path, add_info=spec.single_task)
