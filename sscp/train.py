@@ -386,10 +386,13 @@ class Trainer:
             self.ref_scores = [s.ref_scores for s in specs]
             # why the runs are not evaluated, or None: datasets without an environment (Robomimic) train unevaluated
             self.no_eval = next((s.env_note for s in specs if s.env_name is None), None)
+            # which environment a file's name chose, and how closely it matches the data (D4RL files)
+            self.env_notes = [f"{s.train_path.name}: {s.env_note}" for s in specs if s.env_name and s.env_note]
         else:
             labels, env_names = cfg.env, cfg.env
             self.ref_scores = [None] * len(cfg.env)
             self.no_eval = None
+            self.env_notes = []
         self.runs = [
             Run(len(cfg.seeds) * t + i, t, s, labels[t], env_names[t])
             for t in range(len(labels))
@@ -632,6 +635,8 @@ class Trainer:
         if resumed:
             phase = f" (offline {self.step}, env steps {self.env_steps})" if self.cfg.online_steps else ""
             print(f"resuming {self.run_dir} from step {self.total_step}{phase}")
+        for note in self.env_notes:
+            print(note)
         if self.no_eval is not None:
             print(f"no evaluation: {self.no_eval}; train.csv and checkpoints are written as usual")
         cfg = self.cfg

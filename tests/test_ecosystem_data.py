@@ -129,6 +129,26 @@ def test_d4rl_names_and_paths_resolve(tmp_path):
         registry.resolve("nope/x-v0")
 
 
+@pytest.mark.parametrize(
+    ("file", "env", "scores", "shift"),
+    [
+        ("hopper_medium-v2.hdf5", "Hopper-v5", (-20.272305, 3234.3), 0.0),
+        ("halfcheetah_medium_replay-v2.hdf5", "HalfCheetah-v5", (-280.178953, 12135.0), 0.0),
+        ("walker2d_medium_expert-v2.hdf5", "Walker2d-v5", (1.629008, 4592.3), 0.0),
+        ("antmaze_umaze-v2.hdf5", None, (0.0, 1.0), -1.0),
+        ("Ant_maze_big-maze_noisy_multistart_True_multigoal_True_sparse_fixed.hdf5", None, (0.0, 1.0), -1.0),
+        ("Ant_maze_u-maze_noisy_multistart_False_multigoal_False_sparse.hdf5", None, (0.0, 1.0), -1.0),
+    ],
+)
+def test_d4rl_own_file_names_are_d4rl_datasets(tmp_path, file, env, scores, shift):
+    """The names D4RL gives its downloaded files choose the same environment, reference scores and reward shift as
+    the dataset names (antmaze-medium-diverse-v2, antmaze-umaze-v0 for the two antmaze files)."""
+    spec = registry.resolve(str(tmp_path / file))
+    assert spec.format == "d4rl" and spec.env_name == env and spec.ref_scores == scores
+    assert d4rl.default_reward_shift(file) == shift
+    assert d4rl.reference_scores("my_data-v2.hdf5") is None
+
+
 def _truncated(path: Path) -> None:
     _write_h5(path, {**_d4rl_arrays(), "observations": np.zeros((4000, 3), np.float32)})
     data = path.read_bytes()
@@ -452,7 +472,7 @@ def test_train_rejects_a_bad_file_in_one_line(capsys, tmp_path):
     assert err.startswith(f"sscp: error: {path}: key 'rewards' has 3 rows")
 
 
-def test_train_from_a_d4rl_file_evaluates_in_gymnasium_v5(tiny_config, tmp_path):
+def test_train_from_a_d4rl_file_evaluates_in_gymnasium_v5(capsys, tiny_config, tmp_path):
     from sscp.train import Trainer
 
     rng = np.random.default_rng(0)
@@ -463,15 +483,16 @@ def test_train_from_a_d4rl_file_evaluates_in_gymnasium_v5(tiny_config, tmp_path)
         "terminals": np.zeros(120, bool),
         "timeouts": np.arange(120) % 60 == 59,
     }
-    path = _write_h5(tmp_path / "hopper-medium-v2.hdf5", raw)
+    path = _write_h5(tmp_path / "hopper_medium-v2.hdf5", raw)  # D4RL's own name for hopper-medium-v2
     cfg = tiny_config(tmp_path / "run", dataset=(str(path),), steps=20, log_every=10, save_every=20, tensorboard=True)
     agent = {"batch_size": 8, "actor_hidden_dims": (8,), "critic_hidden_dims": (8,), "time_embed_dim": 8}
     trainer = Trainer(cfg, agent)
     assert trainer.runs[0].env_name == "Hopper-v5" and trainer.data.size == 118
     (result,) = trainer.train()
+    assert "hopper_medium-v2.hdf5: hopper-medium-v2 evaluates in Hopper-v5" in capsys.readouterr().out
     assert result["normalized_return"] == pytest.approx(normalized_score(result["return"], (-20.272305, 3234.3)))
     assert "eval/normalized_return" in (trainer.run_dir / "eval.csv").read_text().splitlines()[0]
-    assert list((trainer.run_dir / "tensorboard").glob("run0-hopper-medium-v2-seed0/events.out.tfevents.*"))
+    assert list((trainer.run_dir / "tensorboard").glob("run0-hopper_medium-v2-seed0/events.out.tfevents.*"))
 
 
 def test_d4rl_writer_names_missing_keys_and_writes_nothing(tmp_path):

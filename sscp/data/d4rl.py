@@ -70,9 +70,27 @@ REFERENCE_SCORES: dict[str, tuple[float, float]] = {
 ENV_IDS = {"halfcheetah": "HalfCheetah-v5", "hopper": "Hopper-v5", "walker2d": "Walker2d-v5"}
 
 
+# The files D4RL itself downloads: `hopper_medium-v2.hdf5` (underscores before the version) and, for antmaze,
+# `Ant_maze_<maze>_noisy_multistart_<bool>_multigoal_<bool>_sparse[_fixed].hdf5` (d4rl/locomotion/__init__.py:
+# `_fixed` marks the v2 files, multigoal the diverse data, u-maze without multistart the plain umaze data).
+_ANTMAZE_FILE = re.compile(
+    r"Ant_maze_(u-maze|big-maze|hardest-maze)_noisy_multistart_(True|False)_multigoal_(True|False)_sparse(_fixed)?"
+)
+_ANTMAZE_SIZES = {"u-maze": "umaze", "big-maze": "medium", "hardest-maze": "large"}
+
+
 def _base(name: str) -> str:
-    """Returns the D4RL name of a file name or path, e.g. `hopper-medium-v2` of `/x/hopper-medium-v2.hdf5`."""
-    return Path(name).name.removesuffix(".hdf5").removesuffix(".h5")
+    """Returns the D4RL name of a file name or path, e.g. `hopper-medium-v2` of `/x/hopper-medium-v2.hdf5`; D4RL's
+    own file names map to theirs (`hopper_medium-v2.hdf5`, `Ant_maze_u-maze_..._sparse_fixed.hdf5`: antmaze-umaze-v2),
+    so that a file from D4RL's cache gets its environment, reference scores and reward shift."""
+    stem = Path(name).name.removesuffix(".hdf5").removesuffix(".h5")
+    antmaze = _ANTMAZE_FILE.fullmatch(stem)
+    if antmaze:
+        maze, multistart, multigoal, fixed = antmaze.groups()
+        data = ("-diverse" if multigoal == "True" else "-play") if multistart == "True" else ""
+        return f"antmaze-{_ANTMAZE_SIZES[maze]}{data}-{'v2' if fixed else 'v0'}"
+    hyphens = stem.replace("_", "-")
+    return hyphens if hyphens in REFERENCE_SCORES else stem
 
 
 def reference_scores(name: str) -> tuple[float, float] | None:
