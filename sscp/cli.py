@@ -133,6 +133,8 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
         )
         speed = "–" if math.isnan(ups) else f"{ups:.0f}"
         print(f"{r.dataset:<44} {r.seed:>4} {success:>8} {ret:>8} {speed:>10} {wall:>8.0f}")
+    if trainer.no_eval is not None:
+        print(f"(not evaluated: {trainer.no_eval})")
     if math.isnan(ups):
         print(f"({label}: only the first log row exists, and it includes compiling; log more rows for a speed)")
     names = ("config.json", "train.csv", "online.csv", "eval.csv", "curves.png", "checkpoints")

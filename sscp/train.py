@@ -97,7 +97,9 @@ class TrainConfig:
     """Evaluate every this many steps of each phase (offline updates, online env steps) and at the end of each
     phase; 0 evaluates only at the ends."""
     eval_episodes: int = 50
-    """Episodes per run and evaluation (goal-conditioned agents: per run, evaluation goal and evaluation)."""
+    """Episodes per run and evaluation (goal-conditioned agents: per run, evaluation goal and evaluation); 0 trains
+    without evaluation, also on data whose file name names no environment (`sscp eval --episodes N` evaluates
+    later, where an environment exists)."""
     eval_workers: int = -1
     """Processes stepping eval envs; -1 = one per CPU core, 0 = in this process."""
     eval_slots: int = 0
@@ -213,10 +215,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 
 def _check(cfg: TrainConfig, agent_cfg) -> None:
-    for name in ("log_every", "eval_episodes"):
-        if getattr(cfg, name) <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
-    for name in ("eval_every", "save_every", "eval_slots"):
+    if cfg.log_every <= 0:
+        raise ConfigError(f"--log-every must be positive, got {cfg.log_every}")
+    for name in ("eval_episodes", "eval_every", "save_every", "eval_slots"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     if cfg.eval_max_steps is not None and cfg.eval_max_steps <= 0:
@@ -360,7 +361,9 @@ class Trainer:
             sampling = self.agent_cfg.sampling()
             self.data = load_goal_data(cfg.dataset[0], sampling, cfg.data_dir, cfg.make_data, cfg.data_episodes)
         elif cfg.dataset:
-            self.data = load_offline_data(cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes)
+            self.data = load_offline_data(
+                cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes, need_env=cfg.eval_episodes > 0
+            )
         # (H, n, m) of behaviour cloning with action chunks or observation histories (docs/behaviour_cloning.md)
         self.chunking = tuple(getattr(self.agent_cfg, k, 1) for k in ("chunk_size", "execute_steps", "obs_history"))
         if self.chunking[0] > 1 or self.chunking[2] > 1:
@@ -384,22 +387,24 @@ class Trainer:
             labels, env_names = cfg.dataset, self.data.env_names
             specs = [registry.resolve(d, cfg.data_dir) for d in cfg.dataset]
             self.ref_scores = [s.ref_scores for s in specs]
-            # why the runs are not evaluated, or None: datasets without an environment (Robomimic) train unevaluated
-            self.no_eval = next((s.env_note for s in specs if s.env_name is None), None)
+            # why no environment evaluates the runs, or None: datasets without one (Robomimic) train unevaluated
+            self.no_env = next((s.env_note for s in specs if s.env_name is None), None)
             # which environment a file's name chose, and how closely it matches the data (D4RL files)
             self.env_notes = [f"{s.train_path.name}: {s.env_note}" for s in specs if s.env_name and s.env_note]
         else:
             labels, env_names = cfg.env, cfg.env
             self.ref_scores = [None] * len(cfg.env)
-            self.no_eval = None
+            self.no_env = None
             self.env_notes = []
         self.runs = [
             Run(len(cfg.seeds) * t + i, t, s, labels[t], env_names[t])
             for t in range(len(labels))
             for i, s in enumerate(cfg.seeds)
         ]
-        if cfg.online_steps and self.no_eval is not None:
-            raise ConfigError(f"--online-steps acts in the dataset's environment, and there is none: {self.no_eval}")
+        if cfg.online_steps and self.no_env is not None:
+            raise ConfigError(f"--online-steps acts in the dataset's environment, and there is none: {self.no_env}")
+        # why training does not evaluate the runs, or None
+        self.no_eval = "--eval-episodes 0 asks for none" if cfg.eval_episodes == 0 else self.no_env
         if cfg.online_steps:  # before any training: the envs exist and fit the data
             self.obs_dim, self.action_dim = env_shapes([r.env_name for r in self.runs])
             if self.data is not None:
@@ -554,8 +559,8 @@ class Trainer:
     def evaluate(self, episodes: int | None = None, workers: int | None = None, slots: int | None = None) -> list[dict]:
         """Returns one result dict per run after evaluating every run in its environment; goal-conditioned runs on
         each of the environment's evaluation goals, with success per goal (success_goalN) and overall."""
-        if self.no_eval is not None:
-            raise ConfigError(f"{', '.join(self.cfg.dataset)} cannot be evaluated: {self.no_eval}")
+        if self.no_env is not None:
+            raise ConfigError(f"{', '.join(self.cfg.dataset)} cannot be evaluated: {self.no_env}")
         episodes = episodes or self.cfg.eval_episodes
         workers = self.cfg.eval_workers if workers is None else workers
         if workers < 0:

@@ -272,7 +272,7 @@ def test_results_table_without_a_timed_row_says_why(capsys, tmp_path):
     from sscp.cli import print_results
 
     run = SimpleNamespace(dataset="cube-single-play-singletask-task2-v0", seed=0)
-    trainer = SimpleNamespace(run_dir=tmp_path, runs=[run])
+    trainer = SimpleNamespace(run_dir=tmp_path, runs=[run], no_eval=None)
     (tmp_path / "train.csv").write_text("step,run,time/updates_per_sec\n100,0,12.0\n")
     print_results(trainer, [{"success": 0.5, "return": -10.0}], 3.0)
     out = capsys.readouterr().out

@@ -503,3 +503,29 @@ def test_d4rl_writer_names_missing_keys_and_writes_nothing(tmp_path):
             tmp_path / "x.hdf5", {k: np.zeros((3, 2)) for k in ("observations", "next_observations", "actions")}
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_no_environment_evaluates_trains_with_eval_episodes_0(capsys, tmp_path):
+    """Without --eval-episodes 0 the file is refused with that remedy; with it the run trains, its table says it was
+    not evaluated, and `sscp eval` says why it cannot evaluate it."""
+    rng = np.random.default_rng(0)
+    raw = {
+        "observations": rng.normal(size=(60, 4)).astype(np.float32),
+        "actions": rng.uniform(-1, 1, (60, 2)).astype(np.float32),
+        "rewards": rng.normal(size=60).astype(np.float32),
+        "terminals": np.arange(60) % 30 == 29,
+        "timeouts": np.zeros(60, bool),
+    }
+    path = _write_h5(tmp_path / "my-data.hdf5", raw)
+    run = tmp_path / "run"
+    args = ["train", "--dataset", str(path), "--run-dir", str(run), "--steps", "4", "--log-every", "2", "--no-progress"]
+    args += ["--agent.batch-size", "4", "--agent.actor-hidden-dims", "8", "--agent.critic-hidden-dims", "8"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "cannot tell which environment evaluates it" in err and err.rstrip().endswith("--eval-episodes 0")
+    assert cli.main([*args, "--eval-episodes", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "not evaluated" in out and "(not evaluated: --eval-episodes 0 asks for none)" in out
+    assert not (run / "eval.csv").exists() or (run / "eval.csv").read_text() == ""
+    assert cli.main(["eval", str(run), "--workers", "0"]) == 2
+    assert "cannot be evaluated: no Gymnasium environment evaluates my-data" in capsys.readouterr().err

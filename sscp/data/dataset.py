@@ -128,13 +128,17 @@ def episode_rows(dataset: dict) -> jax.Array:
 
 
 def load_offline_data(
-    names: tuple[str, ...], data_dir: str | None = None, make_if_missing: bool = False, episodes: int | None = None
+    names: tuple[str, ...],
+    data_dir: str | None = None,
+    make_if_missing: bool = False,
+    episodes: int | None = None,
+    need_env: bool = True,
 ) -> OfflineData:
     """Returns the named single-task datasets stacked on the device (stack_tasks: shared or concatenated rows).
 
-    A dataset without an evaluation environment is refused (its file name may be wrong), except Robomimic data and
-    zarr replay buffers (Push-T): no such environment exists here, so they train without evaluation (env name
-    None)."""
+    With need_env, a dataset without an evaluation environment is refused (its file name may be wrong), except
+    Robomimic data and zarr replay buffers (Push-T): no such environment exists here, so they train without
+    evaluation (env name None). Without it (training without evaluation) any dataset loads."""
     from sscp.data import registry
 
     specs = [registry.resolve(n, data_dir) for n in names]
@@ -142,9 +146,12 @@ def load_offline_data(
     for spec in specs:
         if spec.env_name is None and not spec.train_path.exists():  # a missing file first: no name fixes that
             raise registry.missing_file_error(spec)
-        if spec.env_name is None and spec.format not in ("robomimic", "zarr"):
+        if need_env and spec.env_name is None and spec.format not in ("robomimic", "zarr"):
             why = spec.env_note or "name the file like OGBench (or D4RL: hopper-medium-v2.hdf5)"
-            raise DataError(f"{spec.train_path}: cannot tell which environment evaluates it; {why}")
+            raise DataError(
+                f"{spec.train_path}: cannot tell which environment evaluates it; {why}; or train without evaluation: "
+                "--eval-episodes 0"
+            )
         train, _ = registry.load(spec, make_if_missing=make_if_missing, episodes=episodes)
         datasets.append(train)
         env_names.append(spec.env_name)
