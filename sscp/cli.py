@@ -286,6 +286,8 @@ class DataMakeArgs:
     online_chunk: int | None = None
     """Locomotion datasets only: the SAC run's --online-chunk (default 1; K > 1 acts K env steps on the host CPU,
     then makes their K updates in one device call: much faster on a GPU, actions up to K - 1 steps stale)."""
+    overwrite: bool = False
+    """Replace existing dataset files (without it, existing files are kept and nothing is generated)."""
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,7 @@ class DataExportArgs:
 
 
 DATA_USAGE = (
-    "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--train-steps N] "
+    "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--overwrite] [--train-steps N] "
     "[--transitions N] [--online-chunk K]; "
     "sscp data export NAME --format minari|d4rl|ogbench [--out DIR]"
 )
@@ -318,7 +320,7 @@ def cmd_data(args: list[str]) -> None:
         a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
         options = {"train_steps": a.train_steps, "transitions": a.transitions, "eval_every": a.eval_every,
                    "eval_episodes": a.eval_episodes, "online_chunk": a.online_chunk}  # fmt: skip
-        make_command(a.name, a.episodes, a.out, a.workers, a.seed, options)
+        make_command(a.name, a.episodes, a.out, a.workers, a.seed, options, overwrite=a.overwrite)
     elif args and args[0] == "export":
         e = tyro.cli(DataExportArgs, args=args[1:], prog="sscp data export")
         export_command(e.name, e.format, e.out, e.data_dir)

@@ -198,6 +198,24 @@ def test_data_make_writes_the_files(capsys, monkeypatch, tmp_path):
     assert f"{train}: 1 episodes, 19 transitions" in out and f"{val}: 1 episodes, 19 transitions" in out
 
 
+def test_data_make_refuses_to_overwrite_unless_asked(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(registry, "generate", functools.partial(registry.generate, max_episode_steps=20))
+    args = ("data", "make", "cube-single-play-v0", "--workers", "1", "--out", str(tmp_path))
+    assert sscp(capsys, *args, "--episodes", "1")[0] == 0
+    train = tmp_path / "cube-single-play-v0.npz"
+    before = train.read_bytes()
+    code, out, err = sscp(capsys, *args, "--episodes", "2")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err == (
+        f"sscp: error: {train} already exists (and 1 more of its files); pass --overwrite to replace it, or --out DIR "
+        "to write elsewhere\n"
+    )
+    assert train.read_bytes() == before
+    code, out, err = sscp(capsys, *args, "--episodes", "2", "--overwrite")
+    assert code == 0, err
+    assert f"{train}: 2 episodes, 38 transitions" in out
+
+
 def test_console_script_exit_codes():
     script = shutil.which("sscp", path=os.path.dirname(sys.executable))
     assert script is not None, "the sscp console script is not installed next to this Python"

@@ -314,12 +314,18 @@ def _episode(env: gymnasium.Env, family: Family, seed: np.random.SeedSequence) -
     return {k: np.asarray(v, np.float32) for k, v in rows.items()}, bool(info["success"])
 
 
-def make(name: str, out_dir: str | os.PathLike, episodes: int | None = None, seed: int = 0) -> list[Path]:
-    """Returns the paths of the demonstration files of `name` (a family or one task) after writing them to out_dir:
-    `episodes` successful episodes per task (default 100), each task's seeds from (seed, task, attempt)."""
+def task_names(name: str) -> list[str]:
+    """Returns the demonstration datasets that `name` (a family or one task) stands for, or a ConfigError."""
     names = [n for n in DATASETS if n.startswith(FAMILIES[name].env + "-task")] if name in FAMILIES else [name]
     if names[0] not in DATASETS:
         raise ConfigError(f"unknown demonstration dataset {name!r}; valid: {', '.join([*FAMILIES, *DATASETS])}")
+    return names
+
+
+def make(name: str, out_dir: str | os.PathLike, episodes: int | None = None, seed: int = 0) -> list[Path]:
+    """Returns the paths of the demonstration files of `name` (a family or one task) after writing them to out_dir:
+    `episodes` successful episodes per task (default 100), each task's seeds from (seed, task, attempt)."""
+    names = task_names(name)
     count = DEFAULT_EPISODES if episodes is None else episodes
     if count < 1:
         raise ConfigError(f"--episodes must be at least 1, got {count}")

@@ -280,13 +280,15 @@ def make_command(
     workers: int | None = None,
     seed: int = 0,
     locomotion_options: dict | None = None,
+    overwrite: bool = False,
 ) -> tuple[Path, ...]:
     """Returns the paths written after generating dataset `name` and printing where the files went.
 
-    Backs `sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S]`; a single-task name makes its base
-    dataset, and `out` defaults to `data_dir()`. A locomotion name (`hopper-medium-v5`, ...) makes all five datasets
-    of its env with `locomotion.make` (options: train_steps, transitions, eval_every, eval_episodes, online_chunk);
-    --episodes does not apply to it, nor do those options to other names.
+    Backs `sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--overwrite]`; a single-task name
+    makes its base dataset, and `out` defaults to `data_dir()`. A locomotion name (`hopper-medium-v5`, ...) makes all
+    five datasets of its env with `locomotion.make` (options: train_steps, transitions, eval_every, eval_episodes,
+    online_chunk); --episodes does not apply to it, nor do those options to other names. Existing files are
+    replaced only with `overwrite`, else a ConfigError names them before anything is generated.
     """
     folder = _folder(out)
     options = {k: v for k, v in (locomotion_options or {}).items() if v is not None}
@@ -294,15 +296,19 @@ def make_command(
     if name in locomotion.DATASETS:
         if episodes is not None:
             raise ConfigError(f"--episodes does not apply to {name}; its size is --transitions (default 1,000,000)")
+        env = name.split("-")[0]
+        _refuse_overwrite([folder / f"{n}.npz" for n in locomotion.DATASETS if n.split("-")[0] == env], overwrite)
         paths = tuple(locomotion.make(name, folder, seed=seed, workers=workers or 0, **options))
     else:
         if options:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in options)
             raise ConfigError(f"{flags} apply only to the locomotion datasets ({', '.join(locomotion.DATASETS)})")
         if name in demos.FAMILIES or name in demos.DATASETS:
+            _refuse_overwrite([folder / f"{n}.npz" for n in demos.task_names(name)], overwrite)
             paths = tuple(demos.make(name, folder, episodes=episodes, seed=seed))
         else:
             dataset_name = _parse(name)[0] if "singletask" in name.split("-") else name
+            _refuse_overwrite([folder / f"{dataset_name}.npz", folder / f"{dataset_name}-val.npz"], overwrite)
             paths = generate(dataset_name, folder, episodes=episodes, workers=workers, seed=seed)
     seconds = time.perf_counter() - start
 
@@ -321,6 +327,16 @@ def make_command(
     else:
         print(f"generated {total_steps} env steps in {seconds:.0f} s ({total_steps / seconds:.0f} steps/s)")
     return paths
+
+
+def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
+    """Raises ConfigError naming the first of `paths` that exists, unless `overwrite` allows replacing it."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more of its files)" if len(existing) > 1 else ""
+        raise ConfigError(
+            f"{existing[0]} already exists{more}; pass --overwrite to replace it, or --out DIR to write elsewhere"
+        )
 
 
 EXPORT_FORMATS = ("minari", "d4rl", "ogbench")
