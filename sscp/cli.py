@@ -154,6 +154,9 @@ class EvalArgs:
     """Processes stepping envs (-1: one per CPU core, 0: in this process)."""
     slots: int = 0
     """Envs stepped side by side (0: twice the workers, at least 4); results do not depend on it."""
+    eval_max_steps: int | None = None
+    """Cap each episode at this many steps (default: the cap the run was trained with, its --eval-max-steps in
+    config.json; 0: the environment's own limit)."""
     video: bool = False
     """Also record one episode per run (goal-conditioned runs: one per evaluation goal) to <run>/videos/*.mp4 (needs
     the `video` extra and offscreen rendering: MUJOCO_GL=egl, set by default)."""
@@ -165,10 +168,10 @@ class EvalArgs:
     to eval_<step>_steps<K>.json."""
 
 
-def restore_run(run_dir: Path, sample_steps: int | None = None):
+def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: int | None = None):
     """Returns a Trainer built from a run folder's config.json, holding the agents of its newest readable
     checkpoint (trainer.step is that checkpoint's step), or a ConfigError. sample_steps, if given, replaces the
-    agent's acting step count (agents.ACTING_STEPS)."""
+    agent's acting step count (agents.ACTING_STEPS); eval_max_steps, if given, the evaluation episode cap (0: none)."""
     from sscp import checkpoint
     from sscp.agents import ACTING_STEPS
     from sscp.train import TrainConfig, Trainer
@@ -182,6 +185,10 @@ def restore_run(run_dir: Path, sample_steps: int | None = None):
         raise ConfigError(f"{cfg_path}: unreadable ({e}); restore it from a copy to evaluate this run") from None
     train = {k: tuple(v) if isinstance(v, list) else v for k, v in record["train"].items()}
     train.update(run_dir=str(run_dir), progress=False, tensorboard=False, wandb=False)  # eval writes eval_<step>.json
+    if eval_max_steps is not None:
+        if eval_max_steps < 0:
+            raise ConfigError(f"--eval-max-steps must be >= 0 (0: the environment's own limit), got {eval_max_steps}")
+        train["eval_max_steps"] = eval_max_steps or None
     agent = {k: tuple(v) if isinstance(v, list) else v for k, v in record["agent"].items()}
     if sample_steps is not None:
         name = train.get("agent")
@@ -210,7 +217,7 @@ def cmd_eval(args: list[str]) -> None:
     if a.slots < 0:
         raise ConfigError(f"--slots must be >= 0 (0: twice the workers, at least 4), got {a.slots}")
     run_dir = Path(a.run_dir)
-    trainer = restore_run(run_dir, a.sample_steps)
+    trainer = restore_run(run_dir, a.sample_steps, a.eval_max_steps)
     if a.video and trainer.chunking is not None:
         raise ConfigError(
             f"{run_dir} predicts action chunks (--agent.chunk-size / --agent.obs-history); --video records one-step "
@@ -220,7 +227,13 @@ def cmd_eval(args: list[str]) -> None:
     results = trainer.evaluate(a.episodes, a.workers, a.slots)
     wall = time.perf_counter() - start
     steps = "" if a.sample_steps is None else f", {a.sample_steps} network calls per action"
-    print(f"step {trainer.step}, {a.episodes} episodes per run{steps}, {wall:.0f} s")
+    cap = trainer.cfg.eval_max_steps
+    if cap is None:
+        cap_text = "episodes as long as the environment allows"
+    else:
+        whose = "the run's --eval-max-steps" if a.eval_max_steps is None else "--eval-max-steps"
+        cap_text = f"episodes capped at {cap} steps ({whose}; --eval-max-steps 0 lifts it)"
+    print(f"step {trainer.step}, {a.episodes} episodes per run{steps}, {cap_text}, {wall:.0f} s")
     print(f"{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {'length':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
         print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {res['length']:>8.1f}")

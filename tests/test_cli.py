@@ -107,7 +107,10 @@ def test_eval_prints_a_table_and_writes_json(capsys, trained_run):
     code, out, err = sscp(capsys, "eval", str(trainer.run_dir), "--episodes", "1", "--workers", "0")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("step 300, 1 episodes per run")
+    assert lines[0].startswith(
+        "step 300, 1 episodes per run, episodes capped at 50 steps (the run's --eval-max-steps; --eval-max-steps 0 "
+        "lifts it), "
+    )
     assert lines[1].split() == ["task", "seed", "success", "return", "length"]
     rows = [line.split() for line in lines[2:6]]
     assert [(r[0], int(r[1])) for r in rows] == [(t, s) for t in TASKS for s in (0, 1)]
@@ -116,6 +119,17 @@ def test_eval_prints_a_table_and_writes_json(capsys, trained_run):
     results = json.loads(path.read_text())
     assert [(r["dataset"], r["seed"]) for r in results] == [(t, s) for t in TASKS for s in (0, 1)]
     assert all(0.0 <= r["success"] <= 1.0 and 1 <= r["length"] <= trainer.cfg.eval_max_steps for r in results)
+
+
+def test_eval_takes_another_episode_cap_and_says_which(capsys, trained_run):
+    trainer, _ = trained_run
+    code, out, err = sscp(capsys, "eval", str(trainer.run_dir), "--episodes", "1", "--workers", "0",
+                          "--eval-max-steps", "5")  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("step 300, 1 episodes per run, episodes capped at 5 steps (--eval-max-steps;")
+    assert all(1 <= float(line.split()[-1]) <= 5 for line in out.splitlines()[2:6])
+    code, _, err = sscp(capsys, "eval", str(trainer.run_dir), "--eval-max-steps", "-1")
+    assert code == 2 and err.startswith("sscp: error: --eval-max-steps must be >= 0")
 
 
 def test_eval_at_another_number_of_sampling_steps(capsys, trained_run):
