@@ -17,11 +17,13 @@ from sscp.errors import ConfigError, SSCPError
 USAGE = """usage: sscp COMMAND [OPTIONS]
 
 commands:
-  demo                       make a small dataset, train SSCP, evaluate, print the result (~10 min on 2 CPU cores)
+  demo                       make a small dataset, train SSCP, evaluate, print the result (about 6 minutes on 2 CPU
+                             cores)
   train                      train an agent: sscp train --agent NAME --dataset NAME_OR_PATH [--steps N] [--seeds S ...]
                              [--run-dir DIR] [--agent.FIELD VALUE ...]
   eval RUN_DIR               evaluate a saved run: sscp eval RUN_DIR [--episodes N] [--video]
   data make NAME             generate an OGBench-format dataset locally: sscp data make NAME [--episodes N] [--out DIR]
+  data list                  every dataset name `sscp data make` takes, with its evaluation environment
   data export NAME           write a dataset as Minari, D4RL or OGBench: sscp data export NAME --format F [--out DIR]
   plot RUN [RUN ...]         learning curves and an IQM table across tasks: sscp plot RUN ... [--metric M] [--out DIR]
   sweep SPEC                 run a grid of agents × datasets × seeds × options on Ray: sscp sweep SPEC.yaml [--out DIR]
@@ -126,13 +128,22 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
     )
     speeds = [float(r[key]) for r in rows[len(trainer.runs) :]] or [float("nan")]  # the first row holds compiling
     ups = sorted(speeds)[len(speeds) // 2]
-    print(f"\n{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {label:>10} {'wall s':>8}")
+    # data with reference returns (D4RL, locomotion): its normalised score, as those tasks have no success measure
+    normalized = all(not math.isnan(res.get("normalized_return", math.nan)) for res in results)
+    score = "normalized" if normalized else "success"
+    print(f"\n{'task':<44} {'seed':>4} {score:>10} {'return':>8} {label:>10} {'wall s':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
-        success, ret = (
-            ("not evaluated", "") if math.isnan(res["success"]) else (f"{res['success']:.2f}", f"{res['return']:.1f}")
+        value = res["normalized_return"] if normalized else res["success"]
+        shown, ret = (
+            ("not evaluated", "")
+            if math.isnan(res["success"])
+            else (f"{value:.1f}" if normalized else f"{value:.2f}", f"{res['return']:.1f}")
         )
         speed = "–" if math.isnan(ups) else f"{ups:.0f}"
-        print(f"{r.dataset:<44} {r.seed:>4} {success:>8} {ret:>8} {speed:>10} {wall:>8.0f}")
+        print(f"{r.dataset:<44} {r.seed:>4} {shown:>10} {ret:>8} {speed:>10} {wall:>8.0f}")
+    if normalized:
+        print("(normalized: D4RL's score, 100 × (return − random) / (expert − random) with the dataset's reference "
+              "returns)")  # fmt: skip
     if trainer.no_eval is not None:
         print(f"(not evaluated: {trainer.no_eval})")
     if math.isnan(ups):
@@ -321,15 +332,20 @@ class DataExportArgs:
 DATA_USAGE = (
     "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--overwrite] [--train-steps N] "
     "[--transitions N] [--online-chunk K]; "
-    "sscp data export NAME --format minari|d4rl|ogbench [--out DIR]"
+    "sscp data export NAME --format minari|d4rl|ogbench [--out DIR]; sscp data list (every dataset name); "
+    "`sscp data make --help` and `sscp data export --help` list the options"
 )
 
 
 def cmd_data(args: list[str]) -> None:
     """Parses and runs `sscp data make` and `sscp data export`."""
-    from sscp.data.registry import export_command, make_command
+    from sscp.data.registry import export_command, list_command, make_command
 
-    if args and args[0] == "make":
+    if args and args[0] in ("-h", "--help"):
+        print(DATA_USAGE)
+    elif args and args[0] == "list":
+        list_command()
+    elif args and args[0] == "make":
         a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
         options = {"train_steps": a.train_steps, "transitions": a.transitions, "eval_every": a.eval_every,
                    "eval_episodes": a.eval_episodes, "online_chunk": a.online_chunk}  # fmt: skip
@@ -362,6 +378,8 @@ def cmd_plot(args: list[str]) -> None:
     from sscp.plot import plot_runs
 
     a = tyro.cli(PlotArgs, args=args, prog="sscp plot")
+    if not a.runs:
+        raise ConfigError("give one or more run folders: sscp plot RUN_DIR [RUN_DIR ...] (sscp plot --help: options)")
     for run in a.runs:
         if not (Path(run) / "config.json").is_file():
             raise ConfigError(f"{run}: no config.json; pass run folders written by `sscp train`")

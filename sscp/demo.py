@@ -10,9 +10,10 @@ from sscp.train import TrainConfig, Trainer
 class DemoArgs:
     """Make a small dataset, train SSCP on it with small networks, evaluate in the real environment, print a table.
 
-    Defaults finish in about 5 minutes on 2 CPU cores. At this scale (100 episodes, 20k updates, 3 × 128 networks)
-    the success rate is usually still 0: the demo shows the pipeline end to end. The paper's settings are
-    `sscp train --dataset cube-single-play-singletask-task1-v0 --make-data` on a GPU.
+    Defaults finish in about 6 minutes on 2 CPU cores, data generation included (`scripts/bootstrap.py demo` adds
+    the one-time creation of its environment and install before the first run). At this scale (100 episodes, 20k
+    updates, 3 × 128 networks) the success rate is usually still 0: the demo shows the pipeline end to end. The
+    paper's settings are `sscp train --dataset cube-single-play-singletask-task1-v0 --make-data` on a GPU.
     """
 
     dataset: str = "cube-single-play-singletask-task1-v0"

@@ -648,6 +648,8 @@ class Trainer:
         total = cfg.steps + cfg.online_steps
         bar = tqdm(total=total, initial=self.total_step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
         results: list[dict] = []
+        if self.step < cfg.steps:  # the first call compiles the update, and the bar shows nothing meanwhile
+            bar.write(f"compiling the training step for {jax.default_backend()} (first call only; slowest on a CPU)")
         while self.step < cfg.steps:
             n = min(cfg.log_every, cfg.steps - self.step)
             start = time.perf_counter()

@@ -191,11 +191,11 @@ def test_eval_needs_a_run_folder(capsys, tmp_path, trained_run):
     assert code == 2 and "no readable checkpoint" in err and "Traceback" not in err
 
 
-def test_data_make_unknown_name_lists_the_valid_ones(capsys, tmp_path):
+def test_data_make_unknown_name_names_the_close_ones_and_the_list_command(capsys, tmp_path):
     code, _, err = sscp(capsys, "data", "make", "cube-sextuple-play-v0", "--out", str(tmp_path))
-    assert code == 2
-    assert err.startswith("sscp: error: unknown dataset 'cube-sextuple-play-v0'")
-    assert "cube-single-play-v0" in err and "pointmaze-medium-navigate-v0" in err
+    assert code == 2 and err.count("\n") == 1 and len(err) < 500
+    assert err.startswith("sscp: error: unknown dataset 'cube-sextuple-play-v0'; did you mean cube-triple-play-v0")
+    assert "cube-single-play-v0" in err and "`sscp data list` prints every name" in err
     assert list(tmp_path.iterdir()) == []
     code, _, err = sscp(capsys, "data", "frobnicate")
     assert code == 2 and "usage: sscp data make NAME" in err
@@ -322,3 +322,43 @@ def test_a_missing_file_is_reported_as_missing_before_its_name(capsys, tmp_path,
     assert code == 1 and err.count("\n") == 1
     assert err.startswith(f"sscp: error: {path}: dataset file not found")
     assert "cannot tell which environment" not in err
+
+
+def test_results_table_shows_the_normalized_score_where_tasks_have_one(capsys, tmp_path):
+    """Runs on data with reference returns (D4RL, locomotion) get the normalised score, not a success rate that their
+    MuJoCo tasks do not measure; others keep the success rate."""
+    from types import SimpleNamespace
+
+    from sscp.cli import print_results
+
+    run = SimpleNamespace(dataset="hopper-medium-v2", seed=0)
+    trainer = SimpleNamespace(run_dir=tmp_path, runs=[run], no_eval=None)
+    (tmp_path / "train.csv").write_text("step,run,time/updates_per_sec\n100,0,12.0\n200,0,345.0\n")
+    print_results(trainer, [{"success": 0.0, "return": 1500.0, "normalized_return": 46.7}], 3.0)
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[:4] == ["task", "seed", "normalized", "return"]
+    assert out.splitlines()[2].split()[:4] == ["hopper-medium-v2", "0", "46.7", "1500.0"]
+    print_results(trainer, [{"success": 0.5, "return": -10.0}], 3.0)
+    assert capsys.readouterr().out.splitlines()[1].split()[2] == "success"
+
+
+def test_training_says_it_is_compiling_before_the_first_step(capsys, tiny_config, tmp_path):
+    from sscp.train import Trainer
+
+    Trainer(tiny_config(tmp_path / "run", steps=2, log_every=2, eval_episodes=0), TINY_AGENT).train()
+    out = capsys.readouterr().out
+    assert "compiling the training step for cpu (first call only" in out
+
+
+def test_small_usage_problems_get_plain_answers(capsys, tmp_path):
+    code, out, _ = sscp(capsys, "data", "--help")
+    assert code == 0 and out.startswith("usage: sscp data make NAME")
+    code, _, err = sscp(capsys, "plot")
+    assert code == 2 and err == (
+        "sscp: error: give one or more run folders: sscp plot RUN_DIR [RUN_DIR ...] (sscp plot --help: options)\n"
+    )
+    code, _, err = sscp(capsys, "train", "--dataset", "cube-sextuple-play-v0", "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and len(err) < 500 and "did you mean cube-triple-play-v0" in err and "`sscp data list`" in err
+    code, out, _ = sscp(capsys, "data", "list")
+    assert code == 0 and "  cube-single-play-v0 " in out and "  hopper-medium-v5 " in out
+    assert len(out.splitlines()) > 80

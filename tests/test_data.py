@@ -155,7 +155,7 @@ def test_make_command_reports_files(tmp_path, capsys):
 def test_unknown_names_list_the_valid_ones(tmp_path):
     with pytest.raises(ConfigError, match="cube-single-play-v0"):
         generate("cube-sextuple-play-v0", tmp_path)
-    with pytest.raises(ConfigError, match="pointmaze-medium-navigate-v0"):
+    with pytest.raises(ConfigError, match=r"did you mean cube-single-play-v0, .*`sscp data list` prints every name"):
         resolve("cube-single-play-singletask-task9-v0")
     assert {"cube-double-play-v0", "scene-noisy-v0", "puzzle-4x4-play-v0", "pointmaze-giant-stitch-v0"} <= set(DATASETS)
 

@@ -1,5 +1,6 @@
 """Dataset names, the cache folder, and loading a dataset by name or path, with single-task rewards where asked."""
 
+import difflib
 import os
 import re
 import time
@@ -71,10 +72,10 @@ def _parse(name: str) -> tuple[str, str, bool]:
     if "singletask" in parts:
         pos = parts.index("singletask")
         if pos < 2:
-            raise ConfigError(f"dataset name {name!r} lacks the environment and data type; valid: {_valid_names()}")
+            raise ConfigError(f"dataset name {name!r} lacks the environment and data type; {_valid_names(name)}")
         return "-".join(parts[:pos] + parts[-1:]), "-".join(parts[: pos - 1] + parts[pos:]), True
     if len(parts) < 3:
-        raise ConfigError(f"dataset name {name!r} is not of the form ENV-TYPE-vN; valid: {_valid_names()}")
+        raise ConfigError(f"dataset name {name!r} is not of the form ENV-TYPE-vN; {_valid_names(name)}")
     return name, "-".join(parts[:-2] + parts[-1:]), False
 
 
@@ -86,13 +87,32 @@ def _ogbench_env(file_stem: str) -> str | None:
     return None
 
 
-def _valid_names() -> str:
+def names() -> list[str]:
+    """Returns every dataset name `sscp data make` takes: OGBench, locomotion and demonstration datasets."""
+    return [*DATASETS, *locomotion.DATASETS, *demos.FAMILIES, *demos.DATASETS]
+
+
+def _valid_names(name: str) -> str:
+    """Returns the names closest to `name` and how to list them all (the full list is too long for one line)."""
+    close = difflib.get_close_matches(name, names(), n=5, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
     return (
-        f"{', '.join(DATASETS)}; locomotion data made from SAC runs: {', '.join(locomotion.DATASETS)}; "
-        f"task demonstrations: {', '.join(demos.DATASETS)}; "
-        "single-task variants insert `singletask` or `singletask-taskN` (N = 1..5) "
-        "before the version, e.g. cube-single-play-singletask-task1-v0; or give a path to an .npz file"
+        f"{hint}`sscp data list` prints every name; single-task variants insert `singletask-taskN` (N = 1..5) before "
+        "the version, e.g. cube-single-play-singletask-task1-v0; or give a path to an .npz file"
     )
+
+
+def list_command() -> None:
+    """Prints every dataset name `sscp data make` takes, grouped by kind, each with its evaluation environment."""
+    groups = (
+        ("OGBench datasets (scripted oracles; single-task variants: singletask-taskN before the version)", DATASETS),
+        ("locomotion datasets (a SAC run trained here; one name makes all five of its env)", locomotion.DATASETS),
+        ("task demonstrations (a family name makes its tasks)", {**dict.fromkeys(demos.FAMILIES), **demos.DATASETS}),
+    )
+    for title, group in groups:
+        print(f"{title}:")
+        for name, env in group.items():
+            print(f"  {name:<44} {env or ''}".rstrip())
 
 
 def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> DatasetSpec:
@@ -143,13 +163,13 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
 
     dataset_name, env_name, single_task = _parse(text)
     if env_name not in gymnasium.registry:
-        raise ConfigError(f"unknown dataset {text!r}: OGBench has no environment {env_name!r}; valid: {_valid_names()}")
+        raise ConfigError(f"unknown dataset {text!r}: OGBench has no environment {env_name!r}; {_valid_names(text)}")
     folder = _folder(data_dir)
     train_path = folder / f"{dataset_name}.npz"
     if dataset_name not in DATASETS and not train_path.is_file():
         raise ConfigError(
             f"dataset {dataset_name!r} cannot be generated here (it needs trained experts or is unknown) and "
-            f"{train_path} does not exist; place the official OGBench file there, or use one of: {_valid_names()}"
+            f"{train_path} does not exist; place the official OGBench file there; {_valid_names(dataset_name)}"
         )
     return DatasetSpec(text, dataset_name, train_path, folder / f"{dataset_name}-val.npz", env_name, single_task)
 
@@ -308,6 +328,8 @@ def make_command(
             paths = tuple(demos.make(name, folder, episodes=episodes, seed=seed))
         else:
             dataset_name = _parse(name)[0] if "singletask" in name.split("-") else name
+            if dataset_name not in DATASETS:
+                raise ConfigError(f"unknown dataset {name!r}; {_valid_names(dataset_name)}")
             _refuse_overwrite([folder / f"{dataset_name}.npz", folder / f"{dataset_name}-val.npz"], overwrite)
             paths = generate(dataset_name, folder, episodes=episodes, workers=workers, seed=seed)
     seconds = time.perf_counter() - start
