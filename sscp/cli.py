@@ -363,7 +363,8 @@ class PlotArgs:
     mean of the final scores, 95 % stratified bootstrap confidence intervals) from one or more run folders."""
 
     runs: Annotated[tuple[str, ...], tyro.conf.Positional]
-    """Run folders written by `sscp train` (seeds and tasks of every folder are pooled per agent)."""
+    """Run folders written by `sscp train` (seeds and tasks are pooled per agent and config: folders whose configs
+    differ are drawn and aggregated apart, labelled with the options that differ)."""
     metric: tuple[str, ...] = ()
     """Columns to plot, e.g. eval/success train/critic_loss (default: eval/success, eval/return and
     eval/normalized_return where logged)."""

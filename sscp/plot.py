@@ -2,6 +2,7 @@
 bootstrap confidence intervals) that `sscp plot` writes."""
 
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -64,20 +65,50 @@ def plot_run(run_dir: Path) -> Path:
     return out
 
 
-def _agent(run_dir: Path) -> str:
-    """Returns the agent name recorded in a run folder's config.json ("?" when unreadable)."""
+# Train options that say where and how a run was logged or spread over devices, not what it learnt: folders that
+# differ only in these (and in their datasets and seeds, which are told apart per task and run) are pooled.
+_NOT_EXPERIMENT = ("dataset", "seeds", "run_dir", "data_dir", "progress", "tensorboard", "wandb", "wandb_mode",
+                   "wandb_project", "eval_workers", "eval_slots", "devices")  # fmt: skip
+
+
+def _config(run_dir: Path) -> dict:
+    """Returns a run folder's train and agent options from its config.json, less _NOT_EXPERIMENT, as one flat dict
+    ({"agent": "?"} when unreadable)."""
     try:
-        return str(json.loads((run_dir / "config.json").read_text())["train"]["agent"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return "?"
+        record = json.loads((run_dir / "config.json").read_text())
+        train = {k: v for k, v in record["train"].items() if k not in _NOT_EXPERIMENT}
+        return {**record.get("agent", {}), **train}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {"agent": "?"}
+
+
+def labels(run_dirs: list[Path]) -> tuple[dict[str, str], list[str]]:
+    """Returns (run folder → the label its runs are pooled under, warnings): the label is the agent name, followed by
+    the options in which the folder's config differs from other folders of that agent, so that runs of different
+    configs are never pooled; a warning names those options per agent."""
+    configs = {str(d): _config(Path(d)) for d in run_dirs}
+    by_agent: dict[str, list[str]] = defaultdict(list)
+    for folder, config in configs.items():
+        by_agent[str(config.get("agent", "?"))].append(folder)
+    out, warnings = {}, []
+    for agent, folders in by_agent.items():
+        keys = sorted({k for f in folders for k in configs[f]})
+        differ = [k for k in keys if len({json.dumps(configs[f].get(k)) for f in folders}) > 1]
+        for f in folders:
+            options = ", ".join(f"{k}={json.dumps(configs[f].get(k))}" for k in differ)
+            out[f] = f"{agent} ({options})" if differ else agent
+        if differ:
+            warnings.append(f"sscp plot: {agent} runs differ in {', '.join(differ)}: drawn and aggregated apart")
+    return out, warnings
 
 
 def collect(run_dirs: list[Path], metric: str) -> dict[tuple[str, str], dict[tuple[str, str], list[tuple[int, float]]]]:
-    """Returns (agent, task) → (run folder, seed) → [(step, value)] for one metric, read from the eval.csv,
-    online.csv or train.csv of each run folder (the first that has the column)."""
+    """Returns (label, task) → (run folder, seed) → [(step, value)] for one metric, read from the eval.csv,
+    online.csv or train.csv of each run folder (the first that has the column); labels as `labels` gives them."""
     out: dict = defaultdict(lambda: defaultdict(list))
+    names, _ = labels(run_dirs)
     for run_dir in map(Path, run_dirs):
-        agent = _agent(run_dir)
+        agent = names[str(run_dir)]
         for name in ("eval.csv", "online.csv", "train.csv"):
             rows = read_csv(run_dir / name)
             if rows and metric in rows[0]:
@@ -99,26 +130,42 @@ def metrics_of(run_dirs: list[Path]) -> list[str]:
     return [m for m in ("eval/success", "eval/return", "eval/normalized_return") if m in found]
 
 
+def curves(series: dict) -> list[tuple[str, list[int], np.ndarray, np.ndarray]]:
+    """Returns (legend label, steps, mean, std) per line to draw: per (label, task) the mean ± std over its runs when
+    they all logged the same steps, else each run on its own steps (a warning says so), so nothing is dropped."""
+    lines = []
+    for (agent, task), runs in sorted(series.items()):
+        steps = {tuple(sorted(s for s, _ in points)) for points in runs.values()}
+        seeds = len({seed for _, seed in runs})
+        count = f"{seeds} seed{'s' * (seeds > 1)}"
+        count = count if seeds == len(runs) else f"{len(runs)} runs of {count}"
+        if len(steps) == 1:
+            values = np.array([[v for _, v in sorted(points)] for points in runs.values()])
+            lines.append((f"{agent} · {task} ({count})", list(next(iter(steps))), values.mean(0), values.std(0)))
+            continue
+        print(f"sscp plot: {agent} runs on {task} logged different steps: each drawn on its own", file=sys.stderr)
+        for (folder, seed), points in sorted(runs.items()):
+            run_steps, values = zip(*sorted(points), strict=True)
+            label = f"{agent} · {task} · seed {seed} of {Path(folder).name}"
+            lines.append((label, list(run_steps), np.array(values), np.zeros(len(values))))
+    return lines
+
+
 def plot_metric(series: dict, metric: str, out: Path) -> Path:
-    """Writes one PNG of `metric` against step: per (agent, task) the mean over seeds, shaded ± one standard
-    deviation, at the steps every seed reached; returns its path."""
+    """Writes one PNG of `metric` against step, the lines `curves` gives (mean shaded ± one standard deviation over
+    runs where they share their steps); returns its path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for (agent, task), seeds in sorted(series.items()):
-        common = sorted(set.intersection(*[{s for s, _ in points} for points in seeds.values()]))
-        if not common:
-            continue
-        values = np.array([[dict(points)[s] for s in common] for points in seeds.values()])
-        mean, std = values.mean(0), values.std(0)
-        ax.plot(common, mean, marker="o", markersize=3, label=f"{agent} · {task} ({len(seeds)} seeds)")
-        ax.fill_between(common, mean - std, mean + std, alpha=0.2)
+    for label, steps, mean, std in curves(series):
+        ax.plot(steps, mean, marker="o", markersize=3, label=label)
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric}: mean ± std over seeds")
+    ax.set_title(f"{metric}: mean ± std over runs")
     ax.legend(fontsize=6)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -139,13 +186,14 @@ def _with_ci(value: float, ci: tuple[float, float]) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def aggregate_table(run_dirs: list[Path], metric: str, reps: int = 10_000) -> tuple[str, list[dict]]:
-    """Returns (markdown table, rows) aggregating each agent's final `metric` across tasks: IQM and mean, each with a
-    95 % stratified bootstrap confidence interval (sscp.stats), plus the number of tasks and runs."""
+def aggregate_table(series: dict, metric: str, reps: int = 10_000) -> tuple[str, list[dict]]:
+    """Returns (markdown table, rows) aggregating each label's (agent's) final `metric` across tasks, from `collect`'s
+    series: IQM and mean, each with a 95 % stratified bootstrap confidence interval (sscp.stats), plus the number of
+    tasks and runs."""
     from sscp.stats import aggregate
 
     rows = []
-    for agent, per_task in sorted(final_scores(collect(run_dirs, metric)).items()):
+    for agent, per_task in sorted(final_scores(series).items()):
         rows.append({"agent": agent, "metric": metric, **aggregate(per_task, reps)})
     lines = [
         f"| agent | tasks | runs | IQM of final {metric} [95 % CI] | mean [95 % CI] |",
@@ -169,12 +217,14 @@ def plot_runs(run_dirs: list[Path], metrics: list[str] | None, out: Path, reps: 
             f"no eval.csv rows in {', '.join(map(str, run_dirs))}; pass run folders written by sscp train"
         )
     written, tables, records = [], [], []
+    for warning in labels(run_dirs)[1]:
+        print(warning, file=sys.stderr)
     for metric in metrics:
         series = collect(run_dirs, metric)
         if not series:
             raise ConfigError(f"no run folder logs {metric!r}; columns are listed in the first line of each CSV")
         written.append(plot_metric(series, metric, out / f"{metric.replace('/', '_')}.png"))
-        table, rows = aggregate_table(run_dirs, metric, reps)
+        table, rows = aggregate_table(series, metric, reps)
         tables.append(table)
         records += rows
     (out / "aggregate.md").write_text("\n\n".join(tables) + "\n")

@@ -87,6 +87,48 @@ def test_plot_writes_one_png_per_metric_and_the_table(capsys, tmp_path):
     assert cli.main(["plot", str(tmp_path)]) == 2
 
 
+def _one_run(path: Path, train: dict, steps: tuple[int, ...], seed: int = 0) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"train": {"agent": "sscp", "run_dir": str(path), **train}}))
+    log = CSVLogger(path / "eval.csv")
+    for step in steps:
+        log.log({"step": step, "run": 0, "task": "t1", "seed": seed, "eval/success": step / 1000})
+    return path
+
+
+def test_plot_never_pools_other_configs_and_draws_every_run(capsys, tmp_path):
+    """Folders whose configs differ are drawn and aggregated apart (old: pooled, then dropped for want of common
+    steps, leaving an empty chart); runs of one config on different steps are each drawn on their own steps; two
+    seed-0 runs are two runs of one seed."""
+    from sscp.plot import collect, curves
+
+    short = _one_run(tmp_path / "short", {"steps": 200}, (100, 200))
+    long = _one_run(tmp_path / "long", {"steps": 400}, (300, 400))
+    out = tmp_path / "plots"
+    assert cli.main(["plot", str(short), str(long), "--out", str(out), "--reps", "100"]) == 0
+    captured = capsys.readouterr()
+    assert "sscp plot: sscp runs differ in steps: drawn and aggregated apart" in captured.err
+    rows = json.loads((out / "aggregate.json").read_text())
+    assert sorted((r["agent"], r["runs"]) for r in rows) == [("sscp (steps=200)", 1), ("sscp (steps=400)", 1)]
+    lines = curves(collect([short, long], "eval/success"))
+    assert [(label, steps) for label, steps, _, _ in lines] == [
+        ("sscp (steps=200) · t1 (1 seed)", [100, 200]),
+        ("sscp (steps=400) · t1 (1 seed)", [300, 400]),
+    ]
+
+    again = _one_run(tmp_path / "again", {"steps": 200}, (100, 200))
+    ((label, steps, mean, _),) = curves(collect([short, again], "eval/success"))
+    assert label == "sscp · t1 (2 runs of 1 seed)" and steps == [100, 200]
+    np.testing.assert_allclose(mean, [0.1, 0.2])
+    later = _one_run(tmp_path / "later", {"steps": 200}, (150, 250))
+    lines = curves(collect([short, later], "eval/success"))
+    assert [(label, steps) for label, steps, _, _ in lines] == [
+        ("sscp · t1 · seed 0 of later", [150, 250]),
+        ("sscp · t1 · seed 0 of short", [100, 200]),
+    ]
+    assert "sscp runs on t1 logged different steps: each drawn on its own" in capsys.readouterr().err
+
+
 # --- trackers ---
 
 
