@@ -57,5 +57,21 @@ def demo(args: DemoArgs) -> list[dict]:
         "critic_hidden_dims": (args.hidden,) * 3,
         "time_embed_dim": 32,
     }
-    print(f"sscp demo: {args.dataset}, {args.episodes} episodes generated here, {args.steps} steps, small networks")
+    print(f"sscp demo: {args.dataset}, {_data_source(args)}, {args.steps} steps, small networks")
     return run(Trainer(cfg, overrides))
+
+
+def _data_source(args: DemoArgs) -> str:
+    """Returns where the demo's data comes from: episodes generated now, or the cached file, its size, and whether
+    --episodes asked for another size (a cached file is used as it is)."""
+    import numpy as np
+
+    from sscp.data import registry
+
+    path = registry.resolve(args.dataset, args.data_dir).train_path
+    if not path.is_file():
+        return f"{args.episodes} episodes generated now into {path}"
+    with np.load(path) as archive:
+        episodes = int(np.count_nonzero(archive["terminals"]))
+    note = "" if episodes == args.episodes else f"; --episodes {args.episodes} applies only when no file is cached"
+    return f"the cached {path} ({episodes} episodes{note})"

@@ -362,3 +362,13 @@ def test_small_usage_problems_get_plain_answers(capsys, tmp_path):
     code, out, _ = sscp(capsys, "data", "list")
     assert code == 0 and "  cube-single-play-v0 " in out and "  hopper-medium-v5 " in out
     assert len(out.splitlines()) > 80
+
+
+def test_demo_names_the_cached_file_it_trains_on(capsys, monkeypatch, tiny_data_dir, tmp_path):
+    monkeypatch.setattr(cli, "run", lambda trainer: None)  # build the demo's Trainer, skip the training
+    args = ["demo", "--dataset", TASKS[0], "--data-dir", str(tiny_data_dir), "--run-dir", str(tmp_path / "run")]
+    code, out, err = sscp(capsys, *args, "--episodes", "5", "--hidden", "16")
+    assert code == 0, err
+    path = tiny_data_dir / f"{BASE_DATASET}.npz"
+    assert f"the cached {path} (3 episodes; --episodes 5 applies only when no file is cached)" in out
+    assert "generated" not in out
