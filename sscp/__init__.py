@@ -1,6 +1,7 @@
 """sscp: flow-based Single-Step Completion Policies (Koirala & Fleming, ICLR 2026) in JAX."""
 
 import os
+import warnings
 
 __version__ = "0.1.0"
 
@@ -25,3 +26,9 @@ def apply_default_xla_flags(environ=os.environ) -> str:
 
 
 apply_default_xla_flags()
+
+# Harmless messages of the environments sscp builds, silenced in every process that imports sscp (env workers too):
+# GLFW's "DISPLAY environment variable is missing" while dm_control probes renderers (it falls back to EGL or OSMesa),
+# and gymnasium's notes that float64 Box bounds are cast to float32.
+warnings.filterwarnings("ignore", message=r".*DISPLAY environment variable is missing", module="glfw")
+warnings.filterwarnings("ignore", message=r".*precision lowered by casting to float32", category=UserWarning)

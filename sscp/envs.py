@@ -8,7 +8,6 @@ import functools
 import json
 import multiprocessing as mp
 import signal
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +45,6 @@ def make_env(name: str):
     Agents act in [-1, 1]: an env whose action bounds differ (e.g. Pendulum-v1, [-2, 2]) gets gymnasium's
     RescaleAction wrapper; OGBench and the MuJoCo locomotion envs already use [-1, 1] and are left as they are.
     """
-    warnings.filterwarnings("ignore", module="glfw")
-    warnings.filterwarnings("ignore", message=".*precision lowered.*")
     import gymnasium
     import ogbench  # noqa: F401  (registers the OGBench ids)
 

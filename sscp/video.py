@@ -27,6 +27,9 @@ def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 30
     pad = ((0, height % 2), (0, width % 2), (0, 0))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # imageio-ffmpeg starts ffmpeg with a Python preexec function (to shield it from Ctrl-C), which makes the start a
+    # Python-level fork that JAX warns about; without it the child runs no Python code before exec.
+    os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     try:
         writer = imageio_ffmpeg.write_frames(
             str(path), (width + width % 2, height + height % 2), fps=fps, macro_block_size=1, ffmpeg_log_level="error"

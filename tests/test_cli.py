@@ -372,3 +372,26 @@ def test_demo_names_the_cached_file_it_trains_on(capsys, monkeypatch, tiny_data_
     path = tiny_data_dir / f"{BASE_DATASET}.npz"
     assert f"the cached {path} (3 episodes; --episodes 5 applies only when no file is cached)" in out
     assert "generated" not in out
+
+
+def test_building_environments_prints_no_harmless_warnings():
+    """GLFW's missing-DISPLAY message and gymnasium's float32 casting notes, which every env build printed, are
+    silenced by importing sscp (the process is fresh: pytest's own warning capture stays out of it)."""
+    code = "import sscp, gymnasium, ogbench; gymnasium.make('cube-single-singletask-task1-v0').close()"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MUJOCO_GL", "PYTHONWARNINGS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "DISPLAY environment variable is missing" not in done.stderr and "precision lowered" not in done.stderr
+
+
+def test_writing_a_video_runs_no_python_fork(tmp_path):
+    """ffmpeg starts without a Python-level fork, the kind JAX warns may deadlock a multithreaded process."""
+    pytest.importorskip("imageio_ffmpeg")
+    import numpy as np
+
+    from sscp.video import write_video
+
+    forks = []
+    os.register_at_fork(before=lambda: forks.append(1))
+    write_video(tmp_path / "x.mp4", [np.zeros((4, 4, 3), np.uint8)] * 2)
+    assert (tmp_path / "x.mp4").stat().st_size > 0 and forks == []
