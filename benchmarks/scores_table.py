@@ -7,11 +7,13 @@ folders.
 RUNS holds one run folder per (label, family), `RUNS/<label>/<family>/eval.csv`, each with every task x seed of that
 family vmapped (as `benchmarks/gpu/cube_scores.sh` and `bc_scores.sh` make them); a label is an agent name or any
 variant name. Evaluations of the same checkpoint at another number of sampling steps (`sscp eval --sample-steps K`,
-`eval_<step>_steps<K>.json` in the run folder) become rows "<label> k=K". Every row is compared at the same number
-of updates: by default the largest step that every run folder of the family has evaluated. Per task: the mean over
-seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds. With `--ci` every cell
-is instead the mean and its 95 % bootstrap interval over seeds, "mean [low, high]": per task, seeds resampled with
-replacement; "all", a stratified bootstrap (each task's seeds resampled separately, sscp.stats).
+`eval_<step>_steps<K>.json` in the run folder) become rows "<label> k=K"; evaluations that `sscp eval` wrote at the
+run's own sampling steps (`eval_<step>.json`) count as evaluations at that step, so a run stopped before its
+in-training evaluation and evaluated afterwards from its checkpoint has a row too. Every row is compared at the same
+number of updates: by default the largest step that every run folder of the family has evaluated. Per task: the mean
+over seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds. With `--ci`
+every cell is instead the mean and its 95 % bootstrap interval over seeds, "mean [low, high]": per task, seeds
+resampled with replacement; "all", a stratified bootstrap (each task's seeds resampled separately, sscp.stats).
 
 Goal-conditioned runs (`RUNS/<agent>/<dataset>/`, as `benchmarks/gpu/goal_conditioned.sh` makes them) have one
 dataset each and its success per evaluation goal: their columns are goal1 ... goal5. `--summary` adds one table with
@@ -38,18 +40,35 @@ def _task_name(dataset: str) -> str:
     return match.group(0) if match else dataset
 
 
+_SSCP_EVAL = re.compile(r"eval_(\d+)\.json$")
+
+
 def load(runs: str) -> dict[tuple[str, str], str]:
-    """Returns {(label, family): run folder} of every run folder under runs that has an eval.csv."""
+    """Returns {(label, family): run folder} of every run folder under runs that has an eval.csv or an
+    eval_<step>.json."""
     out = {}
-    for path in sorted(glob.glob(os.path.join(runs, "*", "*", "eval.csv"))):
-        folder = os.path.dirname(path)
-        out[(os.path.basename(os.path.dirname(folder)), os.path.basename(folder))] = folder
+    for path in sorted(glob.glob(os.path.join(runs, "*", "*", "eval*"))):
+        if os.path.basename(path) == "eval.csv" or _SSCP_EVAL.search(path):
+            folder = os.path.dirname(path)
+            out[(os.path.basename(os.path.dirname(folder)), os.path.basename(folder))] = folder
     return out
 
 
 def _eval_csv(folder: str) -> list[dict]:
-    with open(os.path.join(folder, "eval.csv")) as f:
-        return list(csv.DictReader(f))
+    """Returns the rows of the folder's eval.csv, then one row per run of each eval_<step>.json (in eval.csv's
+    columns: step, task, seed, eval/success)."""
+    rows = []
+    if os.path.exists(os.path.join(folder, "eval.csv")):
+        with open(os.path.join(folder, "eval.csv")) as f:
+            rows = list(csv.DictReader(f))
+    for path in sorted(glob.glob(os.path.join(folder, "eval_*.json"))):
+        if match := _SSCP_EVAL.search(path):
+            with open(path) as f:
+                rows += [
+                    {"step": match.group(1), "task": r["dataset"], "seed": r["seed"], "eval/success": r["success"]}
+                    for r in json.load(f)
+                ]
+    return rows
 
 
 def updates_per_sec(folder: str) -> float | None:

@@ -90,3 +90,17 @@ def test_intervals_are_bootstrap_percentiles_and_tables_render_from_their_json(t
     assert capsys.readouterr().out == from_runs
     with pytest.raises(SystemExit, match="neither a folder"):
         scores_table.main([str(tmp_path / "missing.json")])
+
+
+def test_a_run_evaluated_afterwards_by_sscp_eval_has_its_row(tmp_path):
+    """A run stopped before its in-training evaluation and evaluated from a checkpoint (`sscp eval` writes
+    eval_<step>.json) is compared at that step like an eval.csv row."""
+    folder = tmp_path / "late" / "fam"
+    folder.mkdir(parents=True)
+    rows = [
+        {"dataset": f"fam-task{t}-demos-v0", "seed": seed, "success": 0.1 * t + seed} for t in (1, 2) for seed in (0, 1)
+    ]
+    (folder / "eval_45000.json").write_text(json.dumps(rows))
+    table = scores_table.gather(str(tmp_path))["fam"]
+    assert table["step"] == 45000
+    assert table["rows"]["late"]["tasks"] == {"fam-task1-demos-v0": [0.1, 1.1], "fam-task2-demos-v0": [0.2, 1.2]}

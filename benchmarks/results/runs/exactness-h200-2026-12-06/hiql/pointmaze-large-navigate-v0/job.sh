@@ -1,0 +1,1 @@
+python3 -m sscp.cli train --agent hiql --dataset pointmaze-large-navigate-v0 --data-dir data --seeds 0 1 2 3 --steps 25000 --eval-every 25000 --save-every 5000 --eval-episodes 50 --eval-workers 2 --eval-slots 20 --log-every 1000 --run-dir runs/exactness/hiql/pointmaze-large-navigate-v0 --no-progress 

@@ -1,0 +1,1 @@
+env PYTHONPATH=/work/main/.before:/work/main:/tmp/site python3 -P -m sscp.cli train --agent sscp --dataset cube-single-play-singletask-task2-v0 cube-single-play-singletask-task4-v0 --data-dir data --seeds 0 1 --steps 100000 --eval-every 100000 --save-every 5000 --eval-episodes 50 --eval-workers 2 --log-every 1000 --run-dir runs/exactness/sscp-before/cube-single --no-progress 
