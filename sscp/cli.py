@@ -118,6 +118,7 @@ def run(trainer) -> list[dict]:
 
 def print_results(trainer, results: list[dict], wall: float) -> None:
     """Prints one line per run: task, seed, success, return, updates/s (env steps/s for online runs), wall time."""
+    from sscp.envs import reports_success
     from sscp.logging import read_csv
 
     online = read_csv(trainer.run_dir / "online.csv")
@@ -131,19 +132,25 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
     # data with reference returns (D4RL, locomotion): its normalised score, as those tasks have no success measure
     normalized = all(not math.isnan(res.get("normalized_return", math.nan)) for res in results)
     score = "normalized" if normalized else "success"
+    # environments without a success measure (Gymnasium's MuJoCo and classic-control ones): "–", compare returns
+    no_success = sorted({r.env_name for r in trainer.runs if r.env_name and not reports_success(r.env_name)})
     print(f"\n{'task':<44} {'seed':>4} {score:>10} {'return':>8} {label:>10} {'wall s':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
         value = res["normalized_return"] if normalized else res["success"]
-        shown, ret = (
-            ("not evaluated", "")
-            if math.isnan(res["success"])
-            else (f"{value:.1f}" if normalized else f"{value:.2f}", f"{res['return']:.1f}")
-        )
+        if math.isnan(res["success"]):
+            shown, ret = "not evaluated", ""
+        elif normalized:
+            shown, ret = f"{value:.1f}", f"{res['return']:.1f}"
+        else:
+            shown = "–" if r.env_name in no_success else f"{value:.2f}"
+            ret = f"{res['return']:.1f}"
         speed = "–" if math.isnan(ups) else f"{ups:.0f}"
         print(f"{r.dataset:<44} {r.seed:>4} {shown:>10} {ret:>8} {speed:>10} {wall:>8.0f}")
     if normalized:
         print("(normalized: D4RL's score, 100 × (return − random) / (expert − random) with the dataset's reference "
               "returns)")  # fmt: skip
+    if no_success and not normalized:
+        print(f"(–: {', '.join(no_success)} report no success; compare the returns)")
     if trainer.no_eval is not None:
         print(f"(not evaluated: {trainer.no_eval})")
     if math.isnan(ups):

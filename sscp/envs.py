@@ -83,6 +83,21 @@ def check_env_id(name: str) -> None:
     )
 
 
+def reports_success(name: str) -> bool:
+    """Returns whether the environment reports success in its step info: OGBench's environments do; Gymnasium's own
+    (MuJoCo locomotion, classic control) do not, and their runs are compared by return. Unknown ids count as
+    reporting it."""
+    import gymnasium
+    import ogbench  # noqa: F401  (registers the OGBench ids)
+
+    try:
+        entry = gymnasium.spec(split_env_name(name)[0]).entry_point
+    except (gymnasium.error.Error, ConfigError):
+        return True
+    module = entry if isinstance(entry, str) else getattr(entry, "__module__", "")
+    return module.startswith("ogbench")
+
+
 def normalized_score(ret: float, ref_scores: tuple[float, float] | None) -> float:
     """Returns D4RL's normalised score 100 * (ret - min) / (max - min) for reference returns (min, max), or NaN when
     there are none."""

@@ -303,7 +303,9 @@ def test_results_table_without_a_timed_row_says_why(capsys, tmp_path):
 
     from sscp.cli import print_results
 
-    run = SimpleNamespace(dataset="cube-single-play-singletask-task2-v0", seed=0)
+    run = SimpleNamespace(
+        dataset="cube-single-play-singletask-task2-v0", seed=0, env_name="cube-single-singletask-task2-v0"
+    )
     trainer = SimpleNamespace(run_dir=tmp_path, runs=[run], no_eval=None)
     (tmp_path / "train.csv").write_text("step,run,time/updates_per_sec\n100,0,12.0\n")
     print_results(trainer, [{"success": 0.5, "return": -10.0}], 3.0)
@@ -331,7 +333,7 @@ def test_results_table_shows_the_normalized_score_where_tasks_have_one(capsys, t
 
     from sscp.cli import print_results
 
-    run = SimpleNamespace(dataset="hopper-medium-v2", seed=0)
+    run = SimpleNamespace(dataset="hopper-medium-v2", seed=0, env_name="Hopper-v5")
     trainer = SimpleNamespace(run_dir=tmp_path, runs=[run], no_eval=None)
     (tmp_path / "train.csv").write_text("step,run,time/updates_per_sec\n100,0,12.0\n200,0,345.0\n")
     print_results(trainer, [{"success": 0.0, "return": 1500.0, "normalized_return": 46.7}], 3.0)
@@ -340,6 +342,27 @@ def test_results_table_shows_the_normalized_score_where_tasks_have_one(capsys, t
     assert out.splitlines()[2].split()[:4] == ["hopper-medium-v2", "0", "46.7", "1500.0"]
     print_results(trainer, [{"success": 0.5, "return": -10.0}], 3.0)
     assert capsys.readouterr().out.splitlines()[1].split()[2] == "success"
+
+
+def test_results_table_shows_no_success_rate_for_envs_that_measure_none(capsys, tmp_path):
+    """An online run from scratch on a Gymnasium MuJoCo env has no success measure: its cell is "–" with a note,
+    not a success rate of 0.00; an OGBench env keeps its success rate."""
+    from types import SimpleNamespace
+
+    from sscp.cli import print_results
+
+    runs = [
+        SimpleNamespace(dataset="HalfCheetah-v5", seed=0, env_name="HalfCheetah-v5"),
+        SimpleNamespace(
+            dataset="cube-single-play-singletask-task1-v0", seed=0, env_name="cube-single-singletask-task1-v0"
+        ),
+    ]
+    trainer = SimpleNamespace(run_dir=tmp_path, runs=runs, no_eval=None)
+    print_results(trainer, [{"success": 0.0, "return": 1234.5}, {"success": 0.25, "return": -150.0}], 3.0)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[:4] == ["HalfCheetah-v5", "0", "–", "1234.5"]
+    assert lines[3].split()[2] == "0.25"
+    assert "(–: HalfCheetah-v5 report no success; compare the returns)" in lines
 
 
 def test_training_says_it_is_compiling_before_the_first_step(capsys, tiny_config, tmp_path):
