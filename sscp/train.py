@@ -6,6 +6,9 @@ import dataclasses
 import functools
 import json
 import os
+import shlex
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ import numpy as np
 
 from sscp import checkpoint
 from sscp.agents import get_agent, is_goal_conditioned
+from sscp.agents.sscp import SSCPConfig
 from sscp.data import registry
 from sscp.data.chunks import ChunkedData
 from sscp.data.dataset import OfflineData, load_offline_data
@@ -348,8 +352,16 @@ class Trainer:
             raise ConfigError(f"bad agent option for {cfg.agent}: {e}") from None
         cfg = resolve(cfg)
         self.goal_conditioned = is_goal_conditioned(cfg.agent)
+        explicit = set(agent_overrides or {})
+        self.preset_note: str | None = None  # what a run prints about its per-dataset settings
         if self.goal_conditioned:  # the dataset's preset; options given explicitly win
-            self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset[0], set(agent_overrides or {}))
+            self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset[0], explicit)
+        elif isinstance(self.agent_cfg, SSCPConfig) and cfg.dataset:
+            asked = self.agent_cfg.preset
+            self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset, explicit)
+            self.preset_note = self.agent_cfg.preset_note()
+            if asked == "auto" and self.agent_cfg.preset == "none":
+                self.preset_note = f"--agent.preset auto: no preset for {', '.join(cfg.dataset)}; the paper's defaults"
         _check(cfg, self.agent_cfg)
         self.cfg = cfg
         jax.config.update(
@@ -450,6 +462,7 @@ class Trainer:
             "agent": dataclasses.asdict(self.agent_cfg),
             "runs": [dataclasses.asdict(r) for r in self.runs],
             "versions": {"jax": jax.__version__, "backend": jax.default_backend(), "devices": self.num_devices},
+            "provenance": provenance(),
         }
 
     def prepare_run_dir(self) -> bool:
@@ -640,8 +653,9 @@ class Trainer:
         if resumed:
             phase = f" (offline {self.step}, env steps {self.env_steps})" if self.cfg.online_steps else ""
             print(f"resuming {self.run_dir} from step {self.total_step}{phase}")
-        for note in self.env_notes:
-            print(note)
+        for note in [*self.env_notes, self.preset_note or ""]:
+            if note:
+                print(note)
         if self.no_eval is not None:
             print(f"no evaluation: {self.no_eval}; train.csv and checkpoints are written as usual")
         cfg = self.cfg
@@ -878,6 +892,33 @@ class OnlinePhase:
     def close(self) -> None:
         """Closes the envs."""
         self.envs.close()
+
+
+def source_commit() -> str | None:
+    """Returns the sscp commit this process runs: $SSCP_COMMIT when set (a copy of the code without its git folder),
+    else `git rev-parse HEAD` of the checkout sscp is imported from, with "-dirty" when it has uncommitted changes;
+    None outside a git checkout."""
+    if os.environ.get("SSCP_COMMIT"):
+        return os.environ["SSCP_COMMIT"]
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
+def provenance() -> dict:
+    """Returns what config.json records of where a run came from: the sscp commit and the command line."""
+    return {"commit": source_commit(), "command": shlex.join(sys.argv)}
 
 
 def _per_goal_summary(results: list[dict]) -> dict:

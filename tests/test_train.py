@@ -5,6 +5,8 @@ import dataclasses
 import json
 import math
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import pytest
 from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, checkpoint_steps, killable, tiny_agent_args
 
 from sscp import checkpoint
-from sscp.agents.sscp import SSCPAgent
+from sscp.agents.sscp import SSCPAgent, SSCPConfig
 from sscp.errors import CheckpointError, ConfigError, DivergenceError
 from sscp.logging import CSVLogger, read_csv
 from sscp.train import Trainer
@@ -47,6 +49,9 @@ def test_end_to_end_writes_the_run_folder(trained_run):
     assert [r["env_name"] for r in record["runs"]] == ["pointmaze-medium-singletask-task1-v0"] * 2 + [
         "pointmaze-medium-singletask-task2-v0"
     ] * 2
+    # where the run came from: this checkout's commit (a 40-hex hash, "-dirty" with uncommitted changes) and argv
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", record["provenance"]["commit"])
+    assert record["provenance"]["command"] == shlex.join(sys.argv)
 
     rows = read_csv(run_dir / "train.csv")
     assert len(rows) == 4 * (300 // 50)  # one row per run per log_every chunk
@@ -591,3 +596,30 @@ def test_gemm_rate_programs_compute_the_chained_products():
     assert r["tflops_wall"] == pytest.approx(2 * 2 * 8 * 16 * iters / (r["us_per_product_wall"] * 1e-6 * iters) / 1e12)
     if jax.default_backend() == "cpu":  # the trace is read, and a CPU trace has no GPU kernels to count
         assert gemm_kernel_seconds(activation, (x, w)) == (0.0, 0) and "tflops_kernels" not in r
+
+
+def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(capsys, tiny_config, tmp_path):
+    """--agent.preset auto: the paper's α₂ per D4RL locomotion dataset, found from D4RL's and sscp's spellings;
+    options given explicitly win; datasets with different presets cannot share a process; an unknown dataset keeps
+    the paper's defaults and the run says so."""
+    auto = SSCPConfig(preset="auto")
+    for name in ("hopper-medium-v2", "/data/hopper_medium-v2.hdf5", "hopper-medium-v5", "hopper-medium-v5.npz"):
+        assert auto.with_preset([name]).alpha_completion == 0.05, name
+    resolved = auto.with_preset(["walker2d-medium-expert-v5"])
+    assert (resolved.preset, resolved.alpha_completion) == ("walker2d-medium-expert", 0.10)
+    assert resolved.with_preset(["walker2d-medium-expert-v5"]) == resolved
+    assert resolved.preset_note() == "preset walker2d-medium-expert: alpha_completion 0.1"
+    kept = SSCPConfig(preset="auto", alpha_completion=0.3).with_preset(["hopper-medium-v2"], {"alpha_completion"})
+    assert kept.alpha_completion == 0.3
+    assert SSCPConfig().with_preset(["hopper-medium-v2"]).alpha_completion == 1.0  # "none", the default
+    with pytest.raises(ConfigError, match="different presets"):
+        auto.with_preset(["hopper-medium-v2", "walker2d-medium-v2"])
+    with pytest.raises(ConfigError, match="unknown --agent.preset 'cube'"):
+        SSCPConfig(preset="cube")
+
+    trainer = Trainer(
+        tiny_config(tmp_path / "run2", steps=2, log_every=2, eval_episodes=0), {**TINY_AGENT, "preset": "auto"}
+    )
+    assert trainer.agent_cfg.preset == "none" and trainer.agent_cfg.alpha_completion == 1.0
+    trainer.train()
+    assert f"--agent.preset auto: no preset for {TASKS[0]}; the paper's defaults" in capsys.readouterr().out

@@ -4,8 +4,10 @@ a twin critic trains it towards high Q through the completed action, and acting 
 Method and defaults: docs/method.md (Koirala & Fleming, arXiv 2506.21427).
 """
 
+import dataclasses
+import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import flax
 import jax
@@ -18,9 +20,34 @@ from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
 
 
+def sscp_presets() -> dict[str, dict]:
+    """Returns the per-dataset settings that `--agent.preset auto` looks up by dataset name: the paper's α₂ for the
+    D4RL locomotion datasets (docs/method.md), which apply to the D4RL files and to the D4RL-style datasets made here
+    (hopper-medium-v2 and hopper-medium-v5 alike)."""
+    alpha_completion = {
+        "halfcheetah": {"medium": 0.20, "medium-replay": 0.05, "medium-expert": 0.10},
+        "hopper": {"medium": 0.05, "medium-replay": 0.10, "medium-expert": 0.75},
+        "walker2d": {"medium": 0.50, "medium-replay": 0.10, "medium-expert": 0.10},
+    }
+    return {f"{env}-{data}": {"alpha_completion": a} for env, d in alpha_completion.items() for data, a in d.items()}
+
+
+def preset_key(dataset: str) -> str:
+    """Returns the name a dataset's preset is filed under: the file or dataset name without folder, extension and
+    version, with D4RL's underscores as hyphens (`/x/hopper_medium-v2.hdf5` and `hopper-medium-v5` give
+    `hopper-medium`)."""
+    name = re.sub(r"\.(npz|hdf5|h5)$", "", dataset.rstrip("/").rsplit("/", 1)[-1])
+    return re.sub(r"-v\d+$", "", name).replace("_", "-")
+
+
 @dataclass(frozen=True)
 class SSCPConfig:
     """Hyperparameters of the SSCP actor-critic; defaults are the paper's (docs/method.md)."""
+
+    preset: str = "none"
+    """Per-dataset settings: "none" keeps the defaults below; "auto" looks the datasets' settings up by name (the
+    paper's α₂ for the D4RL locomotion datasets: docs/method.md, "Presets"); or a preset name. Options given on the
+    command line win over the preset; the values used are printed and saved in config.json."""
 
     lr: float = 3e-4
     """Adam learning rate of the one optimiser on critic + actor loss."""
@@ -80,7 +107,13 @@ class SSCPConfig:
     targets). 0 is the paper's: acting uses the EMA actor's own noise z, but the one-step action tends to the
     conditional mean (docs/method.md §7), so online from scratch it explores little (docs/online.md)."""
 
+    PRESETS: ClassVar[dict[str, dict]] = sscp_presets()
+
     def __post_init__(self):
+        if self.preset not in ("none", "auto", *self.PRESETS):
+            raise ConfigError(
+                f"unknown --agent.preset {self.preset!r}; valid: none, auto, " + ", ".join(sorted(self.PRESETS))
+            )
         require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim")
         if self.exploration_noise < 0:
             raise ConfigError(f"--agent.exploration-noise must be >= 0, got {self.exploration_noise}")
@@ -89,6 +122,30 @@ class SSCPConfig:
         for name in ("critic_tau", "actor_ema"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"--agent.{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}")
+
+    def with_preset(self, datasets: list[str], explicit: set[str] | frozenset[str] = frozenset()) -> "SSCPConfig":
+        """Returns the config with its preset applied to the fields not in `explicit` (those given on the command
+        line). "auto" becomes the preset filed under the datasets' name (preset_key), or "none" where there is none;
+        datasets trained in one process share one config, so "auto" on datasets with different presets is refused.
+        Applying it again changes nothing."""
+        name = self.preset
+        if name == "auto":
+            found = {preset_key(d) if preset_key(d) in self.PRESETS else "none" for d in datasets}
+            if len(found) > 1:
+                raise ConfigError(
+                    f"--agent.preset auto: the datasets have different presets ({', '.join(sorted(found))}), but runs "
+                    "of one process share one config; train them in separate processes"
+                )
+            name = found.pop()
+        values = {k: v for k, v in self.PRESETS.get(name, {}).items() if k not in explicit}
+        return dataclasses.replace(self, preset=name, **values)
+
+    def preset_note(self) -> str | None:
+        """Returns the line a run prints about its preset, or None when none was asked for."""
+        if self.preset == "none":
+            return None
+        values = ", ".join(f"{k} {getattr(self, k)}" for k in self.PRESETS[self.preset])
+        return f"preset {self.preset}: {values}"
 
 
 class SSCPAgent(flax.struct.PyTreeNode):
