@@ -2,7 +2,7 @@
 folders.
 
     python benchmarks/scores_table.py RUNS [--step N] [--agents A B ...] [--json OUT.json] [--ci]
-    python benchmarks/scores_table.py TABLES.json [--ci]     # render a table written earlier by --json
+    python benchmarks/scores_table.py TABLES.json [--ci] [--key KEY]    # render tables written earlier by --json
 
 RUNS holds one run folder per (label, family), `RUNS/<label>/<family>/eval.csv`, each with every task x seed of that
 family vmapped (as `benchmarks/gpu/cube_scores.sh` and `bc_scores.sh` make them); a label is an agent name or any
@@ -14,6 +14,12 @@ number of updates: by default the largest step that every run folder of the fami
 over seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds. With `--ci`
 every cell is instead the mean and its 95 % bootstrap interval over seeds, "mean [low, high]": per task, seeds
 resampled with replacement; "all", a stratified bootstrap (each task's seeds resampled separately, sscp.stats).
+`--iqm` adds a column with the interquartile mean of all tasks x seeds and its stratified bootstrap interval
+(sscp.stats.aggregate, as `sscp plot` reports it).
+
+A JSON file whose tables sit under one of its keys (several result files keep them under "suites" or "datasets"
+beside their metadata) is read with `--key KEY`; the first files' layout ("agents" for "rows",
+"updates_per_sec_per_run" for "updates_per_sec") is read as well.
 
 Goal-conditioned runs (`RUNS/<agent>/<dataset>/`, as `benchmarks/gpu/goal_conditioned.sh` makes them) have one
 dataset each and its success per evaluation goal: their columns are goal1 ... goal5. `--summary` adds one table with
@@ -31,7 +37,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from sscp.stats import stratified_bootstrap_ci
+from sscp.stats import aggregate, stratified_bootstrap_ci
 
 
 def _task_name(dataset: str) -> str:
@@ -140,8 +146,16 @@ def _cell(per_task: list[list[float]], ci: bool) -> str:
     return f"{np.mean(per_task):.2f} [{low:.2f}, {high:.2f}]"
 
 
-def render(tables: dict, ci: bool = False) -> str:
-    """Returns one markdown table per family: a row per label, a column per task, then all tasks and updates/s."""
+def _iqm_cell(tasks: dict[str, list[float]]) -> str:
+    """Returns "IQM [low, high]" of all tasks x seeds, with the 95 % stratified bootstrap interval."""
+    result = aggregate(tasks)
+    low, high = result["iqm_ci"]
+    return f"{result['iqm']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def render(tables: dict, ci: bool = False, iqm: bool = False) -> str:
+    """Returns one markdown table per family: a row per label, a column per task, then all tasks (with iqm, also
+    their IQM) and updates/s."""
     lines = []
     for family, table in tables.items():
         if table["step"] is None:
@@ -149,13 +163,17 @@ def render(tables: dict, ci: bool = False) -> str:
             continue
         tasks = sorted({t for row in table["rows"].values() for t in row["tasks"]}, key=_task_name)
         lines.append(f"### {family}, {table['step']:,} updates per run\n")
-        lines.append("| agent | " + " | ".join(_task_name(t) for t in tasks) + " | **all** | updates/s per run |")
-        lines.append("|---|" + "---|" * (len(tasks) + 2))
+        extra = " IQM |" if iqm else ""
+        lines.append(
+            "| agent | " + " | ".join(_task_name(t) for t in tasks) + f" | **all** |{extra} updates/s per run |"
+        )
+        lines.append("|---|" + "---|" * (len(tasks) + 2 + iqm))
         for label, row in table["rows"].items():
             cells = [_cell([s], ci) if (s := row["tasks"].get(t)) else "–" for t in tasks]
-            every = _cell([row["tasks"][t] for t in tasks if t in row["tasks"]], ci)
+            present = {t: row["tasks"][t] for t in tasks if t in row["tasks"]}
+            every = f"**{_cell(list(present.values()), ci)}**" + (f" | {_iqm_cell(present)}" if iqm else "")
             speed = row["updates_per_sec"]
-            lines.append(f"| {label} | " + " | ".join(cells) + f" | **{every}** | {f'{speed:.0f}' if speed else '–'} |")
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {every} | {f'{speed:.0f}' if speed else '–'} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -179,6 +197,38 @@ def render_summary(tables: dict, ci: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_tables(path: str, key: str | None = None) -> dict:
+    """Returns the tables of a JSON file written by --json, or of the dict under its key, in gather's layout."""
+    with open(path) as f:
+        data = json.load(f)
+    nested = [k for k, v in data.items() if isinstance(v, dict) and any(map(_is_table, v.values()))]
+    if key is not None:
+        if key not in nested:
+            sys.exit(f"error: {path} has no tables under {key!r}; keys that hold tables: {', '.join(nested) or 'none'}")
+        data = data[key]
+    tables = {}
+    for family, table in data.items():
+        if not _is_table(table):
+            continue
+        rows = table["rows"] if "rows" in table else table["agents"]
+        tables[family] = {k: v for k, v in table.items() if k != "agents"} | {
+            "rows": {
+                label: {
+                    "tasks": row["tasks"],
+                    "updates_per_sec": row.get("updates_per_sec", row.get("updates_per_sec_per_run")),
+                }
+                for label, row in rows.items()
+            }
+        }
+    if not tables:
+        sys.exit(f"error: {path} has no tables at its top level; give --key, one of: {', '.join(nested) or 'none'}")
+    return tables
+
+
+def _is_table(value) -> bool:
+    return isinstance(value, dict) and "step" in value and ("rows" in value or "agents" in value)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", help="a folder of run folders, or a JSON file written earlier by --json")
@@ -187,15 +237,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     parser.add_argument("--summary", action="store_true", help="also print a table of families x labels")
     parser.add_argument("--ci", action="store_true", help="cells: mean [95 %% bootstrap interval] instead of ± std")
+    parser.add_argument("--iqm", action="store_true", help="add a column: IQM of all tasks x seeds [95 %% interval]")
+    parser.add_argument("--key", default=None, help="with a JSON file: the key under which its tables are")
     args = parser.parse_args(argv)
     if os.path.isfile(args.runs) and args.runs.endswith(".json"):
-        with open(args.runs) as f:
-            tables = {k: v for k, v in json.load(f).items() if isinstance(v, dict) and "rows" in v}
+        tables = read_tables(args.runs, args.key)
     elif os.path.isdir(args.runs):
         tables = gather(args.runs, args.step, args.agents)
     else:
         sys.exit(f"error: {args.runs} is neither a folder of run folders nor a JSON file of tables")
-    print(render(tables, args.ci))
+    print(render(tables, args.ci, args.iqm))
     if args.summary:
         print(render_summary(tables, args.ci))
     if args.json:

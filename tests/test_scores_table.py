@@ -104,3 +104,44 @@ def test_a_run_evaluated_afterwards_by_sscp_eval_has_its_row(tmp_path):
     table = scores_table.gather(str(tmp_path))["fam"]
     assert table["step"] == 45000
     assert table["rows"]["late"]["tasks"] == {"fam-task1-demos-v0": [0.1, 1.1], "fam-task2-demos-v0": [0.2, 1.2]}
+
+
+def test_iqm_column_drops_the_outer_quarters_of_all_tasks_and_seeds(tmp_path):
+    """--iqm adds the interquartile mean over every task x seed: for 0.0, 0.2, 0.4 and 1.0 (one task, four seeds) it
+    drops the lowest and the highest value, so the IQM is 0.30 where the mean is 0.40; a row where every run scores
+    0.5 has the interval [0.50, 0.50]."""
+    tables = {
+        "fam": {
+            "step": 10,
+            "rows": {
+                "a": {"tasks": {"fam-task1-v0": [0.0, 0.2, 0.4, 1.0]}, "updates_per_sec": None},
+                "b": {"tasks": {"fam-task1-v0": [0.5] * 4}, "updates_per_sec": None},
+            },
+        }
+    }
+    text = scores_table.render(tables, ci=True, iqm=True)
+    assert "| agent | task1 | **all** | IQM | updates/s per run |" in text
+    row_a = next(line for line in text.splitlines() if line.startswith("| a |"))
+    iqm_cell = row_a.split(" | ")[3]
+    assert iqm_cell.startswith("0.30 [") and "**0.40 [" in row_a
+    low, high = (float(x) for x in iqm_cell[6:-1].split(", "))
+    assert 0.0 <= low < 0.30 < high <= 1.0
+    assert "| b | 0.50 [0.50, 0.50] | **0.50 [0.50, 0.50]** | 0.50 [0.50, 0.50] | – |" in text
+    assert "IQM" not in scores_table.render(tables, ci=True)
+
+
+def test_tables_nested_under_a_key_and_the_first_files_layout_render(tmp_path, capsys):
+    """Result files that keep their tables under a key beside metadata render with --key; "agents" and
+    "updates_per_sec_per_run" (the layout of the first cube-scores file) read as "rows" and "updates_per_sec"."""
+    path = tmp_path / "scores.json"
+    table = {"step": 50, "agents": {"a": {"tasks": {"fam-task1-v0": [0.2, 0.4]}, "updates_per_sec_per_run": 77.4}}}
+    path.write_text(json.dumps({"commit": "abc", "suites": {"fam": table}}))
+    scores_table.main([str(path), "--key", "suites"])
+    assert "| a | 0.30 ± 0.10 | **0.30 ± 0.10** | 77 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="give --key, one of: suites"):
+        scores_table.main([str(path)])
+    with pytest.raises(SystemExit, match="no tables under 'datasets'; keys that hold tables: suites"):
+        scores_table.main([str(path), "--key", "datasets"])
+    path.write_text(json.dumps({"fam": table}))
+    scores_table.main([str(path)])
+    assert "| a | 0.30 ± 0.10 | **0.30 ± 0.10** | 77 |" in capsys.readouterr().out
