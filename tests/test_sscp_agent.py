@@ -290,3 +290,34 @@ def test_matmul_norm_grads_same_values_as_flax_layer_norm():
     got = jax.grad(loss(matmul16))(params, x)
     for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
         assert float(jnp.abs(g - w).max()) <= 0.05 * float(jnp.abs(w).max()) + 1e-6
+
+
+def test_a_separate_td_actor_gives_the_td_target_and_follows_its_own_rate():
+    """td_actor_ema splits the EMA actor's two roles: the TD target's next action comes from the separate copy (its
+    parameters change the critic loss, the acting actor's do not), which moves at its own rate; acting still uses
+    the acting EMA actor. Without the option the acting actor plays both roles (the paper's)."""
+    batch = make_batch(jax.random.PRNGKey(0))
+    config = dataclasses.replace(TINY, td_actor_ema=0.5)
+    agent = SSCPAgent.create(jax.random.PRNGKey(1), batch, config)
+    update = jax.jit(lambda a: a.update(batch)[0])
+    agent = update(update(agent))
+    new = update(agent)
+    expected = jax.tree.map(lambda p, t: 0.5 * p + 0.5 * t, agent.params["actor"], agent.target_params["td_actor"])
+    assert _close(new.target_params["td_actor"], expected, atol=1e-7)
+    assert not _close(new.target_params["td_actor"], new.target_params["actor"], atol=1e-6)
+
+    key = jax.random.PRNGKey(3)
+
+    def critic_loss(targets):
+        return float(agent.replace(target_params=targets).total_loss(batch, agent.params, key)[1]["critic_loss"])
+
+    moved = jax.tree.map(lambda x: x + 0.05, agent.target_params["td_actor"])
+    assert critic_loss({**agent.target_params, "td_actor": moved}) != critic_loss(agent.target_params)
+    acting_moved = jax.tree.map(lambda x: x + 0.05, agent.target_params["actor"])
+    assert critic_loss({**agent.target_params, "actor": acting_moved}) == critic_loss(agent.target_params)
+    obs = batch["observations"]
+    with_acting_moved = agent.replace(target_params={**agent.target_params, "actor": acting_moved})
+    assert not np.allclose(with_acting_moved.sample_actions(obs, key), agent.sample_actions(obs, key))
+
+    plain = SSCPAgent.create(jax.random.PRNGKey(1), batch, TINY)
+    assert "td_actor" not in plain.target_params and plain.td_actor() is plain.target_params["actor"]

@@ -78,7 +78,12 @@ class SSCPConfig:
     critic_tau: float = 0.005
     """Soft-update rate of the target critics, every step."""
     actor_ema: float = 0.0005
-    """EMA rate of the acting ("target") actor, every step."""
+    """EMA rate of the acting ("target") actor, every step; it also gives the TD target's next action unless
+    td_actor_ema is set."""
+    td_actor_ema: float | None = None
+    """EMA rate of a separate actor that gives the TD target's next action. None (the paper's): the acting EMA actor
+    plays both roles. Setting it keeps a second EMA copy, so the two roles can be tuned apart (1 follows the online
+    actor one step behind)."""
     action_clip_eps: float = 1e-5
     """Dataset actions are clipped to ±(1 − eps) before every loss (the critic's Q(s, a) and the flow losses), as the
     authors' code clips them once when the dataset is loaded."""
@@ -119,8 +124,8 @@ class SSCPConfig:
             raise ConfigError(f"--agent.exploration-noise must be >= 0, got {self.exploration_noise}")
         if not 0.0 <= self.discount <= 1.0:
             raise ConfigError(f"--agent.discount must be in [0, 1], got {self.discount}")
-        for name in ("critic_tau", "actor_ema"):
-            if not 0.0 < getattr(self, name) <= 1.0:
+        for name in ("critic_tau", "actor_ema", "td_actor_ema"):
+            if getattr(self, name) is not None and not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"--agent.{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}")
 
     def with_preset(self, datasets: list[str], explicit: set[str] | frozenset[str] = frozenset()) -> "SSCPConfig":
@@ -202,7 +207,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
         """
         obs, obs_next, actions = batch["observations"], batch["next_observations"], self._clipped_actions(batch)
         z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
-        next_actions = flow.one_step_sample(self.field(self.target_params["actor"]), obs_next, z_next)
+        next_actions = flow.one_step_sample(self.field(self.td_actor()), obs_next, z_next)
         next_q = self.critic_def.apply(self.target_params["critic"], obs_next, next_actions)
         q = self.critic_def.apply(params["critic"], obs, actions)
         critic_loss, info = self.td_loss(batch, q, next_q)
@@ -227,7 +232,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
         """
         obs, obs_next, actions = batch["observations"], batch["next_observations"], self._clipped_actions(batch)
         z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
-        next_actions = flow.one_step_sample(self.field(self.target_params["actor"]), obs_next, z_next)
+        next_actions = flow.one_step_sample(self.field(self.td_actor()), obs_next, z_next)
 
         n = obs.shape[0]
         zeros = jnp.zeros_like(tau)
@@ -260,10 +265,19 @@ class SSCPAgent(flax.struct.PyTreeNode):
         """Returns the soft-updated targets: critics at critic_tau, the acting actor at actor_ema, each moved toward
         the online parameters from *before* this step's gradient update (the authors' code computes them from the
         pre-step network in the same step)."""
-        return {
-            "critic": soft_update(self.params["critic"], self.target_params["critic"], self.config.critic_tau),
-            "actor": soft_update(self.params["actor"], self.target_params["actor"], self.config.actor_ema),
+        cfg, before, targets = self.config, self.params, self.target_params
+        updated = {
+            "critic": soft_update(before["critic"], targets["critic"], cfg.critic_tau),
+            "actor": soft_update(before["actor"], targets["actor"], cfg.actor_ema),
         }
+        if cfg.td_actor_ema is not None:
+            updated["td_actor"] = soft_update(before["actor"], targets["td_actor"], cfg.td_actor_ema)
+        return updated
+
+    def td_actor(self) -> dict:
+        """Returns the parameters of the actor whose one-step action enters the TD target: the acting EMA actor, or
+        the separate EMA copy when td_actor_ema is set."""
+        return self.target_params["td_actor" if self.config.td_actor_ema is not None else "actor"]
 
     def update(self, batch: dict) -> tuple["SSCPAgent", dict]:
         """Returns the agent after one gradient step on batch, and scalar diagnostics."""
@@ -321,7 +335,9 @@ class SSCPAgent(flax.struct.PyTreeNode):
         optimizer = adam(config.lr, config.flat_optimizer)
         return cls(
             params=params,
-            target_params=jax.tree.map(jnp.copy, params),
+            target_params=jax.tree.map(
+                jnp.copy, {**params, "td_actor": params["actor"]} if config.td_actor_ema is not None else params
+            ),
             opt_state=optimizer.init(params),
             rng=rng,
             config=config,
