@@ -24,6 +24,9 @@ T0=$(date +%s)
 # The scripts run from the repository root; its `sscp` package is importable by every python3 they start (the
 # benchmark scripts under benchmarks/ import it too) without installing it.
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# Each run's config.json records the sscp commit; a copy of the checkout without its git folder can pass it in.
+SSCP_COMMIT=${SSCP_COMMIT:-$(git rev-parse HEAD 2>/dev/null)}
+export SSCP_COMMIT
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
 read -r -a GPU_LIST <<<"${GPUS:-}"
 QUEUE="$RUNS/queue.txt"
