@@ -87,9 +87,7 @@ start() {  # make the data, queue one process per (agent, family), start the que
 }
 
 collect() {
-  jobs_progress | tee "$OUT/progress.txt"
-  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
-  tar -czf "$OUT/cube-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+  jobs_archive cube-scores
   python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/cube-scores.json" | tee "$OUT/cube-scores.md"
 }
 

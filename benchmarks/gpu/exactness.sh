@@ -91,9 +91,7 @@ start() {
 }
 
 collect() {
-  jobs_progress | tee "$OUT/progress.txt"
-  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
-  tar -czf "$OUT/exactness-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+  jobs_archive exactness
   # shellcheck disable=SC2086
   python3 benchmarks/scores_table.py "$RUNS" --agents sscp-before sscp-exact $GC_AGENTS --json "$OUT/exactness.json" \
     --summary --ci | tee "$OUT/exactness.md"

@@ -81,9 +81,7 @@ start() {  # make the datasets, queue one process per (dataset, agent), start th
 }
 
 collect() {
-  jobs_progress | tee "$OUT/gc-progress.txt"
-  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
-  tar -czf "$OUT/gc-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+  jobs_archive gc-scores gc-progress.txt
   python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/gc-scores.json" --summary \
     | tee "$OUT/gc-scores.md"
 }

@@ -14,6 +14,8 @@
 #   jobs_stop STEP               stop each job once its eval.csv has rows of STEP (waits up to WAIT_S for the rest)
 #   jobs_kill                    end the queue and every job still running (their logs and checkpoints stay)
 #   jobs_progress                one line per run folder: last logged step, updates/s, last evaluation
+#   jobs_archive NAME [FILE]     progress into $OUT/FILE (progress.txt), the logs that report errors, and every run
+#                                folder without checkpoints in $OUT/NAME-runs.tar.gz
 #   cores_each N                 the machine's CPU cores divided among N processes (at least 1)
 #   jobs_main                    run PHASE with the script's own start (make data, job_add..., jobs_start) and collect
 #                                functions: start (then wait up to WAIT_S), wait, stop (STOP_AT), collect, or all (one
@@ -123,6 +125,12 @@ for d, _, files in sorted(os.walk(runs)):
     done = " DONE" if os.path.exists(os.path.join(d, "DONE")) else ""
     print(f"{os.path.relpath(d, runs):<36} step {step:>7} {ups:>7}  {succ}{done}")
 EOF
+}
+
+jobs_archive() {  # NAME [PROGRESS_FILE]: progress into $OUT, the logs that report errors, $OUT/NAME-runs.tar.gz
+  jobs_progress | tee "$OUT/${2:-progress.txt}"
+  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
+  tar -czf "$OUT/$1-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
 }
 
 jobs_main() {

@@ -62,9 +62,7 @@ start() {
 }
 
 collect() {
-  jobs_progress | tee "$OUT/progress.txt"
-  for f in "$RUNS"/*/*/stdout.log; do grep -l -i "error\|Traceback" "$f"; done 2>/dev/null | head
-  tar -czf "$OUT/speed-scores-runs.tar.gz" --exclude=checkpoints -C "$(dirname "$RUNS")" "$(basename "$RUNS")"
+  jobs_archive speed-scores
   # shellcheck disable=SC2086
   python3 benchmarks/scores_table.py "$RUNS" --agents $AGENTS --json "$OUT/speed-scores.json" |
     tee "$OUT/speed-scores.md"
