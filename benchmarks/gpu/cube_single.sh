@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SSCP on the five cube-single-play single-task variants x 2 seeds on one GPU machine, in commands of at most
-# 10 minutes (the device tool's limit) that resume one another while the machine stays warm.
+# 10 minutes each (for a session or scheduler with such a limit) that resume one another.
 #
 #   PHASE=first OUT=/tmp/out bash benchmarks/gpu/cube_single.sh   # generate the data on the CPU cores while the GPU
 #                                                                  # measures the speed options, then start training

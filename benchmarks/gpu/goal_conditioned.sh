@@ -2,7 +2,7 @@
 # Issue 5's table: GC-SSCP, HIQL, GCIVL and GCBC on pointmaze-{medium,large,giant,teleport}-{navigate,stitch}
 # (official size, generated here), 2 seeds each, the same number of updates for every agent, on one machine with one
 # or more GPUs. One process per (dataset, agent), both seeds vmapped in it, all processes at once in the background
-# (jobs_lib.sh), so a warm machine trains across the device tool's 10-minute calls.
+# (jobs_lib.sh), so training goes on between the script's phases (commands with a time limit).
 #
 #   PHASE=start   OUT=/tmp/out bash benchmarks/gpu/goal_conditioned.sh   # make the datasets on every CPU core, start
 #                                                                         # the processes, wait up to WAIT_S

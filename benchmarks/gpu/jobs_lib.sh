@@ -1,8 +1,8 @@
-# Shared by the GPU score scripts (cube_scores.sh, bc_scores.sh, speed_scores.sh): a queue of `sscp train` jobs that
-# runs in the background, outliving the device tool's call (it kills only the command's own process session), so a
-# warm machine trains across calls of at most 10 minutes. The device tool gives an idle machine back 30 s after a call
-# ends (status: idle_release_s), and the jobs with it: issue the next call at once. Source it after setting RUNS, OUT
-# and WAIT_S.
+# Shared by the GPU score scripts (cube_scores.sh, bc_scores.sh, speed_scores.sh, exactness.sh, ...): a queue of
+# `sscp train` jobs that runs in the background in its own process session, so it outlives the shell command that
+# started it (a remote shell or a scheduler step with a time limit): a later PHASE=wait or PHASE=finish of the same
+# script waits for it and collects. A job that was cut off (the machine went away) resumes from its newest checkpoint
+# when the script is started again; finished jobs (DONE) are skipped. Source it after setting RUNS, OUT and WAIT_S.
 #
 #   job_add DIR GPU COMMAND...   queue a job (skipped if DIR/DONE exists): DIR/job.sh runs COMMAND on GPU (an index,
 #                                taken modulo the machine's GPUs, or modulo the list GPUS="1 2 3" when that is set:

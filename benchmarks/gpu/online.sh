@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Online RL from scratch on a GPU machine: SSCP vs SAC on HalfCheetah-v5, Walker2d-v5 and Hopper-v5, 2 seeds each.
 # One background process per (agent, env group) through jobs_lib.sh, spread over the machine's GPUs (or GPUS="..."),
-# so a warm machine trains across the device tool's 10-minute calls; the seeds (and the envs of one group) are
-# vmapped in one process.
+# so training goes on between the script's phases (commands with a time limit); the seeds (and the envs of one
+# group) are vmapped in one process.
 #
 #   PHASE=start  OUT=/tmp/out bash benchmarks/gpu/online.sh     # start the processes, wait up to WAIT_S
 #   PHASE=wait   OUT=/tmp/out bash benchmarks/gpu/online.sh     # wait up to WAIT_S more, print progress

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Scale-out and reproducibility measurements on the GPU machines, in calls of at most 10 minutes (the device tool's
-# limit) while the machine stays warm; each phase writes JSON rows and logs to $OUT.
+# Scale-out and reproducibility measurements on the GPU machines, in commands of at most 10 minutes each (for a
+# session or scheduler with such a limit); each phase writes JSON rows and logs to $OUT.
 #
 #   PHASE=one OUT=/tmp/out bash benchmarks/gpu/scale_out.sh  # 1 GPU: determinism (2 runs x 2 XLA settings), acting
 #                                                            # latency of every agent, the 16-seed packed sweep, then
