@@ -321,3 +321,34 @@ def test_a_separate_td_actor_gives_the_td_target_and_follows_its_own_rate():
 
     plain = SSCPAgent.create(jax.random.PRNGKey(1), batch, TINY)
     assert "td_actor" not in plain.target_params and plain.td_actor() is plain.target_params["actor"]
+
+
+def test_collecting_actions_follow_the_exploration_options():
+    """By default SSCP collects with sample_actions (the EMA actor, one step: the paper's). explore_actor="online"
+    collects with the trained actor, explore_sample_steps=k with k network calls, exploration_noise adds clipped
+    Gaussian noise; evaluation (sample_actions) stays the EMA actor's in every case."""
+    batch = make_batch(jax.random.PRNGKey(0))
+    agent = SSCPAgent.create(jax.random.PRNGKey(1), batch, TINY)
+    update = jax.jit(lambda a: a.update(batch)[0])
+    agent = update(update(agent))  # the online and EMA actors now differ
+    obs, key = batch["observations"], jax.random.PRNGKey(5)
+    np.testing.assert_array_equal(agent.explore_actions(obs, key), agent.sample_actions(obs, key))
+    action_key, noise_key = jax.random.split(key)
+    z = jax.random.normal(action_key, (obs.shape[0], 3))
+
+    def collected(**options):
+        return agent.replace(config=dataclasses.replace(TINY, **options)).explore_actions(obs, key)
+
+    def expected(actor, steps):
+        return flow.euler_then_complete(agent.field(actor), obs, z, steps)
+
+    ema, online = agent.target_params["actor"], agent.params["actor"]
+    np.testing.assert_allclose(collected(explore_actor="online"), expected(online, 1), atol=1e-6)
+    assert not np.allclose(expected(online, 1), expected(ema, 1), atol=1e-4)
+    np.testing.assert_allclose(collected(explore_sample_steps=4), expected(ema, 4), atol=1e-6)
+    assert not np.allclose(expected(ema, 4), expected(ema, 1), atol=1e-4)
+    noise = 0.3 * jax.random.normal(noise_key, z.shape)
+    np.testing.assert_allclose(collected(exploration_noise=0.3), jnp.clip(expected(ema, 1) + noise, -1, 1), atol=1e-6)
+    for options in ({"explore_actor": "online"}, {"explore_sample_steps": 4}, {"exploration_noise": 0.3}):
+        other = agent.replace(config=dataclasses.replace(TINY, **options))
+        np.testing.assert_array_equal(other.sample_actions(obs, key), agent.sample_actions(obs, key))

@@ -111,6 +111,13 @@ class SSCPConfig:
     """Std of Gaussian noise added to the actions taken while collecting online data (not in evaluation or TD
     targets). 0 is the paper's: acting uses the EMA actor's own noise z, but the one-step action tends to the
     conditional mean (docs/method.md §7), so online from scratch it explores little (docs/online.md)."""
+    explore_actor: Literal["ema", "online"] = "ema"
+    """Which actor collects online data: "ema", the acting EMA actor (the paper's), or "online", the actor being
+    trained (fresher; evaluation and the TD target keep their own actors)."""
+    explore_sample_steps: int = 0
+    """Network calls per action while collecting online data: 0 uses sample_steps (the paper's one step); k > 1
+    integrates the velocity head for k − 1 Euler steps before the completion jump, which keeps more of the spread
+    over z that the one-step jump loses (docs/expressiveness.md)."""
 
     PRESETS: ClassVar[dict[str, dict]] = sscp_presets()
 
@@ -122,6 +129,10 @@ class SSCPConfig:
         require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim")
         if self.exploration_noise < 0:
             raise ConfigError(f"--agent.exploration-noise must be >= 0, got {self.exploration_noise}")
+        if self.explore_sample_steps < 0:
+            raise ConfigError(
+                f"--agent.explore-sample-steps must be >= 0 (0: sample-steps), got {self.explore_sample_steps}"
+            )
         if not 0.0 <= self.discount <= 1.0:
             raise ConfigError(f"--agent.discount must be in [0, 1], got {self.discount}")
         for name in ("critic_tau", "actor_ema", "td_actor_ema"):
@@ -297,13 +308,20 @@ class SSCPAgent(flax.struct.PyTreeNode):
         return flow.euler_then_complete(field, observations, z, self.config.sample_steps)
 
     def explore_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:
-        """Returns the actions taken while collecting online data: sample_actions, plus clipped Gaussian noise of
-        std exploration_noise when that option is on (off by default, as in the paper)."""
-        if self.config.exploration_noise == 0.0:
+        """Returns the actions taken while collecting online data: by default sample_actions (the paper's); with the
+        options, the online actor instead of the EMA actor (explore_actor), explore_sample_steps network calls, and
+        clipped Gaussian noise of std exploration_noise on top."""
+        cfg = self.config
+        steps = cfg.explore_sample_steps or cfg.sample_steps
+        if cfg.exploration_noise == 0.0 and cfg.explore_actor == "ema" and steps == cfg.sample_steps:
             return self.sample_actions(observations, key)
         action_key, noise_key = jax.random.split(key)
-        actions = self.sample_actions(observations, action_key)
-        noise = self.config.exploration_noise * jax.random.normal(noise_key, actions.shape)
+        z = jax.random.normal(action_key, (*observations.shape[:-1], self.actor_def.action_dim))
+        actor = self.params["actor"] if cfg.explore_actor == "online" else self.target_params["actor"]
+        actions = flow.euler_then_complete(self.field(actor), observations, z, steps)
+        if cfg.exploration_noise == 0.0:
+            return actions
+        noise = cfg.exploration_noise * jax.random.normal(noise_key, actions.shape)
         return jnp.clip(actions + noise, -1.0, 1.0)
 
     @classmethod
