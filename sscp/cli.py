@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -13,6 +12,10 @@ from typing import Annotated, Literal
 import tyro
 
 from sscp.errors import ConfigError, SSCPError
+from sscp.options import parse_agent_overrides, split_agent_overrides
+
+# Each command imports what it runs inside its own function: `sscp --help`, `sscp data list` and `sscp plot` should not
+# wait seconds for jax and the training loop, which only some commands need.
 
 USAGE = """usage: sscp COMMAND [OPTIONS]
 
@@ -35,52 +38,9 @@ commands:
 """
 
 
-def split_agent_overrides(args: list[str]) -> tuple[list[str], list[str]]:
-    """Returns (other args, agent args with the `agent.` prefix removed) from a train command line."""
-    rest, agent_args = [], []
-    i = 0
-    while i < len(args):
-        tok = args[i]
-        if tok.startswith("--agent."):
-            name, eq, value = tok[len("--agent.") :].partition("=")
-            agent_args.append("--" + name.replace("_", "-"))
-            if eq:
-                agent_args.append(value)
-            i += 1
-            while i < len(args) and not args[i].startswith("--"):
-                agent_args.append(args[i])
-                i += 1
-        else:
-            rest.append(tok)
-            i += 1
-    return rest, agent_args
-
-
-def parse_agent_overrides(config_cls: type, agent_args: list[str], agent_name: str) -> dict:
-    """Returns {field: typed value} for the --agent.FIELD options, or a ConfigError listing valid fields."""
-    if not agent_args:
-        return {}
-    valid = {f.name.replace("_", "-") for f in dataclasses.fields(config_cls)}
-    for tok in agent_args:
-        if tok.startswith("--") and tok[2:] not in valid:
-            raise ConfigError(
-                f"unknown option --agent.{tok[2:]} for agent {agent_name!r}; valid: "
-                + ", ".join(f"--agent.{v}" for v in sorted(valid))
-            )
-    # FlagConversionOff: booleans take a value like every other field (--agent.critic-layer-norm False); tyro's
-    # default --no-FIELD form would be rejected above as an unknown field, leaving no way to turn a boolean off.
-    parsed = tyro.cli(
-        config_cls,
-        args=agent_args,
-        prog=f"sscp train --agent {agent_name} --agent.FIELD",
-        config=(tyro.conf.FlagConversionOff,),
-    )
-    given = {tok[2:].replace("-", "_") for tok in agent_args if tok.startswith("--")}
-    return {k: getattr(parsed, k) for k in given}
-
-
 def cmd_train(args: list[str]) -> None:
     """Parses and runs `sscp train`."""
+    from sscp import report
     from sscp.agents import AGENTS, get_agent
     from sscp.train import TrainConfig, Trainer
 
@@ -104,60 +64,7 @@ def cmd_train(args: list[str]) -> None:
     cfg = tyro.cli(TrainConfig, args=rest, prog="sscp train")
     _, config_cls = get_agent(cfg.agent)
     overrides = parse_agent_overrides(config_cls, agent_args, cfg.agent)
-    run(Trainer(cfg, overrides))
-
-
-def run(trainer) -> list[dict]:
-    """Trains, then prints the final table and the run folder; returns the final evaluation."""
-    start = time.perf_counter()
-    results = trainer.train()
-    wall = time.perf_counter() - start
-    print_results(trainer, results, wall)
-    return results
-
-
-def print_results(trainer, results: list[dict], wall: float) -> None:
-    """Prints one line per run: task, seed, success, return, updates/s (env steps/s for online runs), wall time."""
-    from sscp.envs import reports_success
-    from sscp.logging import read_csv
-
-    online = read_csv(trainer.run_dir / "online.csv")
-    rows, key, label = (
-        (online, "time/env_steps_per_sec", "env steps/s")
-        if online
-        else (read_csv(trainer.run_dir / "train.csv"), "time/updates_per_sec", "updates/s")
-    )
-    speeds = [float(r[key]) for r in rows[len(trainer.runs) :]] or [float("nan")]  # the first row holds compiling
-    ups = sorted(speeds)[len(speeds) // 2]
-    # data with reference returns (D4RL, locomotion): its normalised score, as those tasks have no success measure
-    normalized = all(not math.isnan(res.get("normalized_return", math.nan)) for res in results)
-    score = "normalized" if normalized else "success"
-    # environments without a success measure (Gymnasium's MuJoCo and classic-control ones): "–", compare returns
-    no_success = sorted({r.env_name for r in trainer.runs if r.env_name and not reports_success(r.env_name)})
-    print(f"\n{'task':<44} {'seed':>4} {score:>10} {'return':>8} {label:>10} {'wall s':>8}")
-    for r, res in zip(trainer.runs, results, strict=True):
-        value = res["normalized_return"] if normalized else res["success"]
-        if math.isnan(res["success"]):
-            shown, ret = "not evaluated", ""
-        elif normalized:
-            shown, ret = f"{value:.1f}", f"{res['return']:.1f}"
-        else:
-            shown = "–" if r.env_name in no_success else f"{value:.2f}"
-            ret = f"{res['return']:.1f}"
-        speed = "–" if math.isnan(ups) else f"{ups:.0f}"
-        print(f"{r.dataset:<44} {r.seed:>4} {shown:>10} {ret:>8} {speed:>10} {wall:>8.0f}")
-    if normalized:
-        print("(normalized: D4RL's score, 100 × (return − random) / (expert − random) with the dataset's reference "
-              "returns)")  # fmt: skip
-    if no_success and not normalized:
-        print(f"(–: {', '.join(no_success)} report no success; compare the returns)")
-    if trainer.no_eval is not None:
-        print(f"(not evaluated: {trainer.no_eval})")
-    if math.isnan(ups):
-        print(f"({label}: only the first log row exists, and it includes compiling; log more rows for a speed)")
-    names = ("config.json", "train.csv", "online.csv", "eval.csv", "curves.png", "checkpoints")
-    present = [n + ("/" if n == "checkpoints" else "") for n in names if (trainer.run_dir / n).exists()]
-    print(f"\nrun folder: {trainer.run_dir} ({', '.join(present)})")
+    report.run(Trainer(cfg, overrides))
 
 
 @dataclass(frozen=True)

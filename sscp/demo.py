@@ -3,6 +3,10 @@
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
+from sscp import report
+from sscp.data import registry
 from sscp.train import TrainConfig, Trainer
 
 
@@ -36,8 +40,6 @@ class DemoArgs:
 
 def demo(args: DemoArgs) -> list[dict]:
     """Runs the demo and returns the final evaluation of each seed."""
-    from sscp.cli import run
-
     cfg = TrainConfig(
         agent="sscp",
         dataset=(args.dataset,),
@@ -58,16 +60,12 @@ def demo(args: DemoArgs) -> list[dict]:
         "time_embed_dim": 32,
     }
     print(f"sscp demo: {args.dataset}, {_data_source(args)}, {args.steps} steps, small networks")
-    return run(Trainer(cfg, overrides))
+    return report.run(Trainer(cfg, overrides))
 
 
 def _data_source(args: DemoArgs) -> str:
     """Returns where the demo's data comes from: episodes generated now, or the cached file, its size, and whether
     --episodes asked for another size (a cached file is used as it is)."""
-    import numpy as np
-
-    from sscp.data import registry
-
     path = registry.resolve(args.dataset, args.data_dir).train_path
     if not path.is_file():
         return f"{args.episodes} episodes generated now into {path}"

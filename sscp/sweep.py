@@ -28,6 +28,7 @@ import tyro
 
 from sscp import checkpoint
 from sscp.errors import ConfigError, SSCPError
+from sscp.options import parse_agent_overrides
 
 SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "agent", "grid", "resources")
 SET_BY_SWEEP = ("agent", "dataset", "env", "seeds", "run_dir", "progress")
@@ -258,8 +259,6 @@ def _parse_quietly(fn, what: str):
 
 def _agent_options(config_cls: type, agent: str, options: dict, source: str) -> dict:
     """Returns options parsed and typed as `sscp train --agent.FIELD VALUE` would (the same checks and errors)."""
-    from sscp.cli import parse_agent_overrides
-
     if not options:
         return {}
     typed = _parse_quietly(

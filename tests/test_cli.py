@@ -10,9 +10,10 @@ import sys
 import pytest
 from conftest import BASE_DATASET, TASKS, TINY_AGENT, tiny_agent_args
 
-from sscp import cli
+from sscp import cli, report
 from sscp.agents.sscp import SSCPConfig
 from sscp.data import registry
+from sscp.options import parse_agent_overrides, split_agent_overrides
 
 
 def sscp(capsys, *args: str) -> tuple[int, str, str]:
@@ -75,7 +76,7 @@ def test_missing_dataset_is_one_line_naming_the_file_and_the_command(capsys, tmp
 def test_agent_options_reach_the_trainer(capsys, monkeypatch, tiny_data_dir, tmp_path, trained_run):
     # trained_run first: building this Trainer then reuses its compiled ops (same shapes, 4 vmapped runs).
     trainers = []
-    monkeypatch.setattr(cli, "run", trainers.append)  # build the Trainer, skip the training
+    monkeypatch.setattr(report, "run", trainers.append)  # build the Trainer, skip the training
     args = ["train", "--dataset", *TASKS, "--steps", "7", "--seeds", "3", "4"]
     args += ["--data-dir", str(tiny_data_dir), "--run-dir", str(tmp_path / "run"), *tiny_agent_args()]
     code, _, err = sscp(
@@ -93,13 +94,13 @@ def test_agent_options_reach_the_trainer(capsys, monkeypatch, tiny_data_dir, tmp
 
 
 def test_boolean_agent_options_take_a_value():
-    rest, agent_args = cli.split_agent_overrides(
+    rest, agent_args = split_agent_overrides(
         ["--steps", "5", "--agent.critic-layer-norm", "False", "--agent.flat_optimizer=False", "--seeds", "1"]
     )
     assert rest == ["--steps", "5", "--seeds", "1"]
-    overrides = cli.parse_agent_overrides(SSCPConfig, agent_args, "sscp")
+    overrides = parse_agent_overrides(SSCPConfig, agent_args, "sscp")
     assert overrides == {"critic_layer_norm": False, "flat_optimizer": False}
-    assert cli.parse_agent_overrides(SSCPConfig, ["--actor-layer-norm", "True"], "sscp") == {"actor_layer_norm": True}
+    assert parse_agent_overrides(SSCPConfig, ["--actor-layer-norm", "True"], "sscp") == {"actor_layer_norm": True}
 
 
 def test_eval_prints_a_table_and_writes_json(capsys, trained_run):
@@ -301,7 +302,7 @@ def test_results_table_without_a_timed_row_says_why(capsys, tmp_path):
     why, not 'nan'; with a later row it prints that row's speed."""
     from types import SimpleNamespace
 
-    from sscp.cli import print_results
+    from sscp.report import print_results
 
     run = SimpleNamespace(
         dataset="cube-single-play-singletask-task2-v0", seed=0, env_name="cube-single-singletask-task2-v0"
@@ -331,7 +332,7 @@ def test_results_table_shows_the_normalized_score_where_tasks_have_one(capsys, t
     MuJoCo tasks do not measure; others keep the success rate."""
     from types import SimpleNamespace
 
-    from sscp.cli import print_results
+    from sscp.report import print_results
 
     run = SimpleNamespace(dataset="hopper-medium-v2", seed=0, env_name="Hopper-v5")
     trainer = SimpleNamespace(run_dir=tmp_path, runs=[run], no_eval=None)
@@ -349,7 +350,7 @@ def test_results_table_shows_no_success_rate_for_envs_that_measure_none(capsys, 
     not a success rate of 0.00; an OGBench env keeps its success rate."""
     from types import SimpleNamespace
 
-    from sscp.cli import print_results
+    from sscp.report import print_results
 
     runs = [
         SimpleNamespace(dataset="HalfCheetah-v5", seed=0, env_name="HalfCheetah-v5"),
@@ -388,7 +389,7 @@ def test_small_usage_problems_get_plain_answers(capsys, tmp_path):
 
 
 def test_demo_names_the_cached_file_it_trains_on(capsys, monkeypatch, tiny_data_dir, tmp_path):
-    monkeypatch.setattr(cli, "run", lambda trainer: None)  # build the demo's Trainer, skip the training
+    monkeypatch.setattr(report, "run", lambda trainer: None)  # build the demo's Trainer, skip the training
     args = ["demo", "--dataset", TASKS[0], "--data-dir", str(tiny_data_dir), "--run-dir", str(tmp_path / "run")]
     code, out, err = sscp(capsys, *args, "--episodes", "5", "--hidden", "16")
     assert code == 0, err

@@ -1,0 +1,57 @@
+"""What `sscp train` and `sscp demo` print when training ends: one line per run, where the run folder is."""
+
+import math
+import time
+
+from sscp.envs import reports_success
+from sscp.logging import read_csv
+
+
+def run(trainer) -> list[dict]:
+    """Trains, then prints the final table and the run folder; returns the final evaluation."""
+    start = time.perf_counter()
+    results = trainer.train()
+    wall = time.perf_counter() - start
+    print_results(trainer, results, wall)
+    return results
+
+
+def print_results(trainer, results: list[dict], wall: float) -> None:
+    """Prints one line per run: task, seed, success, return, updates/s (env steps/s for online runs), wall time."""
+    online = read_csv(trainer.run_dir / "online.csv")
+    rows, key, label = (
+        (online, "time/env_steps_per_sec", "env steps/s")
+        if online
+        else (read_csv(trainer.run_dir / "train.csv"), "time/updates_per_sec", "updates/s")
+    )
+    speeds = [float(r[key]) for r in rows[len(trainer.runs) :]] or [float("nan")]  # the first row holds compiling
+    ups = sorted(speeds)[len(speeds) // 2]
+    # data with reference returns (D4RL, locomotion): its normalised score, as those tasks have no success measure
+    normalized = all(not math.isnan(res.get("normalized_return", math.nan)) for res in results)
+    score = "normalized" if normalized else "success"
+    # environments without a success measure (Gymnasium's MuJoCo and classic-control ones): "–", compare returns
+    no_success = sorted({r.env_name for r in trainer.runs if r.env_name and not reports_success(r.env_name)})
+    print(f"\n{'task':<44} {'seed':>4} {score:>10} {'return':>8} {label:>10} {'wall s':>8}")
+    for r, res in zip(trainer.runs, results, strict=True):
+        value = res["normalized_return"] if normalized else res["success"]
+        if math.isnan(res["success"]):
+            shown, ret = "not evaluated", ""
+        elif normalized:
+            shown, ret = f"{value:.1f}", f"{res['return']:.1f}"
+        else:
+            shown = "–" if r.env_name in no_success else f"{value:.2f}"
+            ret = f"{res['return']:.1f}"
+        speed = "–" if math.isnan(ups) else f"{ups:.0f}"
+        print(f"{r.dataset:<44} {r.seed:>4} {shown:>10} {ret:>8} {speed:>10} {wall:>8.0f}")
+    if normalized:
+        print("(normalized: D4RL's score, 100 × (return − random) / (expert − random) with the dataset's reference "
+              "returns)")  # fmt: skip
+    if no_success and not normalized:
+        print(f"(–: {', '.join(no_success)} report no success; compare the returns)")
+    if trainer.no_eval is not None:
+        print(f"(not evaluated: {trainer.no_eval})")
+    if math.isnan(ups):
+        print(f"({label}: only the first log row exists, and it includes compiling; log more rows for a speed)")
+    names = ("config.json", "train.csv", "online.csv", "eval.csv", "curves.png", "checkpoints")
+    present = [n + ("/" if n == "checkpoints" else "") for n in names if (trainer.run_dir / n).exists()]
+    print(f"\nrun folder: {trainer.run_dir} ({', '.join(present)})")
