@@ -253,6 +253,7 @@ DATA_USAGE = (
 
 def cmd_data(args: list[str]) -> None:
     """Parses and runs `sscp data make` and `sscp data export`."""
+    from sscp.data import locomotion
     from sscp.data.registry import export_command, list_command, make_command
 
     if args and args[0] in ("-h", "--help"):
@@ -263,7 +264,11 @@ def cmd_data(args: list[str]) -> None:
         a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
         options = {"train_steps": a.train_steps, "transitions": a.transitions, "eval_every": a.eval_every,
                    "eval_episodes": a.eval_episodes, "online_chunk": a.online_chunk}  # fmt: skip
-        make_command(a.name, a.episodes, a.out, a.workers, a.seed, options, overwrite=a.overwrite)
+        make_locomotion = None
+        if a.name in locomotion.DATASETS:  # its recipe trains SAC: jax and the training loop load for these names only
+            from sscp.recipes.locomotion import make as make_locomotion
+        make_command(a.name, a.episodes, a.out, a.workers, a.seed, options,
+                     overwrite=a.overwrite, make_locomotion=make_locomotion)  # fmt: skip
     elif args and args[0] == "export":
         e = tyro.cli(DataExportArgs, args=args[1:], prog="sscp data export")
         export_command(e.name, e.format, e.out, e.data_dir)

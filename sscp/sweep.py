@@ -27,8 +27,12 @@ import numpy as np
 import tyro
 
 from sscp import checkpoint
+from sscp.agents import AGENTS, get_agent
+from sscp.data import registry
 from sscp.errors import ConfigError, SSCPError
 from sscp.options import parse_agent_overrides
+from sscp.recipes.locomotion import make as make_locomotion
+from sscp.train import TrainConfig, Trainer
 
 SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "agent", "grid", "resources")
 SET_BY_SWEEP = ("agent", "dataset", "env", "seeds", "run_dir", "progress")
@@ -131,8 +135,6 @@ def expand(spec: dict, source: str = "spec", gpus_available: float = 0.0) -> lis
     """Returns the groups of a spec, every name and option checked (ConfigError naming the key and valid choices).
 
     gpus_available sets the default GPUs per group: 1 when the cluster has GPUs, else 0."""
-    from sscp.agents import AGENTS, get_agent
-
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(SPEC_KEYS)}")
@@ -269,8 +271,6 @@ def _agent_options(config_cls: type, agent: str, options: dict, source: str) -> 
 
 def _train_options(options: dict, source: str) -> dict:
     """Returns the spec's train section typed as `sscp train` parses it; the fields a sweep sets itself are refused."""
-    from sscp.train import TrainConfig
-
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for name in options:
         if name in SET_BY_SWEEP:
@@ -287,8 +287,6 @@ def _train_options(options: dict, source: str) -> dict:
 
 def _data_sets(datasets: list[str], pack: str, data_dir: str | None, source: str) -> list[tuple[str, ...]]:
     """Returns the datasets of each group: one each, or with pack=tasks the variants of one base dataset together."""
-    from sscp.data import registry
-
     try:  # ConfigError for unknown names, before any work
         specs = [registry.resolve(d, data_dir) for d in datasets]
     except ConfigError as e:
@@ -341,8 +339,6 @@ def run_group(group: dict, sweep_dir: str) -> dict:
     written atomically to <run folder>/result.json: per-run results, training seconds (train_s: the jitted updates,
     compilation included) and this attempt's seconds from start to end (wall_s: loading, compiling, training,
     evaluating). Output goes to <run folder>/sweep.log."""
-    from sscp.train import TrainConfig, Trainer
-
     started = time.perf_counter()
     g = Group(**{k: tuple(v) if k in ("datasets", "envs", "seeds") else v for k, v in group.items()})
     run_dir = Path(sweep_dir) / "runs" / g.key
@@ -483,8 +479,6 @@ def _prepare(sweep_dir: Path, spec: dict, groups: list[Group]) -> None:
 
 def _prepare_data(groups: list[Group]) -> None:
     """Generates missing datasets here, once each, before any group starts (groups would race to write them)."""
-    from sscp.data import registry
-
     seen = set()
     for g in groups:
         if not g.train.get("make_data"):
@@ -495,7 +489,9 @@ def _prepare_data(groups: list[Group]) -> None:
                 continue
             seen.add(spec.train_path)
             print(f"making {spec.dataset_name} (missing, train.make_data is set)")
-            registry.make_command(name, g.train.get("data_episodes"), spec.train_path.parent)
+            registry.make_command(
+                name, g.train.get("data_episodes"), spec.train_path.parent, make_locomotion=make_locomotion
+            )
 
 
 def _run_serial(todo: list[Group], sweep_dir: Path) -> dict[str, str]:

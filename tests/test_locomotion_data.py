@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sscp import checkpoint
+from sscp import checkpoint, cli
 from sscp.data import locomotion
 from sscp.data.registry import load, make_command, resolve
 from sscp.envs import normalized_score
 from sscp.errors import ConfigError, DataError
 from sscp.logging import read_csv
+from sscp.recipes import locomotion as recipe
 from sscp.train import TrainConfig, Trainer
 
 TINY_SAC = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16)}
@@ -24,7 +25,7 @@ def _make(folder: Path, **changes) -> list[Path]:
     options = dict(train_steps=TRAIN_STEPS, transitions=TRANSITIONS, eval_every=EVAL_EVERY, eval_episodes=2,
                    progress=False, num_envs=4, train_options={"log_every": 150, "eval_max_steps": 50},
                    agent_options=TINY_SAC)  # fmt: skip
-    return locomotion.make("hopper-medium-v5", folder, **{**options, **changes})
+    return recipe.make("hopper-medium-v5", folder, **{**options, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +36,16 @@ def made(tmp_path_factory) -> Path:
 
 
 def _run_dir(folder: Path) -> Path:
-    return locomotion.run_folder(folder, "hopper", 0, TRAIN_STEPS)
+    return recipe.run_folder(folder, "hopper", 0, TRAIN_STEPS)
 
 
 def test_select_medium_takes_the_policy_closest_to_a_third_of_the_final_one():
-    assert locomotion.select_medium([0.0, 100.0, 290.0, 500.0, 900.0]) == 2  # target 300
-    assert locomotion.select_medium([-50.0, 310.0, 290.0, 900.0]) == 1  # a tie (10 away each): the earliest
-    assert locomotion.select_medium([1000.0, 20.0, 30.0]) == 1  # never the final policy while others exist
-    assert locomotion.select_medium([5.0]) == 0
+    assert recipe.select_medium([0.0, 100.0, 290.0, 500.0, 900.0]) == 2  # target 300
+    assert recipe.select_medium([-50.0, 310.0, 290.0, 900.0]) == 1  # a tie (10 away each): the earliest
+    assert recipe.select_medium([1000.0, 20.0, 30.0]) == 1  # never the final policy while others exist
+    assert recipe.select_medium([5.0]) == 0
     with pytest.raises(ConfigError):
-        locomotion.select_medium([])
+        recipe.select_medium([])
 
 
 def test_names_resolve_to_v5_envs_and_missing_files_name_the_command(tmp_path):
@@ -58,6 +59,23 @@ def test_names_resolve_to_v5_envs_and_missing_files_name_the_command(tmp_path):
         make_command("hopper-medium-v5", 3, tmp_path)
     with pytest.raises(ConfigError, match="--train-steps apply only to the locomotion"):
         make_command("pointmaze-medium-navigate-v0", None, tmp_path, locomotion_options={"train_steps": 10})
+
+
+def test_data_make_hands_locomotion_names_to_the_recipe(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_make(name, out_dir, **options):
+        calls.append((name, options))
+        path = Path(out_dir) / "hopper-medium-v5.npz"
+        np.savez(path, terminals=np.array([0.0, 1.0]))
+        return [path]
+
+    monkeypatch.setattr(recipe, "make", fake_make)  # the data layer cannot reach the recipe: the command hands it down
+    assert cli.main(["data", "make", "hopper-medium-v5", "--out", str(tmp_path), "--train-steps", "10"]) == 0
+    assert calls == [("hopper-medium-v5", {"seed": 0, "workers": 0, "train_steps": 10})]
+    assert "made 1 datasets" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="pass make_locomotion=sscp.recipes.locomotion.make"):
+        make_command("hopper-medium-v5", None, tmp_path / "other")
 
 
 def test_five_datasets_with_sizes_keys_and_the_medium_policy(made):
@@ -75,7 +93,7 @@ def test_five_datasets_with_sizes_keys_and_the_medium_policy(made):
         assert metas[kind]["transitions"] == TRANSITIONS
     assert metas["medium-expert"]["transitions"] == 2 * TRANSITIONS
     returns = [metas["medium"]["policy_eval_returns"][str(s)] for s in range(EVAL_EVERY, TRAIN_STEPS + 1, EVAL_EVERY)]
-    medium_step = EVAL_EVERY * (locomotion.select_medium(returns) + 1)
+    medium_step = EVAL_EVERY * (recipe.select_medium(returns) + 1)
     assert metas["medium"]["medium_env_step"] == medium_step and metas["expert"]["expert_env_step"] == TRAIN_STEPS
     assert metas["medium-replay"]["transitions"] == medium_step
 
@@ -160,8 +178,8 @@ def test_online_chunk_reaches_the_sac_run_and_the_metadata(tmp_path):
     with pytest.raises(ConfigError, match="--online-chunk must be positive"):
         _make(tmp_path, online_chunk=0)
     paths = _make(tmp_path, train_steps=150, transitions=40, online_chunk=50)
-    run_dir = locomotion.run_folder(tmp_path, "hopper", 0, 150, online_chunk=50)
-    assert run_dir.name.endswith("-chunk50") and run_dir != locomotion.run_folder(tmp_path, "hopper", 0, 150)
+    run_dir = recipe.run_folder(tmp_path, "hopper", 0, 150, online_chunk=50)
+    assert run_dir.name.endswith("-chunk50") and run_dir != recipe.run_folder(tmp_path, "hopper", 0, 150)
     assert json.loads((run_dir / "config.json").read_text())["train"]["online_chunk"] == 50
     meta = json.loads(locomotion.sidecar_path(paths[0]).read_text())
     assert meta["online_chunk"] == 50 and meta["sac_run"] == str(run_dir)
@@ -170,9 +188,9 @@ def test_online_chunk_reaches_the_sac_run_and_the_metadata(tmp_path):
 def test_a_medium_policy_far_from_a_third_of_the_expert_is_flagged():
     # halfcheetah on the GPU (2026-11-27): 225 at 25k, then 5,398 at 50k, final 7,353: the pick is 3 % of the final
     returns, steps = [225.0, 5398.0, 7353.0], [25_000, 50_000, 200_000]
-    medium = locomotion.select_medium(returns)
+    medium = recipe.select_medium(returns)
     assert medium == 0
-    warning = locomotion.medium_warning(returns, steps, medium)
+    warning = recipe.medium_warning(returns, steps, medium)
     assert "env step 25000" in warning and "0.03 x" in warning and "--eval-every" in warning
-    assert locomotion.medium_warning([300.0, 1000.0, 3000.0], [1, 2, 3], 1) is None  # 0.33 x: fine
-    assert locomotion.medium_warning([-5.0, -1.0], [1, 2], 0) is None  # a negative final return: no fraction
+    assert recipe.medium_warning([300.0, 1000.0, 3000.0], [1, 2, 3], 1) is None  # 0.33 x: fine
+    assert recipe.medium_warning([-5.0, -1.0], [1, 2], 0) is None  # a negative final return: no fraction

@@ -4,6 +4,7 @@ import difflib
 import os
 import re
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,13 +302,15 @@ def make_command(
     seed: int = 0,
     locomotion_options: dict | None = None,
     overwrite: bool = False,
+    make_locomotion: Callable[..., list[Path]] | None = None,
 ) -> tuple[Path, ...]:
     """Returns the paths written after generating dataset `name` and printing where the files went.
 
     Backs `sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--overwrite]`; a single-task name
     makes its base dataset, and `out` defaults to `data_dir()`. A locomotion name (`hopper-medium-v5`, ...) makes all
-    five datasets of its env with `locomotion.make` (options: train_steps, transitions, eval_every, eval_episodes,
-    online_chunk); --episodes does not apply to it, nor do those options to other names. Existing files are
+    five datasets of its env with `make_locomotion` (options: train_steps, transitions, eval_every, eval_episodes,
+    online_chunk): `sscp.recipes.locomotion.make`, which trains SAC, a layer above the data, so the commands pass it
+    in; --episodes does not apply to it, nor do those options to other names. Existing files are
     replaced only with `overwrite`, else a ConfigError names them before anything is generated.
     """
     folder = _folder(out)
@@ -318,7 +321,9 @@ def make_command(
             raise ConfigError(f"--episodes does not apply to {name}; its size is --transitions (default 1,000,000)")
         env = name.split("-")[0]
         _refuse_overwrite([folder / f"{n}.npz" for n in locomotion.DATASETS if n.split("-")[0] == env], overwrite)
-        paths = tuple(locomotion.make(name, folder, seed=seed, workers=workers or 0, **options))
+        if make_locomotion is None:
+            raise ConfigError(f"{name} is made by training SAC: pass make_locomotion=sscp.recipes.locomotion.make")
+        paths = tuple(make_locomotion(name, folder, seed=seed, workers=workers or 0, **options))
     else:
         if options:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in options)
