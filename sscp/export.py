@@ -13,7 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from sscp import runtime, runtime_numpy
+from sscp.agents.dql import chain_noise, ddpm_schedule
+from sscp.checkpoint import write_atomic
 from sscp.errors import ConfigError, SSCPError
+from sscp.nets import MLP, SinusoidalEmbedding, TimeStepEmbedding
 
 TOLERANCE = 1e-5  # max |exported - trained| allowed on the check's observations (float32 rounding of refactored ops)
 
@@ -66,8 +69,6 @@ def export_policy(
 def _sscp_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Returns (the time embedding e(τ_i, d_i) of each network call [steps, embed_dim], {"step_scale"}) of SSCP's
     flow.euler_then_complete: steps − 1 Euler steps, then one completion jump."""
-    from sscp.nets import TimeStepEmbedding
-
     steps = agent.config.sample_steps
     # (τ, d, scale) of each call, as flow.euler_then_complete computes them in float32
     dt = np.float32(1.0 / steps)
@@ -89,9 +90,6 @@ def _flow_bc_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.n
 def _dql_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Returns (the step embedding of each network call [T, time_dim], the reverse chain's coefficients per call) of
     DQLAgent.sample: calls at t = T − 1, …, 0."""
-    from sscp.agents.dql import ddpm_schedule
-    from sscp.nets import MLP, SinusoidalEmbedding
-
     steps = agent.config.diffusion_steps
     t = np.arange(steps - 1, -1, -1)
     sinusoidal = SinusoidalEmbedding(net.time_dim).apply({}, jnp.asarray(t, jnp.float32))
@@ -156,8 +154,6 @@ def numpy_policy(agent, agent_name: str, obs_dim: int) -> tuple[dict[str, np.nda
 def sampler_noise(sampler: str, key: jax.Array, steps: int, shape: tuple[int, int]) -> jax.Array:
     """Returns the standard-normal draws [noise_draws, *shape] that sample_actions makes from `key`, in the order
     sscp.runtime_numpy's `noise=` takes them: z for an euler sampler, the reverse chain's `steps` draws for ddpm."""
-    from sscp.agents.dql import chain_noise
-
     return chain_noise(key, steps, shape) if sampler == "ddpm" else jax.random.normal(key, shape)[None]
 
 
@@ -242,8 +238,6 @@ def export_run(
             f"the exported policy differs from the trained one by up to {diff:.3g} (> {TOLERANCE}) on {checks} "
             "observations; nothing was written"
         )
-    from sscp.checkpoint import write_atomic
-
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, data)
     print(

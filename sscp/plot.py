@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sscp.errors import ConfigError
 from sscp.logging import read_csv
+from sscp.stats import aggregate
 
 
 def _series(rows: list[dict], key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -190,8 +192,6 @@ def aggregate_table(series: dict, metric: str, reps: int = 10_000) -> tuple[str,
     """Returns (markdown table, rows) aggregating each label's (agent's) final `metric` across tasks, from `collect`'s
     series: IQM and mean, each with a 95 % stratified bootstrap confidence interval (sscp.stats), plus the number of
     tasks and runs."""
-    from sscp.stats import aggregate
-
     rows = []
     for agent, per_task in sorted(final_scores(series).items()):
         rows.append({"agent": agent, "metric": metric, **aggregate(per_task, reps)})
@@ -208,8 +208,6 @@ def aggregate_table(series: dict, metric: str, reps: int = 10_000) -> tuple[str,
 def plot_runs(run_dirs: list[Path], metrics: list[str] | None, out: Path, reps: int = 10_000) -> list[Path]:
     """Writes `<out>/<metric>.png` (slashes as underscores) per metric and `<out>/aggregate.md` and `aggregate.json`
     with the IQM table of every metric; returns the paths written."""
-    from sscp.errors import ConfigError
-
     out = Path(out)
     metrics = metrics or metrics_of(run_dirs)
     if not metrics:

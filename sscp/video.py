@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sscp.envs import make_env
 from sscp.errors import ConfigError, OutputError
 
 
@@ -51,8 +52,6 @@ def record_episode(
     """Returns (frames, return, success) of one episode of `act(observation) -> action` in env `env_name`, rendered
     after the reset and after every step with the env's own camera. With `task_id`, the episode heads for that
     evaluation goal of an OGBench goal-conditioned env, and `act(observation, goal)` gets the goal observation."""
-    from sscp.envs import make_env
-
     env = make_env(name=env_name)
     try:
         env.unwrapped.render_mode = "rgb_array"  # the MuJoCo envs build their renderer whatever the mode

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sscp.data.checks import HDF5_ERRORS, Checker, describe
+from sscp.data.formats import fsync_directory
 from sscp.errors import DataError
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
@@ -190,8 +191,6 @@ def save_d4rl_hdf5(path: str | os.PathLike, dataset: dict[str, np.ndarray]) -> N
     """Writes transitions (as `load_d4rl_hdf5` returns them) as a D4RL file with `next_observations`, atomically:
     a temporary file in the same folder, fsync, rename. Without rewards/masks, rewards are 0 and nothing terminates."""
     import h5py
-
-    from sscp.data.formats import fsync_directory
 
     path = Path(path)
     missing = [k for k in ("observations", "next_observations", "actions", "terminals") if k not in dataset]

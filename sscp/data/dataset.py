@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sscp.data import registry
 from sscp.data.formats import episodes as episode_spans
 from sscp.errors import DataError
 
@@ -139,8 +140,6 @@ def load_offline_data(
     With need_env, a dataset without an evaluation environment is refused (its file name may be wrong), except
     Robomimic data and zarr replay buffers (Push-T): no such environment exists here, so they train without
     evaluation (env name None). Without it (training without evaluation) any dataset loads."""
-    from sscp.data import registry
-
     specs = [registry.resolve(n, data_dir) for n in names]
     datasets, env_names = [], []
     for spec in specs:

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sscp.data import registry
 from sscp.errors import ConfigError, DataError
 
 GOAL_KEYS = ("value_goals", "actor_goals", "high_actor_targets", "low_actor_goals")
@@ -186,8 +187,6 @@ def load_goal_data(
 ) -> GoalData:
     """Returns the goal-conditioned dataset `name` (e.g. pointmaze-medium-navigate-v0, or an .npz path) on the
     device; a ConfigError for single-task names, whose fixed task has no place in goal-conditioned training."""
-    from sscp.data import registry
-
     spec = registry.resolve(name, data_dir)
     if spec.single_task:
         raise ConfigError(
