@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from sscp.data.formats import fsync_directory
+from sscp import atomic
 from sscp.errors import CheckpointError
 
 _NAME = re.compile(r"^step_(\d{10})\.ckpt$")
@@ -58,17 +58,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Writes data to path via a temporary file, fsync and rename; on failure the old file at path is untouched."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_directory(path.parent)
+        atomic.write_bytes(path, data, hidden=True)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"could not write {path}: {e.strerror or e}; the previous file is unchanged") from None
 
 

@@ -20,7 +20,7 @@ LAYERS = {
     "sscp.runtime": 0,
     "sscp.runtime_numpy": 0,
     "sscp.options": 0,  # the `--agent.FIELD` parser of `sscp train` and sweep specs
-    "sscp.data.formats": 0,  # reading and atomically writing files (checkpoints too)
+    "sscp.atomic": 0,  # files written whole or not at all (checkpoints, configs, datasets)
     # 1: environments and run outputs
     "sscp.envs": 1,
     "sscp.env_state": 1,

@@ -13,13 +13,12 @@ its own next observation, so an export loads back unchanged.
 
 import os
 import re
-from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
+from sscp import atomic
 from sscp.data.checks import HDF5_ERRORS, Checker, describe
-from sscp.data.formats import fsync_directory
 from sscp.errors import DataError
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
@@ -199,10 +198,9 @@ def save_d4rl_hdf5(path: str | os.PathLike, dataset: dict[str, np.ndarray]) -> N
     n = len(dataset["observations"])
     masks = dataset.get("masks", np.ones(n, np.float32))
     terminals = masks == 0
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(tmp, "w") as file:
+        with atomic.replacing(path) as tmp, h5py.File(tmp, "w") as file:
             file.attrs[PER_ROW_ATTR] = True
             file.create_dataset("observations", data=dataset["observations"], compression="gzip")
             file.create_dataset("next_observations", data=dataset["next_observations"], compression="gzip")
@@ -210,15 +208,7 @@ def save_d4rl_hdf5(path: str | os.PathLike, dataset: dict[str, np.ndarray]) -> N
             file.create_dataset("rewards", data=dataset.get("rewards", np.zeros(n, np.float32)))
             file.create_dataset("terminals", data=terminals)
             file.create_dataset("timeouts", data=(dataset["terminals"] == 1) & ~terminals)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_directory(path.parent)
-    except BaseException as error:
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(error, HDF5_ERRORS):
-            raise DataError(
-                f"{path}: could not write the file ({describe(error)}); free disk space or write elsewhere"
-            ) from None
-        raise
+    except HDF5_ERRORS as error:
+        raise DataError(
+            f"{path}: could not write the file ({describe(error)}); free disk space or write elsewhere"
+        ) from None

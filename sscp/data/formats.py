@@ -6,16 +6,15 @@ its final observation, so loading drops that row and builds `next_observations`,
 `ogbench.load_dataset(compact_dataset=False)`.
 """
 
-import errno
 import os
 import struct
 import zipfile
 import zlib
-from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
+from sscp import atomic
 from sscp.errors import DataError
 
 REQUIRED_KEYS = ("observations", "actions", "terminals")
@@ -220,18 +219,6 @@ def save_ogbench_npz(path: str | os.PathLike, dataset: dict[str, np.ndarray]) ->
     save_npz_atomic(path, {k: np.concatenate(v) for k, v in stored.items()})
 
 
-def fsync_directory(directory: Path) -> None:
-    """Makes a rename inside `directory` durable; file systems that cannot sync directories are skipped."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as error:
-        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
 def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Writes `arrays` as a compressed `.npz` at `path` so that the final name only ever holds a complete file.
 
@@ -239,23 +226,14 @@ def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> N
     (including Ctrl-C) removes the temporary file and leaves an existing file at `path` untouched.
     """
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # An open file object, because np.savez_compressed appends '.npz' to names that lack it.
-        with open(tmp, "wb") as file:
+        with atomic.replacing(path) as tmp, open(tmp, "wb") as file:
+            # An open file object, because np.savez_compressed appends '.npz' to names that lack it.
             np.savez_compressed(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-        fsync_directory(path.parent)
-    except BaseException as error:
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            reason = error.strerror or _describe(error)
-            raise DataError(
-                f"{path}: could not write the file ({reason}); free disk space, fix the folder permissions "
-                "or write to another folder (e.g. `--out DIR` or $SSCP_DATA_DIR)"
-            ) from error
-        raise
+    except OSError as error:
+        reason = error.strerror or _describe(error)
+        raise DataError(
+            f"{path}: could not write the file ({reason}); free disk space, fix the folder permissions "
+            "or write to another folder (e.g. `--out DIR` or $SSCP_DATA_DIR)"
+        ) from error

@@ -1,0 +1,47 @@
+"""Files whose final name only ever holds a complete file: each writer fills a temporary file in the same folder,
+which is flushed to disk and renamed over the name, and the folder is synced so the rename survives a crash. Used
+by checkpoints, config and result files, and every dataset writer."""
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def fsync_directory(directory: Path) -> None:
+    """Makes a rename inside `directory` durable; file systems that cannot sync directories are skipped."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, hidden: bool = False) -> Iterator[Path]:
+    """Yields a temporary path beside `path` (`.NAME.tmp-PID` when hidden, else `NAME.tmp-PID`) for the caller to
+    write. When the block ends without an error, the file is synced, renamed over `path` and the folder synced; on
+    any error (Ctrl-C included) the temporary file is removed, an existing file at `path` is untouched, and the error
+    goes on to the caller."""
+    path = Path(path)
+    tmp = path.with_name(f"{'.' if hidden else ''}{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as file:
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+        fsync_directory(path.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, hidden: bool = False) -> None:
+    """Writes `data` to `path` through `replacing`; an OSError leaves the old file untouched and goes on."""
+    with replacing(path, hidden) as tmp:
+        tmp.write_bytes(data)
