@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.throughput import emit, provenance  # noqa: E402
 from sscp import checkpoint  # noqa: E402
-from sscp.logging import read_csv  # noqa: E402
+from sscp.runlog import read_csv  # noqa: E402
 
 SCHEDULING = "--xla_gpu_command_buffer_scheduling_mode="
 FLAGS = {  # variant: (XLA flags added, environment variables set)

@@ -181,7 +181,7 @@ def stray_files(run_dir: Path) -> list[str]:
 
 
 def csv_steps(run_dir: Path) -> list[int]:
-    from sscp.logging import read_csv
+    from sscp.runlog import read_csv
 
     return [int(r["step"]) for r in read_csv(Path(run_dir) / "train.csv")]
 
@@ -194,7 +194,7 @@ def compare_runs(run: Path, ref: Path, steps: int, log_every: int) -> list[str]:
     """Returns what differs between run folders run and ref: CSV rows (ignoring time/*), the steps logged per run
     (each of log_every .. steps exactly once), the checkpoint files and their parameters bit for bit."""
     from sscp import checkpoint
-    from sscp.logging import read_csv
+    from sscp.runlog import read_csv
 
     problems = []
     for name in ("train.csv", "eval.csv"):
@@ -788,7 +788,7 @@ def poisoned_update(bad_when: Callable) -> Iterator[None]:
 def fault_nan(lab: Lab, trials: int, rng: np.random.Generator) -> list[Row]:
     """NaN at a random update: the default stops naming the step; --on-nonfinite skip finishes with finite params."""
     from sscp import checkpoint
-    from sscp.logging import read_csv
+    from sscp.runlog import read_csv
 
     stop_row = Row(
         "NaN in the update of a random step (default --on-nonfinite stop)",
@@ -895,17 +895,17 @@ def _full_disk_open(path, mode="r", *args, **kwargs):
 
 @contextlib.contextmanager
 def _write_enospc(ckpt_dir: Path, info: dict) -> Iterator[None]:
-    import sscp.checkpoint
+    import sscp.atomic
 
-    with patched(sscp.checkpoint, "open", _full_disk_open):
+    with patched(sscp.atomic, "open", _full_disk_open):
         yield
 
 
 @contextlib.contextmanager
 def _fsync_enospc(ckpt_dir: Path, info: dict) -> Iterator[None]:
-    import sscp.checkpoint
+    import sscp.atomic
 
-    with patched(sscp.checkpoint, "os", _OsProxy(fsync=_enospc)):
+    with patched(sscp.atomic, "os", _OsProxy(fsync=_enospc)):
         yield
 
 
@@ -918,7 +918,7 @@ def _mkdir_enospc(ckpt_dir: Path, info: dict) -> Iterator[None]:
 @contextlib.contextmanager
 def _read_only(ckpt_dir: Path, info: dict) -> Iterator[None]:
     """chmod 0o500 on checkpoints/; where that does not stop this process (root), a patched open raising EACCES."""
-    import sscp.checkpoint
+    import sscp.atomic
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     mode = ckpt_dir.stat().st_mode & 0o777
@@ -942,7 +942,7 @@ def _read_only(ckpt_dir: Path, info: dict) -> Iterator[None]:
     def denied(path, *args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-    with patched(sscp.checkpoint, "open", denied):
+    with patched(sscp.atomic, "open", denied):
         yield
 
 
@@ -968,7 +968,7 @@ def _failing_save(step: int, install: Callable, info: dict) -> Iterator[None]:
 @contextlib.contextmanager
 def _failing_log(step: int, install: Callable, info: dict) -> Iterator[None]:
     """Makes the train.csv append of `step` fail with ENOSPC after half the row."""
-    import sscp.logging
+    import sscp.runlog
     from sscp.train import Trainer
 
     log_train = Trainer._log_train
@@ -977,7 +977,7 @@ def _failing_log(step: int, install: Callable, info: dict) -> Iterator[None]:
         if self.step != step:
             return log_train(self, *args)
         info["before"] = file_hashes(self.run_dir / "checkpoints")
-        with patched(sscp.logging, "open", _full_disk_open):
+        with patched(sscp.runlog, "open", _full_disk_open):
             return log_train(self, *args)
 
     with patched(Trainer, "_log_train", _log_train):

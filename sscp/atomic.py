@@ -43,5 +43,5 @@ def replacing(path: str | os.PathLike, hidden: bool = False) -> Iterator[Path]:
 
 def write_bytes(path: str | os.PathLike, data: bytes, hidden: bool = False) -> None:
     """Writes `data` to `path` through `replacing`; an OSError leaves the old file untouched and goes on."""
-    with replacing(path, hidden) as tmp:
-        tmp.write_bytes(data)
+    with replacing(path, hidden) as tmp, open(tmp, "wb") as file:
+        file.write(data)

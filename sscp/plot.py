@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sscp.errors import ConfigError
-from sscp.logging import read_csv
+from sscp.runlog import read_csv
 from sscp.stats import aggregate
 
 

@@ -4,7 +4,7 @@ import math
 import time
 
 from sscp.envs import reports_success
-from sscp.logging import read_csv
+from sscp.runlog import read_csv
 
 
 def run(trainer) -> list[dict]:

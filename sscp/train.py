@@ -29,7 +29,6 @@ from sscp.data.replay import OnlineSource, ReplayBuffer
 from sscp.envs import EnvPool, check_env_id, eval_goal_count, normalized_score
 from sscp.errors import ConfigError, DivergenceError
 from sscp.evaluate import ChunkedActor, evaluate
-from sscp.logging import CSVLogger, Trackers
 from sscp.online import (
     HostCopy,
     OnlineEnvs,
@@ -41,6 +40,7 @@ from sscp.online import (
     next_actions,
 )
 from sscp.plot import plot_run
+from sscp.runlog import CSVLogger, Trackers
 
 
 @dataclass(frozen=True)

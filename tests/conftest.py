@@ -64,7 +64,7 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
 def killable(run_dir: Path, log: str) -> bool:
     """Returns True once run_dir has a checkpoint beyond step 100 and rows of `log` past it: a kill then tests a
     resume from a later checkpoint with log rows to cut back."""
-    from sscp.logging import read_csv
+    from sscp.runlog import read_csv
 
     steps = checkpoint_steps(run_dir)
     if not steps or max(steps) <= 100:

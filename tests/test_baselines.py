@@ -10,7 +10,7 @@ from conftest import TASKS
 
 from sscp.agents import AGENTS, get_agent
 from sscp.errors import ConfigError
-from sscp.logging import read_csv
+from sscp.runlog import read_csv
 from sscp.train import Trainer
 
 TINY = {

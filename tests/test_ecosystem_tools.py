@@ -14,7 +14,7 @@ import scipy.stats
 
 from sscp import cli
 from sscp.errors import ConfigError
-from sscp.logging import CSVLogger, Trackers
+from sscp.runlog import CSVLogger, Trackers
 from sscp.stats import aggregate, iqm, stratified_bootstrap_ci
 
 # --- statistics ---

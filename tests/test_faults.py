@@ -68,7 +68,7 @@ def test_failed_writes_stop_cleanly_and_resume_exactly(lab, kind):
 
 def test_a_resume_that_is_not_exact_is_reported_as_failed(lab, monkeypatch):
     """With CSV truncation on resume broken, the checkpoint fault must see the duplicated rows and say FAILED."""
-    from sscp.logging import CSVLogger
+    from sscp.runlog import CSVLogger
 
     monkeypatch.setattr(CSVLogger, "truncate", lambda self, position: None)
     rows = faults.fault_ckpt(lab, 1, np.random.default_rng(0), kinds=["zero-length file"])

@@ -18,8 +18,8 @@ from sscp.agents.gcbc import GCBCConfig
 from sscp.agents.hiql import HIQLConfig
 from sscp.data.goals import GoalData, GoalSampling
 from sscp.errors import ConfigError, DataError
-from sscp.logging import read_csv
 from sscp.nets import Actor, GoalRepresentation, VectorField, length_normalize
+from sscp.runlog import read_csv
 from sscp.train import Trainer
 
 GC_AGENTS = ("gc_sscp", "gcbc", "gcivl", "hiql")

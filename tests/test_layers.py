@@ -25,7 +25,7 @@ LAYERS = {
     "sscp.envs": 1,
     "sscp.env_state": 1,
     "sscp.video": 1,
-    "sscp.logging": 1,
+    "sscp.runlog": 1,
     "sscp.checkpoint": 1,
     "sscp.plot": 1,  # the training loop draws its curves with it
     # 2: datasets: names, readers, generation by scripted oracles, on-device sampling

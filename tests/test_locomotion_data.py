@@ -12,8 +12,8 @@ from sscp.data import locomotion
 from sscp.data.registry import load, make_command, resolve
 from sscp.envs import normalized_score
 from sscp.errors import ConfigError, DataError
-from sscp.logging import read_csv
 from sscp.recipes import locomotion as recipe
+from sscp.runlog import read_csv
 from sscp.train import TrainConfig, Trainer
 
 TINY_SAC = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16)}

@@ -22,8 +22,8 @@ from sscp.agents.sscp import SSCPAgent
 from sscp.data.dataset import OfflineData
 from sscp.data.replay import OnlineSource, ReplayBuffer
 from sscp.errors import ConfigError
-from sscp.logging import read_csv
 from sscp.online import OnlineEnvs
+from sscp.runlog import read_csv
 from sscp.train import TrainConfig, Trainer
 
 # ---- toy environments -----------------------------------------------------------------------------------------------

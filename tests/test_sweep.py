@@ -14,7 +14,7 @@ import yaml
 from conftest import TASKS, TINY_AGENT, killable
 
 from sscp.errors import ConfigError
-from sscp.logging import read_csv
+from sscp.runlog import read_csv
 from sscp.sweep import ATTEMPTS_FILE, expand, load_spec
 
 TINY_BC = {"batch_size": 32, "hidden_dims": [16, 16]}

@@ -22,7 +22,7 @@ from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, checkpoint_steps, killab
 from sscp import checkpoint
 from sscp.agents.sscp import SSCPAgent, SSCPConfig
 from sscp.errors import CheckpointError, ConfigError, DivergenceError
-from sscp.logging import CSVLogger, read_csv
+from sscp.runlog import CSVLogger, read_csv
 from sscp.train import Trainer
 
 
