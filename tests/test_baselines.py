@@ -49,6 +49,7 @@ def toy_batch(n=256):
         ("dql", "bc_loss"),
     ],
 )
+@pytest.mark.slow
 def test_baseline_learns_and_acts_in_range(name, loss):
     agent_cls, config_cls = get_agent(name)
     batch = toy_batch()
@@ -104,6 +105,7 @@ def test_bad_values_are_rejected(name, field):
 
 
 @pytest.mark.parametrize("name", ["bc", "flow_bc", "fql", "sscp_bc", "rebrac", "iql", "dql"])
+@pytest.mark.slow
 def test_baseline_trains_end_to_end(name, tiny_config, tmp_path):
     """The same loop, logs, evaluation and checkpoints serve every registered agent."""
     assert name in AGENTS
@@ -116,6 +118,7 @@ def test_baseline_trains_end_to_end(name, tiny_config, tmp_path):
     assert (tmp_path / name / "checkpoints").is_dir()
 
 
+@pytest.mark.slow
 def test_fql_gradient_paths():
     """FQL: the critic learns only from TD, the BC flow only from flow matching (the distillation target is held
     fixed), the one-step policy from distillation and Q, and no actor term reaches the critic."""
@@ -140,6 +143,7 @@ def _changed(before, after) -> bool:
     return any(bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True))
 
 
+@pytest.mark.slow
 def test_rebrac_updates_actor_and_targets_every_policy_freq_steps():
     """The critics learn on every update; the actor, its Adam state and both targets only on every policy_freq-th,
     also when runs are vmapped (as in training), where the cond turns into a select."""
@@ -175,6 +179,7 @@ TARGET_RULES = {
 
 
 @pytest.mark.parametrize("name", sorted(TARGET_RULES))
+@pytest.mark.slow
 def test_targets_follow_the_reference_codes_order(name):
     field, part, rule = TARGET_RULES[name]
     agent_cls, config_cls = get_agent(name)
@@ -219,6 +224,7 @@ def test_iql_expectile_loss_weights_positive_residuals_by_the_expectile():
 
 
 @pytest.mark.parametrize("expectile", [0.5, 0.9])
+@pytest.mark.slow
 def test_iql_value_converges_to_the_expectile_of_q(expectile):
     """Q is 1 for half of a state's dataset actions and 0 for the other half: the τ-expectile of that is τ, so V(s)
     trained by the value loss alone must reach τ (the mean at 0.5, near the max at 0.9)."""
@@ -277,6 +283,7 @@ def test_dql_makes_diffusion_steps_calls_per_action(steps):
     assert float(jnp.abs(actions).max()) <= 1.0
 
 
+@pytest.mark.slow
 def test_dql_gradient_paths():
     """Diffusion-QL: the Q term reaches the actor through every one of the T denoising steps (recursive
     backpropagation through the chain) and never the critics; the diffusion loss trains the actor only; the TD loss
@@ -314,6 +321,7 @@ def test_dql_gradient_paths():
     assert np.all(np.abs(np.asarray(grads)) > 0), grads
 
 
+@pytest.mark.slow
 def test_dql_ema_actor_follows_its_schedule():
     """The EMA actor (the TD target's policy) moves only from ema_start on, and then every ema_every steps."""
     agent_cls, config_cls = get_agent("dql")

@@ -118,6 +118,7 @@ def test_bad_chunking_options_are_rejected(tiny_config, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["bc", "flow_bc", "sscp_bc", "diffusion_bc"])
+@pytest.mark.slow
 def test_chunked_bc_trains_and_evaluates(name, tiny_config, tmp_path, capsys):
     tiny = {
         "bc": TINY_BC,
@@ -142,6 +143,7 @@ def test_plain_bc_uses_the_plain_data(tiny_config, tmp_path):
     assert trainer.chunking is None and isinstance(trainer.data, OfflineData)
 
 
+@pytest.mark.slow
 def test_diffusion_bc_learns_and_acts_in_range():
     agent_cls, config_cls = get_agent("diffusion_bc")
     batch = toy_batch()

@@ -73,6 +73,7 @@ def test_missing_dataset_is_one_line_naming_the_file_and_the_command(capsys, tmp
     assert f"`sscp data make {BASE_DATASET} --out {tmp_path}`" in err
 
 
+@pytest.mark.slow
 def test_agent_options_reach_the_trainer(capsys, monkeypatch, tiny_data_dir, tmp_path, trained_run):
     # trained_run first: building this Trainer then reuses its compiled ops (same shapes, 4 vmapped runs).
     trainers = []
@@ -164,6 +165,7 @@ def test_eval_sample_steps_needs_an_agent_with_a_step_count(capsys, tmp_path, tr
     assert "--sample-steps: agent 'bc'" in err and "sscp, sscp_bc, flow_bc, diffusion_bc" in err
 
 
+@pytest.mark.slow
 def test_a_run_folder_in_use_by_another_process_is_refused(capsys, tmp_path, tiny_data_dir):
     from sscp import checkpoint
 
@@ -289,6 +291,7 @@ def test_determinism_variants_pin_the_scheduling_they_name():
     assert "SSCP_XLA_DEFAULTS" not in conc and variant_env("default", parent)["XLA_FLAGS"] == "--xla_foo=1"
 
 
+@pytest.mark.slow
 def test_flops_per_update_grows_with_the_batch_as_the_matrix_products_do():
     from benchmarks.flops import flops_per_update, matmul_flops_per_update
 
@@ -366,6 +369,7 @@ def test_results_table_shows_no_success_rate_for_envs_that_measure_none(capsys, 
     assert "(–: HalfCheetah-v5 report no success; compare the returns)" in lines
 
 
+@pytest.mark.slow
 def test_training_says_it_is_compiling_before_the_first_step(capsys, tiny_config, tmp_path):
     from sscp.train import Trainer
 

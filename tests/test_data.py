@@ -75,6 +75,7 @@ def test_loader_matches_ogbench_load_dataset(data_folder, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_same_seed_gives_identical_arrays(data_folder, tmp_path, name):
     _make(name, tmp_path / "again")
     _make(name, tmp_path / "other", seed=1)
@@ -406,6 +407,7 @@ def _episodes_dataset(rng: np.random.Generator, lengths: list[int], obs_dim: int
     }
 
 
+@pytest.mark.slow
 def test_different_datasets_train_together_each_task_on_its_own_rows():
     """Datasets that are not single-task variants of one dataset (e.g. the demonstration files of one suite) are
     concatenated: task t samples only its own rows, with its own rewards, and action chunks stay in its episodes."""

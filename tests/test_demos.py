@@ -140,6 +140,7 @@ def test_unknown_and_missing_demos_are_one_line_errors(tmp_path):
         registry.load(registry.resolve("cube-single-task2-demos-v0", tmp_path))
 
 
+@pytest.mark.slow
 def test_chunked_bc_trains_on_demos_and_evaluates_in_the_task_env(demo_dir, tmp_path):
     cfg = TrainConfig(
         agent="bc", dataset=("cube-single-task1-demos-v0",), steps=20, data_dir=str(demo_dir), log_every=10,

@@ -472,6 +472,7 @@ def test_train_rejects_a_bad_file_in_one_line(capsys, tmp_path):
     assert err.startswith(f"sscp: error: {path}: key 'rewards' has 3 rows")
 
 
+@pytest.mark.slow
 def test_train_from_a_d4rl_file_evaluates_in_gymnasium_v5(capsys, tiny_config, tmp_path):
     from sscp.train import Trainer
 
@@ -505,6 +506,7 @@ def test_d4rl_writer_names_missing_keys_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_file_no_environment_evaluates_trains_with_eval_episodes_0(capsys, tmp_path):
     """Without --eval-episodes 0 the file is refused with that remedy; with it the run trains, its table says it was
     not evaluated, and `sscp eval` says why it cannot evaluate it."""

@@ -25,6 +25,7 @@ def exported(trained_run, tmp_path_factory):
     return trainer, path
 
 
+@pytest.mark.slow
 def test_exported_policy_acts_like_the_trained_agent(exported, capsys):
     trainer, path = exported
     policy = runtime.load(path)
@@ -128,6 +129,7 @@ def test_video_writer_on_synthetic_frames(tmp_path):
         write_video(tmp_path / "bad.mp4", [frames[0], np.zeros((8, 8, 3), np.uint8)])
 
 
+@pytest.mark.slow
 def test_eval_video_renders_offscreen(trained_run):
     trainer, _ = trained_run
     done = eval_with_video(trainer.run_dir, max_steps=6)

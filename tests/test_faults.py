@@ -43,12 +43,14 @@ RUN_FOLDER_KINDS = [*(k for k in faults.CKPT_KINDS if k != "1-8 random bit flips
 
 
 @pytest.mark.parametrize("kind", RUN_FOLDER_KINDS)
+@pytest.mark.slow
 def test_damaged_checkpoint_or_config_is_handled(lab, kind):
     rows = faults.fault_ckpt(lab, 1, np.random.default_rng(0), kinds=[kind])
     _assert_no_failures(rows)
     assert rows[0].outcomes == ["clear error" if kind == faults.CONFIG_KIND else "resumed exactly"]
 
 
+@pytest.mark.slow
 def test_nan_stops_with_the_step_or_is_skipped(lab):
     rows = faults.fault_nan(lab, 1, np.random.default_rng(0))
     _assert_no_failures(rows)
@@ -56,6 +58,7 @@ def test_nan_stops_with_the_step_or_is_skipped(lab):
 
 
 @pytest.mark.parametrize("kind", list(faults.DISK_KINDS))
+@pytest.mark.slow
 def test_failed_writes_stop_cleanly_and_resume_exactly(lab, kind):
     rows = faults.fault_disk(lab, 1, np.random.default_rng(0), kinds=[kind])
     _assert_no_failures(rows)
@@ -66,6 +69,7 @@ def test_failed_writes_stop_cleanly_and_resume_exactly(lab, kind):
 # ---- the checks themselves ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_resume_that_is_not_exact_is_reported_as_failed(lab, monkeypatch):
     """With CSV truncation on resume broken, the checkpoint fault must see the duplicated rows and say FAILED."""
     from sscp.runlog import CSVLogger

@@ -182,6 +182,7 @@ def _grad_norms(loss_fn, params) -> dict[str, jax.Array]:
     return {k: sum(jnp.abs(x).sum() for x in jax.tree.leaves(v)) for k, v in grads.items()}
 
 
+@pytest.mark.slow
 def test_gc_sscp_gradient_paths():
     agent, batch = tiny_agent("gc_sscp")
     agent = agent.replace(target_params=jax.tree.map(lambda x: x + 0.01, agent.target_params))  # EMA ≠ online
@@ -213,6 +214,7 @@ def test_gc_sscp_gradient_paths():
 
 
 @pytest.mark.parametrize("name", ["gc_sscp", "hiql", "gcivl"])
+@pytest.mark.slow
 def test_goal_conditioned_targets_move_toward_the_pre_step_parameters(name):
     """As OGBench's and the authors' code: θ̄ ← τ·θ_before + (1 − τ)·θ̄ for the value heads (and GC-SSCP's EMA actor)."""
     rate = {"value_tau": 0.5} if name == "gc_sscp" else {"tau": 0.5}
@@ -242,6 +244,7 @@ def _per_part_error(x: jax.Array, target: jax.Array, a: int) -> jax.Array:
     return jnp.mean((x[:, :a] - target[:, :a]) ** 2, -1) + jnp.mean((x[:, a:] - target[:, a:]) ** 2, -1)
 
 
+@pytest.mark.slow
 def test_gc_sscp_losses_are_the_authors():
     """Each GC-SSCP loss recomputed here from the networks, as the authors' code writes it: regressions weigh the
     action and the representation errors as two means; the consistency target takes fresh noise at level 1 and is
@@ -329,6 +332,7 @@ def test_network_calls_per_action(name, calls):
 @pytest.mark.parametrize(
     "name,loss", [("gc_sscp", "high_loss"), ("gcbc", "mse"), ("gcivl", "value_loss"), ("hiql", "value_loss")]
 )
+@pytest.mark.slow
 def test_agent_learns_on_a_fixed_batch(name, loss):
     agent, batch = tiny_agent(name, lr=3e-3)
     update = jax.jit(lambda a, b: a.update(b))
@@ -343,6 +347,7 @@ def test_agent_learns_on_a_fixed_batch(name, loss):
 
 
 @pytest.mark.parametrize("name", GC_AGENTS)
+@pytest.mark.slow
 def test_end_to_end_on_the_evaluation_goals(name, tiny_config, tmp_path):
     cfg = tiny_config(tmp_path / "run", agent=name, dataset=(BASE_DATASET,), steps=100, seeds=(0, 1), save_every=50)
     trainer = Trainer(cfg, {"batch_size": 32, **TINY[name]})
@@ -364,6 +369,7 @@ def test_end_to_end_on_the_evaluation_goals(name, tiny_config, tmp_path):
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_resume_of_a_goal_conditioned_run_is_exact(tiny_config, tmp_path):
     """A HIQL run cut back to its step-50 checkpoint (as a kill after it leaves it, with later rows in train.csv) and
     resumed ends bit for bit where the uninterrupted run ends: the goal sampler draws from each agent's own RNG,
@@ -388,6 +394,7 @@ def test_resume_of_a_goal_conditioned_run_is_exact(tiny_config, tmp_path):
         assert rows["straight"] == rows["resumed"], name
 
 
+@pytest.mark.slow
 def test_eval_video_records_one_episode_per_goal(tiny_config, tmp_path):
     cfg = tiny_config(tmp_path / "run", agent="gcbc", dataset=(BASE_DATASET,), steps=10, save_every=10, log_every=10)
     Trainer(cfg, {"batch_size": 32, **TINY["gcbc"]}).train()

@@ -78,6 +78,7 @@ def test_data_make_hands_locomotion_names_to_the_recipe(tmp_path, monkeypatch, c
         make_command("hopper-medium-v5", None, tmp_path / "other")
 
 
+@pytest.mark.slow
 def test_five_datasets_with_sizes_keys_and_the_medium_policy(made):
     metas = {}
     for kind in KINDS:
@@ -117,6 +118,7 @@ def _template(folder: Path):
     return trainer.agents
 
 
+@pytest.mark.slow
 def test_reference_returns_are_recorded_and_evaluations_get_normalised_scores(made, tmp_path):
     random, _ = load(resolve("hopper-random-v5", made))
     metas = [json.loads((made / f"hopper-{kind}-v5.json").read_text()) for kind in KINDS]
@@ -135,6 +137,7 @@ def test_reference_returns_are_recorded_and_evaluations_get_normalised_scores(ma
     assert float(row["eval/normalized_return"]) == pytest.approx(normalized_score(float(row["eval/return"]), ref))
 
 
+@pytest.mark.slow
 def test_interrupted_generation_resumes_to_the_same_files(made, tmp_path, monkeypatch):
     save = checkpoint.save
 
@@ -174,6 +177,7 @@ def test_truncated_dataset_file_is_rejected(made, tmp_path):
         resolve("hopper-expert-v5", tmp_path)
 
 
+@pytest.mark.slow
 def test_online_chunk_reaches_the_sac_run_and_the_metadata(tmp_path):
     with pytest.raises(ConfigError, match="--online-chunk must be positive"):
         _make(tmp_path, online_chunk=0)

@@ -166,6 +166,7 @@ def _sources(policy: str) -> OnlineSource:
     return OnlineSource(buffer, offline, policy)
 
 
+@pytest.mark.slow
 def test_separate_sampling_draws_half_of_each_batch_from_each_source():
     source = _sources("separate")
     for seed in range(5):
@@ -186,6 +187,7 @@ def test_append_sampling_is_uniform_over_the_dataset_followed_by_the_buffer():
 # ---- the online loop ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_masks_bootstrap_through_truncation_and_next_observations_are_the_episodes_last(tmp_path):
     trainer = Trainer(_online_config(tmp_path / "run"), TINY_AGENT)
     trainer.train()
@@ -206,6 +208,7 @@ def test_masks_bootstrap_through_truncation_and_next_observations_are_the_episod
     assert [float(r["episode/length"]) for r in rows] == [4.0, 4.0]  # (3 + 5) / 2 twice
 
 
+@pytest.mark.slow
 def test_random_phase_then_utd_updates_per_env_step(tmp_path, monkeypatch):
     monkeypatch.setattr(SSCPAgent, "sample_actions", lambda self, obs, key: jnp.full((*obs.shape[:-1], 1), 0.5))
     cfg = _online_config(tmp_path / "run", online_steps=12, random_steps=4, utd=3, log_every=4)
@@ -225,6 +228,7 @@ def _count_policy(self, obs, key):
     return jnp.broadcast_to(_count_leaf(self).astype(jnp.float32) / 100.0, (*obs.shape[:-1], 1))
 
 
+@pytest.mark.slow
 def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_updates(tmp_path, monkeypatch):
     cfg = _online_config(tmp_path / "run", online_steps=16, random_steps=4, utd=2, log_every=8, online_chunk=4)
     monkeypatch.setattr(SSCPAgent, "sample_actions", _count_policy)
@@ -261,6 +265,7 @@ def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_
     jax.tree.map(np.testing.assert_array_equal, runs[0], runs[2])
 
 
+@pytest.mark.slow
 def test_host_copy_refreshes_only_what_acting_reads_and_acts_as_a_full_copy():
     from sscp.agents.sscp import SSCPConfig
     from sscp.online import HostCopy, example_batch, next_actions
@@ -289,6 +294,7 @@ def test_host_copy_refreshes_only_what_acting_reads_and_acts_as_a_full_copy():
     assert not all(np.array_equal(a, b) for a, b in moved)  # while the update changed it
 
 
+@pytest.mark.slow
 def test_offline_to_online_appends_the_online_transitions_to_the_dataset(tiny_config, tmp_path):
     cfg = tiny_config(tmp_path / "run", steps=20, online_steps=30, log_every=10)
     trainer = Trainer(cfg, TINY_AGENT)
@@ -344,6 +350,7 @@ def test_online_rewards_and_masks_match_ogbench_relabelling():
     assert sorted(set(rewards)) == [-1.0, 0.0]
 
 
+@pytest.mark.slow
 def test_online_sac_improves_pendulum_return(tmp_path):
     cfg = _online_config(
         tmp_path / "run",
@@ -406,6 +413,7 @@ def _without_time(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
 
 
+@pytest.mark.slow
 def test_online_resume_after_sigkill_is_exact(tmp_path):
     killed_dir, reference_dir = tmp_path / "killed", tmp_path / "reference"
     env = {
@@ -526,6 +534,7 @@ def test_online_defaults_depend_on_the_setting(tmp_path):
     assert short.random_steps == 200  # capped at a tenth of a short run
 
 
+@pytest.mark.slow
 def test_online_loop_benchmark_times_every_piece_of_a_chunk(tmp_path):
     """benchmarks/online_loop.py builds the real online phase and times its pieces; the chunked total is their sum."""
     from benchmarks.online_loop import main

@@ -56,6 +56,7 @@ def test_time_sampling_is_u_squared():
     assert abs(float((tau < 0.25).mean()) - 0.5) < 0.005
 
 
+@pytest.mark.slow
 def test_one_network_call_equals_two(agent_and_batch):
     agent, batch = agent_and_batch
     field = agent.field(agent.params["actor"])
@@ -72,6 +73,7 @@ def loss_term(agent, batch, key, name, fused=False):
 
 
 @pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.slow
 def test_gradient_flow(agent_and_batch, fused):
     """Critic loss trains only the critic; actor loss (incl. the Q term) trains only the actor."""
     agent, batch = agent_and_batch
@@ -119,6 +121,7 @@ def _close(a, b, atol):
 
 
 @pytest.mark.parametrize("rates", [(0.0005, 0.005), (0.25, 0.5)])
+@pytest.mark.slow
 def test_targets_move_toward_the_parameters_from_before_the_step(rates):
     """θ̄ ← τ·θ_before + (1 − τ)·θ̄, computed in the same step as the gradient step (the authors' order); with large
     rates the test also tells it from the θ_after rule."""
@@ -174,6 +177,7 @@ def test_acting_uses_the_ema_actor(agent_and_batch):
     assert float(jnp.abs(base).max()) <= 1.0
 
 
+@pytest.mark.slow
 def test_losses_go_down():
     """On a small deterministic-ish dataset, flow, completion and critic losses fall over 300 updates."""
     batch = make_batch(jax.random.PRNGKey(10), n=256)
@@ -188,6 +192,7 @@ def test_losses_go_down():
         assert last[k] < 0.7 * first[k], (k, first[k], last[k])
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_parameters_and_learns():
     """The bfloat16 speed option computes activations in bf16 but keeps parameters, losses and Adam in float32."""
     batch = make_batch(jax.random.PRNGKey(12), n=256)
@@ -205,6 +210,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_learns():
         assert float(info[k]) < 0.7 * float(first[k]), (k, float(first[k]), float(info[k]))
 
 
+@pytest.mark.slow
 def test_without_the_grad_norm_diagnostic_the_update_is_the_same():
     batch = make_batch(jax.random.PRNGKey(14), n=64)
     agent = SSCPAgent.create(jax.random.PRNGKey(15), batch, TINY)
@@ -259,6 +265,7 @@ def test_bad_agent_config_is_rejected(field, value):
         SSCPConfig(**{field: value})
 
 
+@pytest.mark.slow
 def test_matmul_norm_grads_same_values_as_flax_layer_norm():
     """MatmulGradLayerNorm (option matmul_norm_grads) has flax LayerNorm's parameters and forward values, and the same
     gradients up to float rounding, inside the vmapped critic ensemble."""
@@ -292,6 +299,7 @@ def test_matmul_norm_grads_same_values_as_flax_layer_norm():
         assert float(jnp.abs(g - w).max()) <= 0.05 * float(jnp.abs(w).max()) + 1e-6
 
 
+@pytest.mark.slow
 def test_a_separate_td_actor_gives_the_td_target_and_follows_its_own_rate():
     """td_actor_ema splits the EMA actor's two roles: the TD target's next action comes from the separate copy (its
     parameters change the critic loss, the acting actor's do not), which moves at its own rate; acting still uses

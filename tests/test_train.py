@@ -153,6 +153,7 @@ def _train_command(run_dir: Path, data_dir: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_exact(tiny_data_dir, tmp_path):
     killed_dir, reference_dir = tmp_path / "killed", tmp_path / "reference"
     # A compilation cache shared by the three processes only saves time: a cached executable is the same machine code.
@@ -237,6 +238,7 @@ def _poison_update(monkeypatch, bad_when):
     monkeypatch.setattr(SSCPAgent, "update", update)
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
     _poison_update(monkeypatch, lambda before, after: _adam_count(after.opt_state) == 137)
     trainer = Trainer(tiny_config(tmp_path / "run", steps=200), TINY_AGENT)
@@ -251,6 +253,7 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_
     assert all(np.isfinite(leaf).all() for leaf in _leaves(restored[1]) if leaf.dtype.kind == "f")
 
 
+@pytest.mark.slow
 def test_skip_nonfinite_finishes_with_finite_params(tiny_config, tmp_path, monkeypatch):
     _poison_update(monkeypatch, lambda before, after: jax.random.bernoulli(jax.random.fold_in(before.rng, 7), 0.3))
     trainer = Trainer(tiny_config(tmp_path / "run", steps=150, on_nonfinite="skip"), TINY_AGENT)

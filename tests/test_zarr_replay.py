@@ -93,6 +93,7 @@ def test_images_and_missing_or_foreign_stores_are_refused(tmp_path):
         load_zarr_replay(tmp_path / "text.zarr.zip")
 
 
+@pytest.mark.slow
 def test_bc_trains_on_a_zarr_store_without_evaluation(capsys, tmp_path):
     data = str(write(tmp_path / "pusht.zarr", lengths=(10, 12)))
     spec = registry.resolve(data)
