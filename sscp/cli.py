@@ -136,6 +136,8 @@ def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: 
 def cmd_eval(args: list[str]) -> None:
     """Parses and runs `sscp eval`: evaluates a saved run and writes eval_<step>.json beside it (and with --video,
     one MP4 per run in videos/)."""
+    from sscp import report
+
     a = tyro.cli(EvalArgs, args=args, prog="sscp eval")
     if a.video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: offscreen rendering without a display
@@ -160,8 +162,12 @@ def cmd_eval(args: list[str]) -> None:
         cap_text = f"episodes capped at {cap} steps ({whose}; --eval-max-steps 0 lifts it)"
     print(f"step {trainer.step}, {a.episodes} episodes per run{steps}, {cap_text}, {wall:.0f} s")
     print(f"{'task':<44} {'seed':>4} {'success':>8} {'return':>8} {'length':>8}")
+    no_success = report.without_success(trainer.runs)
     for r, res in zip(trainer.runs, results, strict=True):
-        print(f"{r.dataset:<44} {r.seed:>4} {res['success']:>8.2f} {res['return']:>8.1f} {res['length']:>8.1f}")
+        success = "–" if r.env_name in no_success else f"{res['success']:.2f}"
+        print(f"{r.dataset:<44} {r.seed:>4} {success:>8} {res['return']:>8.1f} {res['length']:>8.1f}")
+    if no_success:
+        print(report.success_note(no_success))
     out = run_dir / f"eval_{trainer.step}{'' if a.sample_steps is None else f'_steps{a.sample_steps}'}.json"
     out.write_text(
         json.dumps([{**dataclasses.asdict(r), **res} for r, res in zip(trainer.runs, results, strict=True)], indent=2)

@@ -16,6 +16,17 @@ def run(trainer) -> list[dict]:
     return results
 
 
+def without_success(runs) -> list[str]:
+    """Returns the environments of `runs` that measure no success (Gymnasium's MuJoCo and classic-control ones),
+    sorted: their success cells show "–" and their runs are compared by return."""
+    return sorted({r.env_name for r in runs if r.env_name and not reports_success(r.env_name)})
+
+
+def success_note(no_success: list[str]) -> str:
+    """Returns the line under a table that says which environments' "–" cells measure no success."""
+    return f"(–: {', '.join(no_success)} report no success; compare the returns)"
+
+
 def print_results(trainer, results: list[dict], wall: float) -> None:
     """Prints one line per run: task, seed, success, return, updates/s (env steps/s for online runs), wall time."""
     online = read_csv(trainer.run_dir / "online.csv")
@@ -30,7 +41,7 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
     normalized = all(not math.isnan(res.get("normalized_return", math.nan)) for res in results)
     score = "normalized" if normalized else "success"
     # environments without a success measure (Gymnasium's MuJoCo and classic-control ones): "–", compare returns
-    no_success = sorted({r.env_name for r in trainer.runs if r.env_name and not reports_success(r.env_name)})
+    no_success = without_success(trainer.runs)
     print(f"\n{'task':<44} {'seed':>4} {score:>10} {'return':>8} {label:>10} {'wall s':>8}")
     for r, res in zip(trainer.runs, results, strict=True):
         value = res["normalized_return"] if normalized else res["success"]
@@ -47,7 +58,7 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
         print("(normalized: D4RL's score, 100 × (return − random) / (expert − random) with the dataset's reference "
               "returns)")  # fmt: skip
     if no_success and not normalized:
-        print(f"(–: {', '.join(no_success)} report no success; compare the returns)")
+        print(success_note(no_success))
     if trainer.no_eval is not None:
         print(f"(not evaluated: {trainer.no_eval})")
     if math.isnan(ups):

@@ -896,11 +896,18 @@ class OnlinePhase:
 
 def source_commit() -> str | None:
     """Returns the sscp commit this process runs: $SSCP_COMMIT when set (a copy of the code without its git folder),
-    else `git rev-parse HEAD` of the checkout sscp is imported from, with "-dirty" when it has uncommitted changes;
-    None outside a git checkout."""
-    if os.environ.get("SSCP_COMMIT"):
-        return os.environ["SSCP_COMMIT"]
+    else that of the checkout sscp is imported from (_checkout_commit)."""
+    return os.environ.get("SSCP_COMMIT") or _checkout_commit()
+
+
+@functools.cache
+def _checkout_commit() -> str | None:
+    """Returns `git rev-parse HEAD` of the checkout that holds this sscp package, with "-dirty" when it has
+    uncommitted changes; None when sscp is not imported from a git checkout (an installed package: a git repository
+    around its site-packages folder is not sscp's). Asked once per process."""
     root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode != 0:

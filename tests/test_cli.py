@@ -423,3 +423,22 @@ def test_writing_a_video_runs_no_python_fork(tmp_path):
     os.register_at_fork(before=lambda: forks.append(1))
     write_video(tmp_path / "x.mp4", [np.zeros((4, 4, 3), np.uint8)] * 2)
     assert (tmp_path / "x.mp4").stat().st_size > 0 and forks == []
+
+
+@pytest.mark.slow
+def test_runs_in_an_env_without_a_success_measure_show_no_success_rate(capsys, tmp_path):
+    """An online run on Pendulum (no success in its step info): `sscp train` and `sscp eval` print "–" and say why,
+    not a success rate of 0.00."""
+    run_dir = tmp_path / "run"
+    code, out, err = sscp(capsys, "train", "--agent", "sac", "--env", "Pendulum-v1", "--online-steps", "16",
+                          "--random-steps", "16", "--log-every", "8", "--eval-episodes", "1", "--eval-workers", "0",
+                          "--eval-max-steps", "5", "--run-dir", str(run_dir), "--no-progress",
+                          "--agent.actor-hidden-dims", "8", "--agent.critic-hidden-dims", "8",
+                          "--agent.batch-size", "8")  # fmt: skip
+    assert code == 0, err
+    assert next(line for line in out.splitlines() if line.startswith("Pendulum-v1")).split()[2] == "–"
+    assert "(–: Pendulum-v1 report no success; compare the returns)" in out.splitlines()
+    code, out, err = sscp(capsys, "eval", str(run_dir), "--episodes", "1", "--workers", "0")
+    assert code == 0, err
+    assert next(line for line in out.splitlines() if line.startswith("Pendulum-v1")).split()[2] == "–"
+    assert "(–: Pendulum-v1 report no success; compare the returns)" in out.splitlines()

@@ -626,3 +626,11 @@ def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(caps
     assert trainer.agent_cfg.preset == "none" and trainer.agent_cfg.alpha_completion == 1.0
     trainer.train()
     assert f"--agent.preset auto: no preset for {TASKS[0]}; the paper's defaults" in capsys.readouterr().out
+
+
+def test_provenance_names_the_commit_given_in_the_environment(monkeypatch):
+    """A copy of the code without its git folder passes its commit in $SSCP_COMMIT; config.json records that."""
+    from sscp.train import provenance
+
+    monkeypatch.setenv("SSCP_COMMIT", "0123abc")
+    assert provenance() == {"commit": "0123abc", "command": shlex.join(sys.argv)}
