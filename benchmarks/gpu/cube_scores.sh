@@ -14,7 +14,8 @@
 #                                                                    # wait), end the rest at WAIT_S, collect
 #   SMALL=1 ...                                                      # a smoke test on a CPU machine
 #
-# The processes run in the background (jobs_lib.sh) and outlive a call, so a warm machine trains across calls; `wait`
+# The processes run in the background (jobs_lib.sh) and outlive the command that started them, so training goes on
+# between the script's phases (commands with a time limit); `wait`
 # returns early once every process has finished. Each process writes <runs>/<agent>/<family>/{config.json,
 # train.csv,eval.csv,...} and a DONE file when it finished.
 set -uo pipefail

@@ -21,7 +21,7 @@
 #                                functions: start (then wait up to WAIT_S), wait, stop (STOP_AT), collect, or all (one
 #                                call: start; stop each job after its evaluation at STOP_AT, or without STOP_AT wait
 #                                for all to finish; end what still runs at WAIT_S; collect), or finish (the end of
-#                                a run spread over calls of a warm machine: wait up to WAIT_S, end the rest, collect)
+#                                a run spread over several commands: wait up to WAIT_S, end the rest, collect)
 T0=$(date +%s)
 # The scripts run from the repository root; its `sscp` package is importable by every python3 they start (the
 # benchmark scripts under benchmarks/ import it too) without installing it.
