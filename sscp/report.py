@@ -43,6 +43,7 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
     # environments without a success measure (Gymnasium's MuJoCo and classic-control ones): "–", compare returns
     no_success = without_success(trainer.runs)
     print(f"\n{'task':<44} {'seed':>4} {score:>10} {'return':>8} {label:>10} {'wall s':>8}")
+    dashed = False  # a row shows "–" for an environment without a success measure
     for r, res in zip(trainer.runs, results, strict=True):
         value = res["normalized_return"] if normalized else res["success"]
         if math.isnan(res["success"]):
@@ -51,13 +52,14 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
             shown, ret = f"{value:.1f}", f"{res['return']:.1f}"
         else:
             shown = "–" if r.env_name in no_success else f"{value:.2f}"
+            dashed |= shown == "–"
             ret = f"{res['return']:.1f}"
         speed = "–" if math.isnan(ups) else f"{ups:.0f}"
         print(f"{r.dataset:<44} {r.seed:>4} {shown:>10} {ret:>8} {speed:>10} {wall:>8.0f}")
     if normalized:
         print("(normalized: D4RL's score, 100 × (return − random) / (expert − random) with the dataset's reference "
               "returns)")  # fmt: skip
-    if no_success and not normalized:
+    if dashed:
         print(success_note(no_success))
     if trainer.no_eval is not None:
         print(f"(not evaluated: {trainer.no_eval})")

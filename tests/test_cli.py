@@ -367,6 +367,8 @@ def test_results_table_shows_no_success_rate_for_envs_that_measure_none(capsys, 
     assert lines[2].split()[:4] == ["HalfCheetah-v5", "0", "–", "1234.5"]
     assert lines[3].split()[2] == "0.25"
     assert "(–: HalfCheetah-v5 report no success; compare the returns)" in lines
+    print_results(trainer, [{"success": float("nan"), "return": float("nan")}, {"success": 0.25, "return": -1.0}], 3.0)
+    assert not any(line.startswith("(–:") for line in capsys.readouterr().out.splitlines())  # nothing shows "–"
 
 
 @pytest.mark.slow
