@@ -29,7 +29,7 @@ commands:
   data list                  every dataset name `sscp data make` takes, with its evaluation environment
   data export NAME           write a dataset as Minari, D4RL or OGBench: sscp data export NAME --format F [--out DIR]
   plot RUN [RUN ...]         learning curves and an IQM table across tasks: sscp plot RUN ... [--metric M] [--out DIR]
-  sweep SPEC                 run a grid of agents × datasets × seeds × options on Ray: sscp sweep SPEC.yaml [--out DIR]
+  sweep SPEC                 run a grid of agents × datasets × seeds × options: sscp sweep SPEC.yaml [--out DIR]
                              [--address ADDR] (finished groups are skipped, unfinished ones resume)
   export RUN_DIR             write a run's policy for sscp.runtime (jax + numpy only): sscp export RUN_DIR [--out FILE]
                              [--format numpy] (sscp/sscp_bc/flow_bc/dql for sscp.runtime_numpy: numpy only)

@@ -1,10 +1,11 @@
-"""`sscp sweep SPEC`: a grid of agents × datasets × seeds × hyperparameters, run on Ray (docs/sweeps.md).
+"""`sscp sweep SPEC`: a grid of agents × datasets × seeds × hyperparameters, run on Ray or in child processes of this
+machine (docs/sweeps.md).
 
 The spec (YAML, or a Python file defining a dict SWEEP) expands into *groups*: the runs that share an agent, its
 options and a dataset (or, with `pack: tasks`, the single-task variants of one dataset) train in one process with
-vmap over seeds, like `sscp train --seeds ...`. Each group is one Ray task with a fixed run folder under the sweep
-folder, so a worker that dies is retried and resumes from its last checkpoint, and a sweep started again skips the
-groups whose `result.json` matches and resumes the others. Results are gathered into `results.csv` and `results.md`.
+vmap over seeds, like `sscp train --seeds ...`. Each group is one Ray task (or child process) with a fixed run
+folder under the sweep folder, so a worker that dies is retried and resumes from its last checkpoint, and a sweep
+started again skips the groups whose `result.json` matches and resumes the others. Results are gathered into `results.csv` and `results.md`.
 """
 
 import contextlib
@@ -38,6 +39,7 @@ SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "ag
 SET_BY_SWEEP = ("agent", "dataset", "env", "seeds", "run_dir", "progress")
 RESULT_FILE = "result.json"
 ATTEMPTS_FILE = "attempts.jsonl"
+FAILURE_FILE = "failure.txt"
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,12 @@ class SweepArgs:
     max_retries: int = 3
     """How often a group whose worker process died (killed, out of memory, lost node) is started again; each retry
     resumes from the group's last checkpoint. Errors raised by training (bad data, divergence) are not retried."""
-    executor: Literal["ray", "serial"] = "ray"
-    """ray: groups run as Ray tasks in parallel; serial: one after another in this process, without Ray (no retries;
-    a rerun still resumes)."""
+    executor: Literal["ray", "processes", "serial"] = "ray"
+    """ray: groups run as Ray tasks in parallel; processes: without Ray, up to --parallel groups at once, each in a
+    fresh process of this machine (retried like Ray's); serial: one after another in this process, without Ray (no
+    retries; a rerun still resumes)."""
+    parallel: int = 2
+    """With --executor processes: how many groups train at once (on one GPU they share it)."""
     dry_run: bool = False
     """Print the groups and their run folders, then stop."""
 
@@ -411,6 +416,8 @@ def sweep(args: SweepArgs) -> int:
     sweep_dir = Path(args.out or Path("sweeps") / Path(args.spec).stem).resolve()
     if args.max_retries < 0:
         raise ConfigError(f"--max-retries must be >= 0, got {args.max_retries}")
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel must be >= 1, got {args.parallel}")
     groups = expand(spec, str(args.spec))  # every name and option checked before Ray starts
     todo = [g for g in groups if finished_result(g, sweep_dir) is None]
     runs = sum(len(g.seeds) * max(len(g.datasets), len(g.envs)) for g in groups)
@@ -430,7 +437,12 @@ def sweep(args: SweepArgs) -> int:
         _prepare(sweep_dir, spec, groups)
         _prepare_data(groups)
         start = time.perf_counter()
-        failures = _run_serial(todo, sweep_dir) if ray is None else _run_ray(ray, todo, sweep_dir, args.max_retries)
+        if ray is not None:
+            failures = _run_ray(ray, todo, sweep_dir, args.max_retries)
+        elif args.executor == "processes":
+            failures = _run_processes(todo, sweep_dir, args.parallel, args.max_retries)
+        else:
+            failures = _run_serial(todo, sweep_dir)
         wall = time.perf_counter() - start
     finally:
         if ray is not None:
@@ -503,6 +515,66 @@ def _run_serial(todo: list[Group], sweep_dir: Path) -> dict[str, str]:
         except SSCPError as e:
             failures[g.key] = str(e)
             print(f"  failed: {e}", flush=True)
+    return failures
+
+
+def _child(group: dict, sweep_dir: str) -> None:
+    """Runs one group in a child process of `--executor processes`; an error of training (SSCPError: bad data,
+    divergence) is written to <run folder>/failure.txt and ends the process with status 2, which is not retried."""
+    try:
+        run_group(group, sweep_dir)
+    except SSCPError as e:
+        key = Group(**{k: tuple(v) if k in ("datasets", "envs", "seeds") else v for k, v in group.items()}).key
+        checkpoint.write_atomic(Path(sweep_dir) / "runs" / key / FAILURE_FILE, str(e).encode())
+        sys.exit(2)
+
+
+def _run_processes(todo: list[Group], sweep_dir: Path, parallel: int, max_retries: int) -> dict[str, str]:
+    """Runs the groups in fresh child processes (spawned: no JAX state shared), at most `parallel` at once. A child
+    that dies (killed, out of memory) is started again up to max_retries times, resuming from its checkpoint."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    if parallel > 1:  # processes sharing a GPU must not each take most of its memory up front
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    queue = [(g, 0) for g in todo]
+    running: dict = {}
+    failures, done = {}, 0
+    try:
+        while queue or running:
+            while queue and len(running) < parallel:
+                g, tries = queue.pop(0)
+                (sweep_dir / "runs" / g.key / FAILURE_FILE).unlink(missing_ok=True)
+                proc = ctx.Process(target=_child, args=(g.record(), str(sweep_dir)), name=g.key)
+                proc.start()
+                running[proc] = (g, tries)
+            time.sleep(0.2)
+            for proc in [p for p in running if not p.is_alive()]:
+                g, tries = running.pop(proc)
+                proc.join()
+                record = finished_result(g, sweep_dir) if proc.exitcode == 0 else None
+                if record is None and proc.exitcode != 2 and tries < max_retries:
+                    print(f"{g.key}: the process ended with status {proc.exitcode}; starting it again", flush=True)
+                    queue.append((g, tries + 1))
+                    continue
+                done += 1
+                print(f"[{done}/{len(todo)}] ", end="")
+                if record is not None:
+                    _report(record, g)
+                    continue
+                failure = sweep_dir / "runs" / g.key / FAILURE_FILE
+                if failure.exists():
+                    failures[g.key] = failure.read_text()
+                else:
+                    failures[g.key] = f"the process ended with status {proc.exitcode} {tries + 1} times; " + (
+                        "the run folder resumes on the next start"
+                    )
+                print(f"{g.key} failed: {failures[g.key]}", flush=True)
+    finally:
+        for proc in running:  # Ctrl-C or an error here: no child outlives the sweep (each resumes next time)
+            proc.terminate()
+        for proc in running:
+            proc.join()
     return failures
 
 

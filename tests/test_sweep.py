@@ -1,5 +1,6 @@
 """`sscp sweep`: spec expansion and checks (no Ray), and sweeps on a local Ray instance and serially with tiny
-networks, including a Ray worker killed mid-run (retried, resumed) and a driver interrupted and started again."""
+networks, including a Ray worker and a child process killed mid-run (retried, resumed) and a driver interrupted
+and started again."""
 
 import json
 import os
@@ -159,6 +160,34 @@ def test_ray_sweep_retries_a_killed_worker_and_skips_finished_groups(tmp_path, t
     output = again.communicate(timeout=120)[0]
     assert again.returncode == 0 and "2 finished, 0 to run" in output, output
     assert len(_attempts(sscp_dir)) == 2
+
+
+@pytest.mark.slow
+def test_process_sweep_runs_groups_at_once_retries_a_killed_one_and_reports_a_failed_one(tmp_path, tiny_data_dir):
+    """--executor processes (no Ray): two groups train at once in child processes; the one killed mid-run is started
+    again and resumes from its checkpoint; a group whose training raises (a missing dataset) is not retried."""
+    spec_path, out = tmp_path / "tiny.yaml", tmp_path / "sweep"
+    spec_path.write_text(yaml.safe_dump(tiny_spec(tiny_data_dir, steps=2000)))
+    proc = _sweep(spec_path, out, "--executor", "processes", "--parallel", "2")
+    sscp_dir, bc_dir = out / "runs" / f"sscp/{TASKS[0]}/default", out / "runs" / f"bc/{TASKS[0]}/default"
+    _wait_killable(proc, sscp_dir)
+    assert bc_dir.is_dir()  # started beside sscp, not after it
+    os.kill(_attempts(sscp_dir)[0]["pid"], signal.SIGKILL)
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output
+    assert "starting it again" in output and len(_attempts(sscp_dir)) == 2 and len(_attempts(bc_dir)) == 1
+    _assert_resumed_cleanly(sscp_dir, 2000)
+    rows = read_csv(out / "results.csv")
+    assert [(r["agent"], r["status"]) for r in rows] == [("sscp", "finished")] * 2 + [("bc", "finished")] * 2
+
+    (tiny_data_dir / "gone").mkdir(exist_ok=True)
+    bad = tiny_spec(tiny_data_dir / "gone", steps=100, agents=["bc"], seeds=[0])
+    del bad["agent"]["sscp"]
+    spec_path.write_text(yaml.safe_dump(bad))
+    failed = _sweep(spec_path, tmp_path / "bad", "--executor", "processes")
+    output = failed.communicate(timeout=300)[0]
+    assert failed.returncode == 1 and "failed:" in output and "starting it again" not in output, output
+    assert "not finished" not in (tmp_path / "bad" / "results.md").read_text()
 
 
 @pytest.mark.slow
