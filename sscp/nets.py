@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 
 def default_init(scale: float = 1.0) -> Callable:
-    """Returns the variance-scaling (fan_avg, uniform) kernel initialiser used by every network (method.md §3)."""
+    """Returns the variance-scaling (fan_avg, uniform) kernel initialiser used by every network (docs/method.md, "One
+    network, two heads")."""
     return nn.initializers.variance_scaling(scale, "fan_avg", "uniform")
 
 
@@ -111,7 +112,8 @@ class FourierFeatures(nn.Module):
 
 
 class TimeStepEmbedding(nn.Module):
-    """Returns e(τ) + e(d): one shared Fourier map, then a separate 2-layer MLP for τ and for d (method.md §3).
+    """Returns e(τ) + e(d): one shared Fourier map, then a separate 2-layer MLP for τ and for d (docs/method.md, "One
+    network, two heads").
 
     The MLPs are Dense → mish (→ LayerNorm) → Dense (no activation after the last layer), the usual timestep-embedder
     shape; the LayerNorm is there when the actor that owns the embedding has LayerNorm, as in the authors' code.
@@ -132,7 +134,8 @@ class TimeStepEmbedding(nn.Module):
 
 
 class VectorField(nn.Module):
-    """Returns h_θ(s, x, τ, d): d = 0 gives the flow velocity, d = 1 − τ the completion vector (method.md §1)."""
+    """Returns h_θ(s, x, τ, d): d = 0 gives the flow velocity, d = 1 − τ the completion vector (docs/method.md, "One
+    network, two heads")."""
 
     action_dim: int
     hidden_dims: Sequence[int] = (512, 512, 512, 512)

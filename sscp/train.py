@@ -64,14 +64,14 @@ class TrainConfig:
     """Environment steps per run after the offline phase (0: offline only). Online runs act in the dataset's own
     environment (OGBench single-task ids), or in --env."""
     utd: int = 1
-    """Online gradient updates per environment step (1, as docs/method.md §4)."""
+    """Online gradient updates per environment step (1, as docs/method.md, "Online and offline-to-online")."""
     random_steps: int | None = None
     """Online steps taken with uniform random actions, and without updates, before the policy acts. Default 5000
     from scratch (CleanRL's learning_starts), capped at a tenth of --online-steps for short runs; 0 after an
     offline phase (the pretrained policy acts at once)."""
     online_buffer: Literal["append", "separate"] = "append"
-    """With a dataset: "append" samples uniformly from the offline data followed by the online transitions (method.md
-    §4's default); "separate" draws half of each batch from each."""
+    """With a dataset: "append" samples uniformly from the offline data followed by the online transitions (the
+    method's default: docs/method.md, "Online and offline-to-online"); "separate" draws half of each batch from each."""
     online_chunk: int = 1
     """Online: env steps per device call. 1 is the paper's loop: after every env step one call adds the transition,
     updates, and returns the next actions from the updated agent. K > 1 acts on the host CPU with a copy of the agent

@@ -39,8 +39,8 @@ if [ "${SMALL:-0}" = 1 ]; then
   declare -A tiny=([gc_sscp]="--agent.value-hidden-dims 16 16 --agent.time-embed-dim 16"
     [hiql]="--agent.value-hidden-dims 16 16" [gcivl]="--agent.value-hidden-dims 16 16" [gcbc]="")
 else
-  # method.md §5 trains GC-SSCP for 500k steps and OGBench its baselines for 1M; a GPU session stops them earlier
-  # (PHASE=stop) at an evaluated step that every agent has reached.
+  # The authors train GC-SSCP for 500k steps (docs/method.md, "Goal-conditioned SSCP") and OGBench its baselines
+  # for 1M; PHASE=stop ends them earlier, at an evaluated step that every agent has reached.
   STEPS=${STEPS:-500000}; EVAL_EVERY=${EVAL_EVERY:-50000}; SAVE_EVERY=${SAVE_EVERY:-10000}; LOG_EVERY=1000
   EPISODES=""; EVAL_EPS=${EVAL_EPS:-50}; small=()
   declare -A tiny=()

@@ -1,5 +1,6 @@
-"""Goal-conditioned SSCP (GC-SSCP, docs/method.md §5): HIQL's value and subgoal representation, and ONE actor network
-that maps noise to (action, subgoal representation) in a single jump at every level of the hierarchy.
+"""Goal-conditioned SSCP (GC-SSCP, docs/method.md, "Goal-conditioned SSCP"): HIQL's value and subgoal representation,
+and ONE actor network that maps noise to (action, subgoal representation) in a single jump at every level of the
+hierarchy.
 
 The actor h(s, ρ, z, level, jump) sees the state s, a goal representation ρ = φ([s; ·]), noise z of the size of its
 output (action + 10-d representation) and the embedded (level, jump), and outputs x̂ = z + h. Level 0 maps a goal
@@ -10,7 +11,8 @@ term trains level 0 with jump 2 to land where the EMA actor's two-level route (l
 at its predicted subgoal) lands, so acting is ONE actor call at level 0, jump 2, from (s, φ([s; g])). Every detail
 follows the authors' GC-SSCP code (docs/goal_conditioned.md, "Exactness").
 
-Method and defaults: docs/method.md §5 (Koirala & Fleming, arXiv 2506.21427); value as OGBench's HIQL.
+Method and defaults: docs/method.md, "Goal-conditioned SSCP" (Koirala & Fleming, arXiv 2506.21427); value as
+OGBench's HIQL.
 """
 
 from dataclasses import dataclass
@@ -43,7 +45,8 @@ def gc_sscp_presets() -> dict[str, dict]:
 
 @dataclass(frozen=True)
 class GCSSCPConfig(GoalConfig):
-    """Hyperparameters of GC-SSCP; defaults are docs/method.md §5's, the per-dataset presets the authors'."""
+    """Hyperparameters of GC-SSCP; defaults as docs/method.md, "Goal-conditioned SSCP", the per-dataset presets the
+    authors'."""
 
     lr: float = 3e-4
     """Adam learning rate of the one optimiser on value + low + high + consistency loss."""
@@ -58,7 +61,8 @@ class GCSSCPConfig(GoalConfig):
     rep_dim: int = 10
     """Size of the subgoal representation φ([s; g]), length-normalised to √rep_dim."""
     time_embed_dim: int = 128
-    """Width of the shared Fourier features and of the level / jump embedding MLPs (method.md §3's scheme)."""
+    """Width of the shared Fourier features and of the level / jump embedding MLPs (the scheme of docs/method.md, "One
+    network, two heads")."""
     fourier_scale: float = 0.2
     """Std of the learnable Fourier frequencies."""
     expectile: float = 0.7

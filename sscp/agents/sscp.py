@@ -110,7 +110,8 @@ class SSCPConfig:
     exploration_noise: float = 0.0
     """Std of Gaussian noise added to the actions taken while collecting online data (not in evaluation or TD
     targets). 0 is the paper's: acting uses the EMA actor's own noise z, but the one-step action tends to the
-    conditional mean (docs/method.md §7), so online from scratch it explores little (docs/online.md)."""
+    conditional mean (docs/method.md, "The one-step action is a conditional mean"), so online from scratch it
+    explores little (docs/online.md)."""
     explore_actor: Literal["ema", "online"] = "ema"
     """Which actor collects online data: "ema", the acting EMA actor (the paper's), or "online", the actor being
     trained (fresher; evaluation and the TD target keep their own actors)."""

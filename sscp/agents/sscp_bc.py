@@ -1,5 +1,5 @@
 """SSCP-BC: the SSCP vector field trained by imitation alone (α₁·L_flow + α₂·L_completion, no critic), acting with
-the one-step completion sampler (method.md §6)."""
+the one-step completion sampler (docs/method.md, "Behaviour cloning")."""
 
 from dataclasses import dataclass
 from typing import Any

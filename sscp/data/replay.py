@@ -87,8 +87,8 @@ class OnlineSource(flax.struct.PyTreeNode):
     """Batches of the online phase for one run: its replay buffer, with or without the offline data.
 
     policy "append" draws uniformly from the offline data followed by the online transitions: the same
-    distribution as appending online transitions to the dataset (docs/method.md §4), without copying the dataset
-    into every run's buffer. "separate" draws half of each batch from each source.
+    distribution as appending online transitions to the dataset (docs/method.md, "Online and offline-to-online"),
+    without copying the dataset into every run's buffer. "separate" draws half of each batch from each source.
     """
 
     buffer: ReplayBuffer
