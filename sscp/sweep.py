@@ -5,7 +5,8 @@ The spec (YAML, or a Python file defining a dict SWEEP) expands into *groups*: t
 options and a dataset (or, with `pack: tasks`, the single-task variants of one dataset) train in one process with
 vmap over seeds, like `sscp train --seeds ...`. Each group is one Ray task (or child process) with a fixed run
 folder under the sweep folder, so a worker that dies is retried and resumes from its last checkpoint, and a sweep
-started again skips the groups whose `result.json` matches and resumes the others. Results are gathered into `results.csv` and `results.md`.
+started again skips the groups whose `result.json` matches and resumes the others. Results are gathered into
+`results.csv` and `results.md`.
 """
 
 import contextlib

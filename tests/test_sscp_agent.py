@@ -11,6 +11,7 @@ import pytest
 
 from sscp import flow
 from sscp.agents.sscp import SSCPAgent, SSCPConfig
+from sscp.errors import ConfigError
 
 TINY = SSCPConfig(actor_hidden_dims=(32, 32), critic_hidden_dims=(32, 32), time_embed_dim=16, batch_size=64)
 
@@ -357,6 +358,23 @@ def test_collecting_actions_follow_the_exploration_options():
     assert not np.allclose(expected(ema, 4), expected(ema, 1), atol=1e-4)
     noise = 0.3 * jax.random.normal(noise_key, z.shape)
     np.testing.assert_allclose(collected(exploration_noise=0.3), jnp.clip(expected(ema, 1) + noise, -1, 1), atol=1e-6)
+    # decayed over 4 updates from 0.3 to 0.1: after the 2 updates above, halfway (0.2)
+    decayed = collected(exploration_noise=0.3, exploration_noise_decay=4, exploration_noise_final=0.1)
+    np.testing.assert_allclose(decayed, jnp.clip(expected(ema, 1) + noise * 2 / 3, -1, 1), atol=1e-6)
     for options in ({"explore_actor": "online"}, {"explore_sample_steps": 4}, {"exploration_noise": 0.3}):
         other = agent.replace(config=dataclasses.replace(TINY, **options))
         np.testing.assert_array_equal(other.sample_actions(obs, key), agent.sample_actions(obs, key))
+
+
+def test_decayed_exploration_noise_follows_the_update_count_and_then_stays():
+    batch = make_batch(jax.random.PRNGKey(0))
+    config = dataclasses.replace(TINY, exploration_noise=0.4, exploration_noise_decay=3, exploration_noise_final=0.1)
+    agent = SSCPAgent.create(jax.random.PRNGKey(1), batch, config)
+    update = jax.jit(lambda a: a.update(batch)[0])
+    stds = []
+    for _ in range(5):
+        stds.append(float(agent.exploration_std()))
+        agent = update(agent)
+    np.testing.assert_allclose(stds, [0.4, 0.3, 0.2, 0.1, 0.1], atol=1e-6)
+    with pytest.raises(ConfigError, match="exploration-noise-decay must be >= 0"):
+        dataclasses.replace(TINY, exploration_noise_decay=-1)

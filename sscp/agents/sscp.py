@@ -112,6 +112,12 @@ class SSCPConfig:
     targets). 0 is the paper's: acting uses the EMA actor's own noise z, but the one-step action tends to the
     conditional mean (docs/method.md, "The one-step action is a conditional mean"), so online from scratch it
     explores little (docs/online.md)."""
+    exploration_noise_decay: int = 0
+    """0 keeps exploration_noise constant; N > 0 moves its std linearly from exploration_noise to
+    exploration_noise_final over the agent's first N updates (online, about N env steps after the warm-up at one
+    update per step), so early data is spread widely and later data follows the learned policy."""
+    exploration_noise_final: float = 0.0
+    """The std that a decayed exploration_noise reaches after exploration_noise_decay updates, and keeps."""
     explore_actor: Literal["ema", "online"] = "ema"
     """Which actor collects online data: "ema", the acting EMA actor (the paper's), or "online", the actor being
     trained (fresher; evaluation and the TD target keep their own actors)."""
@@ -128,8 +134,9 @@ class SSCPConfig:
                 f"unknown --agent.preset {self.preset!r}; valid: none, auto, " + ", ".join(sorted(self.PRESETS))
             )
         require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim")
-        if self.exploration_noise < 0:
-            raise ConfigError(f"--agent.exploration-noise must be >= 0, got {self.exploration_noise}")
+        for name in ("exploration_noise", "exploration_noise_final", "exploration_noise_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--agent.{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.explore_sample_steps < 0:
             raise ConfigError(
                 f"--agent.explore-sample-steps must be >= 0 (0: sample-steps), got {self.explore_sample_steps}"
@@ -320,10 +327,20 @@ class SSCPAgent(flax.struct.PyTreeNode):
         z = jax.random.normal(action_key, (*observations.shape[:-1], self.actor_def.action_dim))
         actor = self.params["actor"] if cfg.explore_actor == "online" else self.target_params["actor"]
         actions = flow.euler_then_complete(self.field(actor), observations, z, steps)
-        if cfg.exploration_noise == 0.0:
+        if cfg.exploration_noise == 0.0 and cfg.exploration_noise_decay == 0:
             return actions
-        noise = cfg.exploration_noise * jax.random.normal(noise_key, actions.shape)
+        noise = self.exploration_std() * jax.random.normal(noise_key, actions.shape)
         return jnp.clip(actions + noise, -1.0, 1.0)
+
+    def exploration_std(self) -> jax.Array:
+        """Returns the std of the collecting actions' noise at this agent's update count (exploration_noise, or its
+        linear decay to exploration_noise_final over exploration_noise_decay updates)."""
+        cfg = self.config
+        if cfg.exploration_noise_decay == 0:
+            return jnp.asarray(cfg.exploration_noise, jnp.float32)
+        count = optax.tree_utils.tree_get(self.opt_state, "count")
+        frac = jnp.minimum(count.astype(jnp.float32) / cfg.exploration_noise_decay, 1.0)
+        return cfg.exploration_noise + frac * (cfg.exploration_noise_final - cfg.exploration_noise)
 
     @classmethod
     def create(cls, key: jax.Array, example_batch: dict, config: SSCPConfig) -> "SSCPAgent":
