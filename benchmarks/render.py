@@ -1,15 +1,18 @@
-"""Renders benchmarks/results/*.json as the tables of docs/benchmarks.md and docs/expressiveness.md (between the
-generated-table markers).
+"""Renders benchmarks/results/*.json as the tables of docs/performance.md (the current best numbers),
+docs/archive/benchmarks-notebook.md (every row, with the dated notes) and docs/expressiveness.md, each between its
+generated-table markers.
 
-python benchmarks/render.py
+python benchmarks/render.py            # rewrite the tables
+python benchmarks/render.py --check    # exit 1, naming the files, if a table differs from what its JSON renders
 """
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-BEGIN, END = "<!-- tables:begin (python benchmarks/render.py) -->", "<!-- tables:end -->"
 
 
 def load(pattern: str, exclude: tuple[str, ...] = ()) -> list[dict]:
@@ -203,11 +206,11 @@ def threads_set(row: dict) -> str:
     return ", ".join(settings) or "default"
 
 
-def latency_rows() -> list[dict]:
-    """Returns the latency rows, each with vs_sscp: its latency over sscp's in the same file, device, weights and
-    batch (how many times faster one-step SSCP acts), where that sscp row exists."""
+def latency_rows(pattern: str = "latency-*.json") -> list[dict]:
+    """Returns the rows of the latency files matching pattern, each with vs_sscp: its latency over sscp's in the same
+    file, device, weights and batch (how many times faster one-step SSCP acts), where that sscp row exists."""
     rows = []
-    for path in sorted(RESULTS.glob("latency-*.json")):
+    for path in sorted(RESULTS.glob(pattern)):
         found = json.loads(path.read_text())
         sscp = {(r["device"], r["weights"], r["batch"]): r["latency_ms"] for r in found if r["agent"] == "sscp"}
         for r in found:
@@ -283,17 +286,41 @@ ONLINE_LOOP = [
 ]
 
 
-def fill(doc: Path, body: str) -> None:
-    """Replaces the text between doc's generated-table markers with body."""
-    text = doc.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    doc.write_text(text[:start] + body + text[end:])
-    print(f"wrote {doc}")
+# The short latency table of docs/performance.md: every row is batch 1 and 4 x 512, with the default threads.
+DEPLOYED_LATENCY = [c for c in LATENCY if c[0] not in ("network", "ms / action", "actions/s", "threads set")]
 
 
-def main() -> None:
-    fill(
-        ROOT / "docs" / "benchmarks.md",
+def markers(name: str) -> tuple[str, str]:
+    """Returns the begin and end markers of a generated block; a document with one block uses the unnamed pair."""
+    tag = f" {name}" if name else ""
+    return f"<!-- tables:begin{tag} (python benchmarks/render.py) -->", f"<!-- tables:end{tag} -->"
+
+
+def filled(doc: Path, text: str, body: str, name: str = "") -> str:
+    """Returns text with the part between its `name` markers replaced by body."""
+    begin, end = markers(name)
+    if begin not in text or end not in text:
+        raise SystemExit(f"{doc}: no {begin} ... {end} block; add the two markers where the tables belong")
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    return text[:start] + body + text[stop:]
+
+
+def performance_blocks() -> dict[str, str]:
+    """Returns docs/performance.md's generated blocks: the throughput targets, every agent's updates/s, and the
+    batch-1 latency of the policies exported for numpy."""
+    agents = relative_rows(
+        "throughput-agents-*.json", lambda r: (r["device"], r["seeds"]), lambda r: r["agent"] == "sscp", "vs_sscp"
+    )
+    return {
+        "throughput": "\n\n" + table(TARGET_TABLE, target_rows()) + "\n\n",
+        "agents": "\n\n" + table(AGENT_THROUGHPUT, agents) + "\n\n",
+        "latency": "\n\n" + table(DEPLOYED_LATENCY, latency_rows("latency-deploy-numpy-all-*.json")) + "\n\n",
+    }
+
+
+def notebook_block() -> str:
+    """Returns the notebook's one generated block: every row of every speed and latency file."""
+    return (
         "\n\n### The throughput targets: best measured, CONCURRENT scheduling (sscp's default XLA flag)\n\n"
         + table(TARGET_TABLE, target_rows())
         + "\n\n### Training throughput (`benchmarks/throughput.py`)\n\n"
@@ -323,9 +350,45 @@ def main() -> None:
         + table(LATENCY, latency_rows())
         + "\n\n### Where a batch-1 action's time goes on the CPU (`benchmarks/latency_breakdown.py`)\n\n"
         + table(BREAKDOWN, load("acting-breakdown-*.json"))
-        + "\n\n",
+        + "\n\n"
     )
-    fill(ROOT / "docs" / "expressiveness.md", "\n\n" + table(EXPRESSIVENESS, load("expressiveness-*.json")) + "\n\n")
+
+
+def rendered() -> dict[Path, str]:
+    """Returns each rendered document's full text with its generated blocks filled from the JSON files."""
+    blocks = {
+        ROOT / "docs" / "performance.md": performance_blocks(),
+        ROOT / "docs" / "archive" / "benchmarks-notebook.md": {"": notebook_block()},
+        ROOT / "docs" / "expressiveness.md": {
+            "": "\n\n" + table(EXPRESSIVENESS, load("expressiveness-*.json")) + "\n\n"
+        },
+    }
+    out = {}
+    for doc, bodies in blocks.items():
+        text = doc.read_text()
+        for name, body in bodies.items():
+            text = filled(doc, text, body, name)
+        out[doc] = text
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a document's tables differ")
+    args = parser.parse_args()
+    stale = []
+    for doc, text in rendered().items():
+        if doc.read_text() == text:
+            continue
+        stale.append(doc)
+        if not args.check:
+            doc.write_text(text)
+            print(f"wrote {doc.relative_to(ROOT)}")
+    if args.check and stale:
+        names = ", ".join(str(d.relative_to(ROOT)) for d in stale)
+        sys.exit(f"tables out of date in {names}: run python benchmarks/render.py")
+    if args.check:
+        print("every table matches its JSON")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Training throughput (updates/s after compilation) and acting latency of agents, as JSON rows.
 
-Synthetic data with cube-double shapes (obs 40, action 5, 1M transitions), the protocol of docs/benchmarks.md:
+Synthetic data with cube-double shapes (obs 40, action 5, 1M transitions), the protocol of docs/performance.md:
 the real training step (on-device sampling + update, K steps per lax.scan call, seeds vmapped).
 
     python benchmarks/throughput.py --seeds 1 8 --out benchmarks/results/throughput-h100.json

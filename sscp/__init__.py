@@ -5,7 +5,8 @@ import warnings
 
 __version__ = "0.1.0"
 
-# XLA flags sscp sets unless the user's XLA_FLAGS already sets them (docs/benchmarks.md, "XLA scheduling flags"):
+# XLA flags sscp sets unless the user's XLA_FLAGS already sets them (docs/archive/benchmarks-notebook.md, "XLA
+# scheduling flags"):
 # CUDA-graph command buffers scheduled CONCURRENT let independent kernels of an update overlap on a GPU (+59 %
 # single-seed SSCP updates/s on an H200) and leave every result bit-identical (benchmarks/determinism.py); CPUs
 # ignore it. XLA reads XLA_FLAGS when its backend starts, so this applies where sscp is imported before any JAX

@@ -20,7 +20,7 @@ ACTIVATIONS: dict[str, Callable] = {"mish": jax.nn.mish, "gelu": nn.gelu, "relu"
 def _batch_sum(a: jax.Array) -> jax.Array:
     """Returns a summed over every axis but the last, written as a product with a ones vector behind an optimisation
     barrier, so that XLA does not fuse it with the input gradient (on an H200 XLA still lowers it to a reduction
-    kernel, but one of its own: docs/benchmarks.md)."""
+    kernel, but one of its own: docs/archive/benchmarks-notebook.md)."""
     rows = a.reshape(-1, a.shape[-1])
     ones = jax.lax.optimization_barrier(jnp.ones((rows.shape[0],), rows.dtype))
     return ones @ rows
@@ -61,7 +61,8 @@ class MatmulGradLayerNorm(nn.Module):
     hand-written backward pass whose scale and bias gradients are products with a ones vector. With flax's LayerNorm
     XLA fuses those batch reductions and the input gradient into one multi-output kernel, the slowest of a one-seed
     GPU step (57 µs in bf16), and the input gradient waits for it; here they are kernels of their own that run beside
-    the rest of the backward pass (docs/benchmarks.md). A speed option; the same values up to float rounding."""
+    the rest of the backward pass (docs/archive/benchmarks-notebook.md). A speed option; the same values up to float
+    rounding."""
 
     epsilon: float = 1e-6
     dtype: str = "float32"

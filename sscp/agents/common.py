@@ -24,8 +24,8 @@ def adam(lr: float, flat: bool) -> optax.GradientTransformation:
 
 def global_norm(tree: Any) -> jax.Array:
     """Returns the L2 norm of every array of tree together, computed on one concatenated vector: one reduction
-    instead of one per array, as optax.tree.norm makes (docs/benchmarks.md: the grad_norm diagnostic). Equal to
-    optax.tree.norm up to float summation order."""
+    instead of one per array, as optax.tree.norm makes (docs/archive/benchmarks-notebook.md: the grad_norm
+    diagnostic). Equal to optax.tree.norm up to float summation order."""
     flat, _ = jax.flatten_util.ravel_pytree(tree)
     return jnp.sqrt(jnp.sum(jnp.square(flat)))
 

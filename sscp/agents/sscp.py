@@ -104,7 +104,8 @@ class SSCPConfig:
     matmul_norm_grads: bool = False
     """The critics' LayerNorm with a hand-written backward pass whose scale/bias gradients are products with a ones
     vector, kept apart from the input gradient's kernel (nets.MatmulGradLayerNorm): the same values up to float
-    rounding; a GPU speed option (+8–13 % for one seed in bf16 on an H200, nothing in float32; docs/benchmarks.md)."""
+    rounding; a GPU speed option (+8–13 % for one seed in bf16 on an H200, nothing in float32;
+    docs/archive/benchmarks-notebook.md)."""
     flat_optimizer: bool = True
     """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
     exploration_noise: float = 0.0

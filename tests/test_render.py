@@ -1,0 +1,30 @@
+"""benchmarks/render.py: the committed tables of docs/performance.md, the benchmarks notebook and
+docs/expressiveness.md are what their JSON files render, and a document without its markers is named."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "render.py"
+_spec = importlib.util.spec_from_file_location("sscp_render", _PATH)
+render = importlib.util.module_from_spec(_spec)
+sys.modules["sscp_render"] = render
+_spec.loader.exec_module(render)
+
+
+def test_committed_tables_match_their_json():
+    stale = [str(doc) for doc, text in render.rendered().items() if doc.read_text() != text]
+    assert not stale, f"run python benchmarks/render.py: {stale}"
+
+
+def test_fill_replaces_only_the_named_block():
+    begin, end = render.markers("latency")
+    text = f"intro\n{begin}\nold\n{end}\nrest\n"
+    assert render.filled(Path("x.md"), text, "\nnew\n", "latency") == f"intro\n{begin}\nnew\n{end}\nrest\n"
+
+
+def test_missing_markers_name_the_document():
+    with pytest.raises(SystemExit, match=r"x\.md: no <!-- tables:begin agents"):
+        render.filled(Path("x.md"), "no markers here\n", "body", "agents")
