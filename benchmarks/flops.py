@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 
 from benchmarks.throughput import emit, provenance, setup, synthetic_data  # noqa: E402
-from sscp.train import make_step_fn  # noqa: E402
+from sscp.steps import make_step_fn  # noqa: E402
 
 
 @functools.cache

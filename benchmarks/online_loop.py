@@ -1,7 +1,7 @@
 """Where the online loop's time goes, piece by piece, as JSON rows (docs/online.md, "Where the time goes").
 
-Builds the real online phase (sscp.train.Trainer + OnlinePhase) for one env id and R runs, fills every run's replay
-buffer with FILL random transitions, then times each piece of a chunk of K env steps, per env step:
+Builds the real online phase (sscp.train.Trainer + sscp.online_phase.OnlinePhase) for one env id and R runs, fills
+every run's replay buffer with FILL random transitions, then times each piece of a chunk of K env steps, per env step:
   env          stepping every run's env (OnlineEnvs.step)
   host_act     the host's action for every run from its CPU copy of the agents (--online-chunk K > 1)
   chunk_call   the device call that adds K transitions and makes their K x utd updates, dispatch to finish
@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.throughput import device_name, emit, peak_memory_bytes, provenance  # noqa: E402
 from sscp.data.dataset import OfflineData  # noqa: E402
 from sscp.data.replay import OnlineSource  # noqa: E402
-from sscp.train import OnlinePhase, TrainConfig, Trainer, make_train_chunk  # noqa: E402
+from sscp.online_phase import OnlinePhase  # noqa: E402
+from sscp.steps import make_train_chunk  # noqa: E402
+from sscp.train import TrainConfig, Trainer  # noqa: E402
 
 SMALL = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "time_embed_dim": 16}
 

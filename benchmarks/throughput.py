@@ -29,7 +29,7 @@ import numpy as np
 from sscp.agents import AGENTS, get_agent, is_goal_conditioned
 from sscp.data.dataset import OfflineData
 from sscp.data.goals import GoalData
-from sscp.train import (
+from sscp.steps import (
     init_agents,
     make_act_fn,
     make_step_fn,

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import tyro
 
+from sscp import run_folder
 from sscp.errors import ConfigError, SSCPError
 from sscp.options import parse_agent_overrides, split_agent_overrides
 
@@ -101,7 +102,7 @@ def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: 
     from sscp.agents import ACTING_STEPS
     from sscp.train import TrainConfig, Trainer
 
-    cfg_path = run_dir / "config.json"
+    cfg_path = run_dir / run_folder.CONFIG
     if not cfg_path.exists():
         raise ConfigError(f"{run_dir}: no config.json; pass a run folder written by `sscp train`")
     try:
@@ -126,7 +127,7 @@ def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: 
             raise ConfigError(f"--sample-steps must be at least 1, got {sample_steps}")
         agent[ACTING_STEPS[name]] = sample_steps
     trainer = Trainer(TrainConfig(**train), agent)
-    restored = checkpoint.load_latest(run_dir / "checkpoints", trainer.agents)
+    restored = checkpoint.load_latest(run_dir / run_folder.CHECKPOINTS, trainer.agents)
     if restored is None:
         raise ConfigError(f"{run_dir}: no readable checkpoint in {run_dir / 'checkpoints'}")
     trainer.step, trainer.agents, _ = restored
@@ -307,7 +308,7 @@ def cmd_plot(args: list[str]) -> None:
     if not a.runs:
         raise ConfigError("give one or more run folders: sscp plot RUN_DIR [RUN_DIR ...] (sscp plot --help: options)")
     for run in a.runs:
-        if not (Path(run) / "config.json").is_file():
+        if not (Path(run) / run_folder.CONFIG).is_file():
             raise ConfigError(f"{run}: no config.json; pass run folders written by `sscp train`")
     paths = plot_runs([Path(r) for r in a.runs], list(a.metric), Path(a.out), a.reps)
     print(paths[-2].read_text().rstrip())

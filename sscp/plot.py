@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sscp.errors import ConfigError
+from sscp.run_folder import CONFIG, CURVES, EVAL_CSV, ONLINE_CSV, TRAIN_CSV
 from sscp.runlog import read_csv
 from sscp.stats import aggregate
 
@@ -36,8 +37,8 @@ def plot_run(run_dir: Path) -> Path:
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
-    evals, train = read_csv(run_dir / "eval.csv"), read_csv(run_dir / "train.csv")
-    online = read_csv(run_dir / "online.csv")
+    evals, train = read_csv(run_dir / EVAL_CSV), read_csv(run_dir / TRAIN_CSV)
+    online = read_csv(run_dir / ONLINE_CSV)
     panels = [("eval/success", evals, "success rate")] if evals else []
     if online:
         panels += [("eval/return", evals, "eval return"), ("episode/return", online, "online episode return")]
@@ -61,7 +62,7 @@ def plot_run(run_dir: Path) -> Path:
             ax.set_yscale("log")
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    out = run_dir / "curves.png"
+    out = run_dir / CURVES
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
@@ -77,7 +78,7 @@ def _config(run_dir: Path) -> dict:
     """Returns a run folder's train and agent options from its config.json, less _NOT_EXPERIMENT, as one flat dict
     ({"agent": "?"} when unreadable)."""
     try:
-        record = json.loads((run_dir / "config.json").read_text())
+        record = json.loads((run_dir / CONFIG).read_text())
         train = {k: v for k, v in record["train"].items() if k not in _NOT_EXPERIMENT}
         return {**record.get("agent", {}), **train}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -111,7 +112,7 @@ def collect(run_dirs: list[Path], metric: str) -> dict[tuple[str, str], dict[tup
     names, _ = labels(run_dirs)
     for run_dir in map(Path, run_dirs):
         agent = names[str(run_dir)]
-        for name in ("eval.csv", "online.csv", "train.csv"):
+        for name in (EVAL_CSV, ONLINE_CSV, TRAIN_CSV):
             rows = read_csv(run_dir / name)
             if rows and metric in rows[0]:
                 for row in rows:
@@ -127,7 +128,7 @@ def metrics_of(run_dirs: list[Path]) -> list[str]:
     """Returns the default metrics to plot: eval/success, eval/return and eval/normalized_return where present."""
     found = set()
     for run_dir in map(Path, run_dirs):
-        rows = read_csv(Path(run_dir) / "eval.csv")
+        rows = read_csv(Path(run_dir) / EVAL_CSV)
         found |= set(rows[0]) if rows else set()
     return [m for m in ("eval/success", "eval/return", "eval/normalized_return") if m in found]
 

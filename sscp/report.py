@@ -4,6 +4,7 @@ import math
 import time
 
 from sscp.envs import reports_success
+from sscp.run_folder import CHECKPOINTS, CONFIG, CURVES, EVAL_CSV, ONLINE_CSV, TRAIN_CSV
 from sscp.runlog import read_csv
 
 
@@ -29,11 +30,11 @@ def success_note(no_success: list[str]) -> str:
 
 def print_results(trainer, results: list[dict], wall: float) -> None:
     """Prints one line per run: task, seed, success, return, updates/s (env steps/s for online runs), wall time."""
-    online = read_csv(trainer.run_dir / "online.csv")
+    online = read_csv(trainer.run_dir / ONLINE_CSV)
     rows, key, label = (
         (online, "time/env_steps_per_sec", "env steps/s")
         if online
-        else (read_csv(trainer.run_dir / "train.csv"), "time/updates_per_sec", "updates/s")
+        else (read_csv(trainer.run_dir / TRAIN_CSV), "time/updates_per_sec", "updates/s")
     )
     speeds = [float(r[key]) for r in rows[len(trainer.runs) :]] or [float("nan")]  # the first row holds compiling
     ups = sorted(speeds)[len(speeds) // 2]
@@ -65,6 +66,6 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
         print(f"(not evaluated: {trainer.no_eval})")
     if math.isnan(ups):
         print(f"({label}: only the first log row exists, and it includes compiling; log more rows for a speed)")
-    names = ("config.json", "train.csv", "online.csv", "eval.csv", "curves.png", "checkpoints")
-    present = [n + ("/" if n == "checkpoints" else "") for n in names if (trainer.run_dir / n).exists()]
+    names = (CONFIG, TRAIN_CSV, ONLINE_CSV, EVAL_CSV, CURVES, CHECKPOINTS)
+    present = [n + ("/" if n == CHECKPOINTS else "") for n in names if (trainer.run_dir / n).exists()]
     print(f"\nrun folder: {trainer.run_dir} ({', '.join(present)})")

@@ -27,6 +27,7 @@ LAYERS = {
     "sscp.video": 1,
     "sscp.runlog": 1,
     "sscp.checkpoint": 1,
+    "sscp.run_folder": 1,  # a run folder's files: config.json, checkpoints, CSV logs, lock
     "sscp.plot": 1,  # the training loop draws its curves with it
     # 2: datasets: names, readers, generation by scripted oracles, on-device sampling
     "sscp.data": 2,
@@ -35,6 +36,9 @@ LAYERS = {
     # 4: evaluation, the online phase and the training loop
     "sscp.evaluate": 4,
     "sscp.online": 4,
+    "sscp.train_config": 4,  # the options of sscp train, resolved and checked
+    "sscp.steps": 4,  # the jitted update, scan, acting and run placement
+    "sscp.online_phase": 4,
     "sscp.train": 4,
     # 5: recipes (data made by training, the demo) and commands
     "sscp.recipes": 5,

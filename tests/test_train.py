@@ -427,7 +427,7 @@ def test_read_csv_ignores_a_torn_last_line(tmp_path):
 
 def test_default_run_dirs_never_collide(tmp_path, monkeypatch):
     """Two runs started in the same second get different folders instead of one resuming the other."""
-    from sscp.train import TrainConfig, default_run_dir
+    from sscp.train_config import TrainConfig, default_run_dir
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(time, "strftime", lambda fmt: "20260101-000000")
@@ -630,7 +630,7 @@ def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(caps
 
 def test_provenance_names_the_commit_given_in_the_environment(monkeypatch):
     """A copy of the code without its git folder passes its commit in $SSCP_COMMIT; config.json records that."""
-    from sscp.train import provenance
+    from sscp.run_folder import provenance
 
     monkeypatch.setenv("SSCP_COMMIT", "0123abc")
     assert provenance() == {"commit": "0123abc", "command": shlex.join(sys.argv)}

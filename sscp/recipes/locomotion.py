@@ -28,6 +28,7 @@ from sscp.data.formats import save_ogbench_npz
 from sscp.data.locomotion import DATASETS, ENVS, VERSION, parse, sidecar_path
 from sscp.errors import ConfigError, DataError
 from sscp.online import OnlineEnvs, collect_action
+from sscp.run_folder import CHECKPOINTS
 from sscp.train import TrainConfig, Trainer
 
 DEFAULT_TRAIN_STEPS = 1_000_000  # SAC env steps: D4RL's experts trained for 1M steps
@@ -130,7 +131,7 @@ def train_sac(env: str, run_dir: Path, train_steps: int, seed: int, options: dic
     cfg = TrainConfig(agent="sac", env=(ENVS[env],), online_steps=train_steps, seeds=(seed,), run_dir=str(run_dir),
                       **options)  # fmt: skip
     trainer = PolicyKeepingTrainer(cfg, agent_options)
-    saved = checkpoint.list_checkpoints(run_dir / "checkpoints")
+    saved = checkpoint.list_checkpoints(run_dir / CHECKPOINTS)
     finished = saved and saved[-1].name == f"step_{train_steps:010d}.ckpt"
     if not (finished and (run_dir / "policies" / saved[-1].name).is_file()):
         trainer.train()
@@ -216,7 +217,7 @@ def make(
         print(warning, file=sys.stderr)
     _, expert_agents, _ = checkpoint.load(paths[-1], trainer.agents)
     _, medium_agents, _ = checkpoint.load(paths[medium], trainer.agents)
-    final = checkpoint.load_latest(run_dir / "checkpoints", trainer.agents)
+    final = checkpoint.load_latest(run_dir / CHECKPOINTS, trainer.agents)
     if final is None or final[0] != train_steps:
         raise DataError(f"{run_dir / 'checkpoints'}: no readable final checkpoint; rerun `sscp data make {name}`")
     buffer = final[2]["online"]["buffer"]
