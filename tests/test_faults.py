@@ -1,23 +1,15 @@
-"""The fault-injection script (benchmarks/faults.py) with one trial per cheap fault: corrupt dataset files, corrupt
+"""The fault-injection harness (tests/faults/) with one trial per cheap fault: corrupt dataset files, corrupt
 checkpoints, NaN in an update, disk full and permission denied. Kills are covered by tests/test_train.py
-(test_resume_after_sigkill_is_exact); `python benchmarks/faults.py` runs them too.
+(test_resume_after_sigkill_is_exact); `python -m tests.faults` runs them too.
 
 The gaps the script found on its first runs (no checkpoint checksum; tracebacks for a damaged config.json, a failed
 mkdir of checkpoints/, a failed curves.png write) were fixed in a57e16c; these tests keep them fixed.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "faults.py"
-_spec = importlib.util.spec_from_file_location("sscp_faults", _PATH)
-faults = importlib.util.module_from_spec(_spec)
-sys.modules["sscp_faults"] = faults  # dataclasses look their module up here
-_spec.loader.exec_module(faults)
+from tests import faults
 
 
 def _assert_no_failures(rows):
@@ -94,7 +86,7 @@ def test_report_replaces_only_the_marked_block(tmp_path):
     row = faults.Row("dataset: zero-length file", "one line")
     row.outcomes = ["clear error", "FAILED"]
     row.notes = ["trial 2: a traceback"]
-    block = faults.table([row], "python benchmarks/faults.py --trials 2", 12.0)
+    block = faults.table([row], "python -m tests.faults --trials 2", 12.0)
     assert "| dataset: zero-length file | 2 |  | 1 |  | **1** |" in block
     assert "- dataset: zero-length file: trial 2: a traceback" in block
 
