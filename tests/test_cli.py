@@ -277,29 +277,6 @@ def test_importing_sscp_sets_the_default_xla_flags_in_this_process():
     assert "--xla_gpu_command_buffer_scheduling_mode=" in os.environ.get("XLA_FLAGS", "")
 
 
-def test_determinism_variants_pin_the_scheduling_they_name():
-    from benchmarks.determinism import variant_env
-
-    parent = {"XLA_FLAGS": "--xla_foo=1 --xla_gpu_command_buffer_scheduling_mode=CONCURRENT", "PATH": "/bin"}
-    det = variant_env("deterministic", parent)
-    assert det["XLA_FLAGS"] == "--xla_foo=1 --xla_gpu_deterministic_ops=true"
-    assert det["SSCP_XLA_DEFAULTS"] == "0" and det["PATH"] == "/bin"
-    conc = variant_env("deterministic-concurrent", parent)
-    assert conc["XLA_FLAGS"].split() == [
-        "--xla_foo=1", "--xla_gpu_deterministic_ops=true", "--xla_gpu_command_buffer_scheduling_mode=CONCURRENT"
-    ]  # fmt: skip
-    assert "SSCP_XLA_DEFAULTS" not in conc and variant_env("default", parent)["XLA_FLAGS"] == "--xla_foo=1"
-
-
-@pytest.mark.slow
-def test_flops_per_update_grows_with_the_batch_as_the_matrix_products_do():
-    from benchmarks.flops import flops_per_update, matmul_flops_per_update
-
-    small, large = (flops_per_update("sscp", b, (32, 32), transitions=500) for b in (64, 128))
-    assert small > 0 and 1.9 < large / small < 2.1
-    assert 0 < matmul_flops_per_update("sscp", 64, (32, 32), transitions=500) <= small
-
-
 def test_results_table_without_a_timed_row_says_why(capsys, tmp_path):
     """A run whose only train.csv rows are the first (compiling) ones prints '–' for updates/s and one line saying
     why, not 'nan'; with a later row it prints that row's speed."""

@@ -2,7 +2,6 @@
 updates per env step, appending to the dataset, learning, exact resume after SIGKILL, env snapshots, bad configs."""
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -532,25 +531,3 @@ def test_online_defaults_depend_on_the_setting(tmp_path):
     assert (scratch.steps, scratch.random_steps, scratch.buffer_size, scratch.dataset) == (0, 5000, 300_000, ())
     short = Trainer(_online_config(tmp_path / "b", random_steps=None, online_steps=2000), TINY_AGENT).cfg
     assert short.random_steps == 200  # capped at a tenth of a short run
-
-
-@pytest.mark.slow
-def test_online_loop_benchmark_times_every_piece_of_a_chunk(tmp_path):
-    """benchmarks/online_loop.py builds the real online phase and times its pieces; the chunked total is their sum."""
-    from benchmarks.online_loop import main
-
-    out = tmp_path / "loop.json"
-    args = ["--env", "InvertedPendulum-v5", "--runs", "1", "--chunk", "3", "--fill", "40", "--capacity", "100",
-            "--repeats", "1", "--small", "--out", str(out)]  # fmt: skip
-    old = sys.argv
-    sys.argv = ["online_loop.py", *args]
-    try:
-        main()
-    finally:
-        sys.argv = old
-    (row,) = json.loads(out.read_text())
-    pieces = ["env_ms", "host_act_ms", "chunk_call_ms", "updates_only_ms", "offline_ms", "refresh_ms", "step_call_ms"]
-    assert all(np.isfinite(row[k]) and row[k] > 0 for k in pieces), row
-    total = row["env_ms"] + row["host_act_ms"] + row["chunk_call_ms"] + row["refresh_ms"]
-    assert abs(row["chunk_total_ms"] - total) < 1e-3
-    assert row["runs"] == 1 and row["chunk"] == 3 and row["env"] == "InvertedPendulum-v5"

@@ -540,67 +540,6 @@ def test_resuming_with_more_steps_records_the_new_options(trained_run, tmp_path)
     ]
 
 
-def test_profile_step_names_fusions_from_hlo_text():
-    """benchmarks/profile_step.py reads what each fused kernel computes from the compiled program's text, under the
-    kernel name a GPU trace uses ('.' -> '_')."""
-    from benchmarks.profile_step import hlo_instructions, kind, where
-
-    text = (
-        "ENTRY %main {\n"
-        "  %input_reduce_fusion.16 = f32[512]{0} fusion(f32[1024,512]{1,0} %p), kind=kInput, calls=%fused.16, "
-        'metadata={op_name="jit(chunk)/while/body/reduce_sum" source_file="/x/sscp/agents/sscp.py" source_line=118}\n'
-        "  %multi = (f32[2,512]{1,0}, bf16[2,1024,512]{2,1,0}) fusion(f32[1]{0} %q), kind=kInput, "
-        'metadata={op_name="jit(chunk)/while/body/eval_jaxpr/transpose(jvp(Ensemble))/LayerNorm_3/reduce_sum"}\n'
-        "  ROOT %tuple.3 = (f32[]) tuple(f32[] %c)\n"
-        "}\n"
-    )
-    found = hlo_instructions(text)
-    assert found["input_reduce_fusion_16"] == {
-        "shape": "f32[512]{0}",
-        "op": "fusion",
-        "op_name": "jit(chunk)/while/body/reduce_sum",
-        "source": "sscp.py:118",
-    }
-    assert found["tuple.3"]["op"] == "tuple" and found["tuple.3"]["source"] == ""
-    assert found["multi"]["shape"] == "(f32[2,512]{1,0}, bf16[2,1024,512]{2,1,0})"
-    assert where("multi", found) == "transpose(jvp(Ensemble))/LayerNorm_3"
-    assert where("sm90_xmma_gemm_f32f32_tf32f32", found) == "(library GEMM)"
-    assert where("nvjet_sm90_tst_128x128_64x6_1x2_h_bz_NTT", found) == "(library GEMM)"
-    kinds = ["sm90_xmma_gemm_f32f32_tf32f32", "nvjet_sm90_tst_128x128_64x6_1x2_h_bz_NTT", "gemm_fusion_dot_57"]
-    kinds += ["input_reduce_fusion_16", "loop_reduce_fusion", "wrapped_concatenate_5", "input_transpose_fusion"]
-    kinds += ["loop_multiply_fusion_9", "multi", "tuple.3"]
-    assert [kind(k, found) for k in kinds] == ["gemm"] * 3 + ["reduction", "reduction", "copy", "copy"] + [
-        "elementwise",
-        "elementwise",
-        "other",
-    ]
-
-
-def test_gemm_rate_programs_compute_the_chained_products():
-    """benchmarks/gemm_rate.py times chains that XLA cannot skip or merge: x @ w applied `iters` times, and the sum
-    of x_i^T x_i with x_i = x + i (a carried operand that changes, so no product is hoisted or merged); each row
-    prices 2·stack·rows·width² FLOP per product."""
-    from benchmarks.gemm_rate import gemm_kernel_seconds, measure, programs
-
-    iters = 3
-    progs = programs(stack=2, rows=8, width=4, dtype="float32", iters=iters)
-    activation, (x, w) = progs["activation"]
-    expected = np.asarray(x)
-    for _ in range(iters):
-        expected = np.einsum("sbi,sij->sbj", expected, np.asarray(w))
-    np.testing.assert_allclose(np.asarray(activation(x, w)), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(w[0] @ w[0].T), np.eye(4), atol=1e-5)  # orthogonal: values stay finite
-    weight_grad, args = progs["weight_grad"]
-    grams = sum(np.einsum("sbi,sbj->sij", np.asarray(x) + i, np.asarray(x) + i) for i in range(iters))
-    np.testing.assert_allclose(np.asarray(weight_grad(*args)), grams, rtol=1e-4, atol=1e-4)
-    rows = measure(stack=2, rows=8, width=4, dtype="float32", iters=iters, repeats=1)
-    assert [r["product"] for r in rows] == ["activation", "weight_grad"]
-    r = rows[0]
-    assert r["tflops_wall"] == pytest.approx(2 * 2 * 8 * 16 * iters / (r["us_per_product_wall"] * 1e-6 * iters) / 1e12)
-    if jax.default_backend() == "cpu":  # the trace is read, and a CPU trace has no GPU kernels to count
-        assert gemm_kernel_seconds(activation, (x, w)) == (0.0, 0) and "tflops_kernels" not in r
-
-
 def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(capsys, tiny_config, tmp_path):
     """--agent.preset auto: the paper's α₂ per D4RL locomotion dataset, found from D4RL's and sscp's spellings;
     options given explicitly win; datasets with different presets cannot share a process; an unknown dataset keeps

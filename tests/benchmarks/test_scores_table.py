@@ -1,17 +1,11 @@
 """benchmarks/scores_table.py: the success tables of docs/results.md, built from run folders."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "scores_table.py"
-_spec = importlib.util.spec_from_file_location("sscp_scores_table", _PATH)
-scores_table = importlib.util.module_from_spec(_spec)
-sys.modules["sscp_scores_table"] = scores_table
-_spec.loader.exec_module(scores_table)
+from benchmarks import scores_table
 
 HEADER = "step,run,task,seed,env,eval/success,eval/return,eval/length,time/eval_s\n"
 

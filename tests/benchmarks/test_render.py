@@ -1,17 +1,11 @@
 """benchmarks/render.py: the committed tables of docs/performance.md, the benchmarks notebook and
 docs/expressiveness.md are what their JSON files render, and a document without its markers is named."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "render.py"
-_spec = importlib.util.spec_from_file_location("sscp_render", _PATH)
-render = importlib.util.module_from_spec(_spec)
-sys.modules["sscp_render"] = render
-_spec.loader.exec_module(render)
+from benchmarks import render
 
 
 def test_committed_tables_match_their_json():
