@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import TASKS
+from conftest import EVAL_MAX_STEPS, TASKS
 
+from sscp import checkpoint
 from sscp.agents import AGENTS, get_agent
 from sscp.errors import ConfigError
 from sscp.runlog import read_csv
@@ -24,6 +25,16 @@ TINY = {
     "iql": {"actor_hidden_dims": (32, 32), "value_hidden_dims": (32, 32), "batch_size": 64, "temperature": 1.0},
     "dql": {"actor_hidden_dims": (32, 32), "critic_hidden_dims": (32, 32), "batch_size": 64, "time_dim": 8},
 }
+
+
+def _changed(before, after) -> bool:
+    """Returns True when any leaf of two pytrees of the same structure differs."""
+    return any(bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True))
+
+
+def _run(tree, index: int):
+    """Returns run `index` of a pytree of vmapped runs."""
+    return jax.tree.map(lambda x: x[index], tree)
 
 
 def toy_batch(n=256):
@@ -53,9 +64,9 @@ def toy_batch(n=256):
 def test_baseline_learns_and_acts_in_range(name, loss):
     agent_cls, config_cls = get_agent(name)
     batch = toy_batch()
-    agent = agent_cls.create(jax.random.PRNGKey(1), batch, config_cls(**TINY[name]))
+    initial = agent_cls.create(jax.random.PRNGKey(1), batch, config_cls(**TINY[name]))
     update = jax.jit(lambda a, b: a.update(b))
-    agent, first = update(agent, batch)
+    agent, first = update(initial, batch)
     for _ in range(400):
         agent, info = update(agent, batch)
     assert float(info[loss]) < float(first[loss]) - 0.1 * abs(float(first[loss])), (first[loss], info[loss])
@@ -63,6 +74,7 @@ def test_baseline_learns_and_acts_in_range(name, loss):
     assert actions.shape == batch["actions"].shape and float(jnp.abs(actions).max()) <= 1.0
     # the learned policy is closer to the data than the untrained one
     fresh = agent_cls.create(jax.random.PRNGKey(1), batch, config_cls(**TINY[name]))
+    assert not _changed(fresh.params, initial.params)  # the same seed makes the same networks
     err = float(jnp.mean((actions - batch["actions"]) ** 2))
     err0 = float(jnp.mean((fresh.sample_actions(batch["observations"], jax.random.PRNGKey(2)) - batch["actions"]) ** 2))
     assert err < 0.5 * err0, (err, err0)
@@ -107,15 +119,34 @@ def test_bad_values_are_rejected(name, field):
 @pytest.mark.parametrize("name", ["bc", "flow_bc", "fql", "sscp_bc", "rebrac", "iql", "dql"])
 @pytest.mark.slow
 def test_baseline_trains_end_to_end(name, tiny_config, tmp_path):
-    """The same loop, logs, evaluation and checkpoints serve every registered agent."""
+    """The same loop, logs, evaluation and checkpoints serve every registered agent: both vmapped runs learn (their
+    parameters move, stay finite, and differ by seed), the newest checkpoint is the trained state, the trained
+    policies act in [-1, 1] with the data's action shape, and each evaluation result is one capped episode."""
     assert name in AGENTS
     cfg = tiny_config(tmp_path / name, agent=name, dataset=TASKS[:1], seeds=(0, 1), steps=100)
     trainer = Trainer(cfg, {**TINY[name], "batch_size": 32})
+    initial = jax.tree.map(np.array, trainer.agents.params)  # a host copy: training may reuse the device buffers
     results = trainer.train()
-    assert len(results) == 2 and all(0.0 <= r["success"] <= 1.0 for r in results)
+    final = trainer.agents.params
+    for run in (0, 1):
+        assert _changed(_run(initial, run), _run(final, run)), f"run {run} did not move"
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(final))
+    assert _changed(_run(final, 0), _run(final, 1)), "seeds 0 and 1 trained the same parameters"
+
+    step, saved, _ = checkpoint.load_latest(tmp_path / name / "checkpoints", trainer.agents)
+    assert step == 100 and not _changed(saved.params, final)
+
+    obs = trainer.data.observations[:64]
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    actions = jax.jit(jax.vmap(lambda agent, key: agent.sample_actions(obs, key)))(trainer.agents, keys)
+    assert actions.shape == (2, 64, trainer.data.actions.shape[1]) and float(jnp.abs(actions).max()) <= 1.0
+
     rows = read_csv(tmp_path / name / "train.csv")
-    assert len(rows) == 4 and all(np.isfinite(float(v)) for r in rows for k, v in r.items() if k.startswith("train/"))
-    assert (tmp_path / name / "checkpoints").is_dir()
+    losses = [k for k in rows[0] if k.startswith("train/")]
+    assert [(int(r["run"]), int(r["step"])) for r in rows] == [(0, 50), (1, 50), (0, 100), (1, 100)]
+    assert losses and all(np.isfinite(float(r[k])) for r in rows for k in losses)
+    assert len(results) == 2 and all(r["success"] in (0.0, 1.0) for r in results)
+    assert all(1 <= r["length"] <= EVAL_MAX_STEPS for r in results)
 
 
 @pytest.mark.slow
@@ -137,10 +168,6 @@ def test_fql_gradient_paths():
     assert bc_flow["flow"] > 0 and bc_flow["onestep"] == 0 and bc_flow["critic"] == 0
     assert distill["onestep"] > 0 and distill["flow"] == 0 and distill["critic"] == 0
     assert q["onestep"] > 0 and q["critic"] == 0 and q["flow"] == 0
-
-
-def _changed(before, after) -> bool:
-    return any(bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True))
 
 
 @pytest.mark.slow
