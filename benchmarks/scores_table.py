@@ -162,7 +162,8 @@ def render(tables: dict, ci: bool = False, iqm: bool = False) -> str:
             lines.append(f"## {family}: no step evaluated by every row ({', '.join(table['labels'])})\n")
             continue
         tasks = sorted({t for row in table["rows"].values() for t in row["tasks"]}, key=_task_name)
-        lines.append(f"### {family}, {table['step']:,} updates per run\n")
+        step = table["step"]  # a number, or a text where rows were evaluated at different steps (said per row)
+        lines.append(f"### {family}, {f'{step:,}' if isinstance(step, int) else step} updates per run\n")
         extra = " IQM |" if iqm else ""
         lines.append(
             "| agent | " + " | ".join(_task_name(t) for t in tasks) + f" | **all** |{extra} updates/s per run |"
@@ -192,7 +193,8 @@ def render_summary(tables: dict, ci: bool = False) -> str:
                 cells.append("–")
                 continue
             cells.append(_cell(list(row["tasks"].values()), ci))
-        step = f"{table['step']:,}" if table["step"] is not None else "–"
+        step = table["step"]
+        step = "–" if step is None else f"{step:,}" if isinstance(step, int) else step
         lines.append(f"| {family} | {step} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
