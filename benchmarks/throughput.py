@@ -7,7 +7,7 @@ the real training step (on-device sampling + update, K steps per lax.scan call, 
     python benchmarks/throughput.py --agent all --seeds 1 --out ...          # every agent, its own defaults
     python benchmarks/throughput.py --seeds 16 --devices 1 2 --out ...       # runs split over 2 GPUs vs 1
 
-The speed options (--precision ... --fuse-network-calls) apply to sscp; other agents train with their own default
+The speed options (--compute-dtype ... --matmul-norm-grads) apply to sscp; other agents train with their own default
 networks at --batch. Goal-conditioned agents get synthetic trajectories (100 steps each) and no latency column
 (benchmarks/latency.py measures acting for every agent).
 """
@@ -174,11 +174,8 @@ def main() -> None:
     p.add_argument("--transitions", type=int, default=1_000_000)
     p.add_argument("--chunk", type=int, default=1000, help="updates per jitted lax.scan call")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--precision", nargs="+", default=["default"], help="matmul precisions to compare")
-    p.add_argument("--flat-optimizer", nargs="+", type=int, default=[1], help="1/0: Adam on one flat vector or not")
     p.add_argument("--compute-dtype", nargs="+", default=["float32"], help="agent compute dtypes to compare")
     p.add_argument("--one-step-mse", nargs="+", type=int, default=[1], help="1/0: log the one_step_mse diagnostic")
-    p.add_argument("--fuse-network-calls", nargs="+", type=int, default=[0], help="1/0: batched network queries")
     p.add_argument("--grad-norm", nargs="+", type=int, default=[1], help="1/0: log the grad_norm diagnostic")
     p.add_argument(
         "--matmul-norm-grads", nargs="+", type=int, default=[0], help="1/0: critics' LayerNorm grads as matmuls"
@@ -197,24 +194,17 @@ def main() -> None:
     for agent in agents:
         if agent == "sscp":
             variants = [
-                (p, f, dt, m, fu, g, s, d, u, mm)
+                (dt, m, g, s, d, u, mm)
                 for mm in a.matmul_norm_grads
                 for u in a.unroll
-                for p in a.precision
-                for f in a.flat_optimizer
                 for dt in a.compute_dtype
                 for m in a.one_step_mse
-                for fu in a.fuse_network_calls
                 for g in a.grad_norm
                 for s in a.seeds
                 for d in a.devices
             ]
         else:  # the speed options are sscp's; other agents keep their own defaults
-            variants = [
-                (a.precision[0], None, None, None, None, None, s, d, a.unroll[0], None)
-                for s in a.seeds
-                for d in a.devices
-            ]
+            variants = [(None, None, None, s, d, a.unroll[0], None) for s in a.seeds for d in a.devices]
         data = synthetic_goal_data(agent, a.transitions, 40, 5) if is_goal_conditioned(agent) else offline
         for variant in variants:
             measure_variant(a, agent, hidden, data, variant, rows, old)
@@ -222,17 +212,14 @@ def main() -> None:
 
 def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: list, old: list) -> None:
     """Measures one (agent, options, seeds, devices) variant and emits its row."""
-    precision, flat, dtype, mse, fuse, grad_norm, seeds, devices, unroll, matmul_norm = variant
-    jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
+    dtype, mse, grad_norm, seeds, devices, unroll, matmul_norm = variant
     if agent == "sscp":
         options = {
             "batch_size": a.batch,
             "actor_hidden_dims": hidden,
             "critic_hidden_dims": hidden,
-            "flat_optimizer": bool(flat),
             "compute_dtype": dtype,
             "log_one_step_mse": bool(mse),
-            "fuse_network_calls": bool(fuse),
             "log_grad_norm": bool(grad_norm),
             "matmul_norm_grads": bool(matmul_norm),
         }
@@ -246,11 +233,11 @@ def measure_variant(a, agent: str, hidden: tuple, data, variant: tuple, rows: li
         "hidden": list(hidden) if agent == "sscp" else "agent default",
         "seeds": seeds,
         "devices": devices,
-        "matmul_precision": precision,
-        "flat_optimizer": flat if flat is None else bool(flat),
+        "matmul_precision": "default",  # rows of earlier versions compared other precisions and per-array Adam
+        "flat_optimizer": True,
         "compute_dtype": dtype,
         "one_step_mse": mse if mse is None else bool(mse),
-        "fuse_network_calls": fuse if fuse is None else bool(fuse),
+        "fuse_network_calls": False,
         "grad_norm": grad_norm if grad_norm is None else bool(grad_norm),
         "scan_unroll": unroll,
         "matmul_norm_grads": matmul_norm if matmul_norm is None else bool(matmul_norm),

@@ -105,10 +105,7 @@ def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: 
     cfg_path = run_dir / run_folder.CONFIG
     if not cfg_path.exists():
         raise ConfigError(f"{run_dir}: no config.json; pass a run folder written by `sscp train`")
-    try:
-        record = json.loads(cfg_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{cfg_path}: unreadable ({e}); restore it from a copy to evaluate this run") from None
+    record = run_folder.RunFolder(run_dir).read_config()
     train = {k: tuple(v) if isinstance(v, list) else v for k, v in record["train"].items()}
     train.update(run_dir=str(run_dir), progress=False, tensorboard=False, wandb=False)  # eval writes eval_<step>.json
     if eval_max_steps is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sscp.errors import ConfigError
-from sscp.run_folder import CONFIG, CURVES, EVAL_CSV, ONLINE_CSV, TRAIN_CSV
+from sscp.run_folder import CONFIG, CURVES, EVAL_CSV, ONLINE_CSV, TRAIN_CSV, upgrade
 from sscp.runlog import read_csv
 from sscp.stats import aggregate
 
@@ -78,10 +78,10 @@ def _config(run_dir: Path) -> dict:
     """Returns a run folder's train and agent options from its config.json, less _NOT_EXPERIMENT, as one flat dict
     ({"agent": "?"} when unreadable)."""
     try:
-        record = json.loads((run_dir / CONFIG).read_text())
+        record = upgrade(json.loads((run_dir / CONFIG).read_text()), run_dir / CONFIG)
         train = {k: v for k, v in record["train"].items() if k not in _NOT_EXPERIMENT}
         return {**record.get("agent", {}), **train}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError):
         return {"agent": "?"}
 
 

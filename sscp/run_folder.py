@@ -19,6 +19,33 @@ CHECKPOINTS = "checkpoints"
 TRAIN_CSV, EVAL_CSV, ONLINE_CSV = "train.csv", "eval.csv", "online.csv"
 CURVES = "curves.png"
 
+# Options sscp no longer has, as config.json files written before their removal name them: section -> {option: the
+# value that computes what sscp computes now, or None where every value did (a speed option with the same numbers)}.
+REMOVED_OPTIONS = {
+    "agent": {"flat_optimizer": None, "fuse_network_calls": None},
+    "train": {"matmul_precision": "default"},
+}
+
+
+def upgrade(record: dict, path: Path) -> dict:
+    """Returns a config.json record without the options sscp no longer has (REMOVED_OPTIONS), so that runs written
+    before their removal resume, evaluate and export as before; a ConfigError naming the file and the option where
+    the run used a value that computed other numbers."""
+    out = dict(record)
+    for section, removed in REMOVED_OPTIONS.items():
+        if not isinstance(out.get(section), dict):
+            continue
+        values = dict(out[section])
+        for name, same in removed.items():
+            if name in values and same is not None and values[name] != same:
+                raise ConfigError(
+                    f"{path}: the run was trained with {name} = {values[name]!r}, an option sscp no longer has "
+                    f"(only {same!r} remains); use the sscp version that trained it"
+                )
+            values.pop(name, None)
+        out[section] = values
+    return out
+
 
 class RunFolder:
     """The files of one run folder and what a training process does with them (create, resume, save)."""
@@ -44,12 +71,15 @@ class RunFolder:
     def read_config(self) -> dict:
         """Returns config.json, or a ConfigError naming it when it cannot be read (nothing beside it is touched)."""
         try:
-            return json.loads(self.config.read_text())
+            record = json.loads(self.config.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ConfigError(
                 f"{self.config}: unreadable ({e}); the checkpoints and logs beside it are untouched — restore the "
-                "file, or pass another --run-dir"
+                "file from a copy (or train in another --run-dir)"
             ) from None
+        if not isinstance(record, dict):
+            raise ConfigError(f"{self.config}: not a run's config (a JSON object with train, agent and runs)")
+        return upgrade(record, self.config)
 
     def open(self, record: dict, like) -> tuple[int, object, dict] | None:
         """Creates the folder with config.json = record, or resumes it: checks that it holds the same agent and runs,

@@ -98,8 +98,6 @@ class TrainConfig:
     """W&B project name."""
     scan_unroll: int = 1
     """Updates per loop iteration inside the jitted scan (a speed knob; the arithmetic is the same)."""
-    matmul_precision: Literal["default", "float32", "tensorfloat32", "bfloat16"] = "default"
-    """JAX matmul precision for float32 arrays ("default" is JAX's own choice for the device)."""
     devices: int = 0
     """Spread the vmapped runs over this many local devices (GPUs) with jax.sharding, runs split evenly; 0 = as many
     of this machine's devices as divide the number of runs evenly (1 on a CPU or a one-GPU machine)."""

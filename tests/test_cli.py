@@ -96,11 +96,11 @@ def test_agent_options_reach_the_trainer(capsys, monkeypatch, tiny_data_dir, tmp
 
 def test_boolean_agent_options_take_a_value():
     rest, agent_args = split_agent_overrides(
-        ["--steps", "5", "--agent.critic-layer-norm", "False", "--agent.flat_optimizer=False", "--seeds", "1"]
+        ["--steps", "5", "--agent.critic-layer-norm", "False", "--agent.log_grad_norm=False", "--seeds", "1"]
     )
     assert rest == ["--steps", "5", "--seeds", "1"]
     overrides = parse_agent_overrides(SSCPConfig, agent_args, "sscp")
-    assert overrides == {"critic_layer_norm": False, "flat_optimizer": False}
+    assert overrides == {"critic_layer_norm": False, "log_grad_norm": False}
     assert parse_agent_overrides(SSCPConfig, ["--actor-layer-norm", "True"], "sscp") == {"actor_layer_norm": True}
 
 

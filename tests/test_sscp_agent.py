@@ -67,38 +67,23 @@ def test_one_network_call_equals_two(agent_and_batch):
     np.testing.assert_allclose(c, field(batch["observations"], x_tau, tau, 1 - tau), atol=1e-5)
 
 
-def loss_term(agent, batch, key, name, fused=False):
+def loss_term(agent, batch, key, name):
     """Returns params -> one named loss term of the agent's total loss."""
-    fn = agent.fused_total_loss if fused else agent.total_loss
-    return lambda p: fn(batch, p, key)[1][name]
+    return lambda p: agent.total_loss(batch, p, key)[1][name]
 
 
-@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.slow
-def test_gradient_flow(agent_and_batch, fused):
+def test_gradient_flow(agent_and_batch):
     """Critic loss trains only the critic; actor loss (incl. the Q term) trains only the actor."""
     agent, batch = agent_and_batch
     key = jax.random.PRNGKey(6)
-    critic = grad_norms(loss_term(agent, batch, key, "critic_loss", fused), agent.params)
-    actor = grad_norms(loss_term(agent, batch, key, "actor_loss", fused), agent.params)
+    critic = grad_norms(loss_term(agent, batch, key, "critic_loss"), agent.params)
+    actor = grad_norms(loss_term(agent, batch, key, "actor_loss"), agent.params)
     assert critic["critic"] > 0 and critic["actor"] == 0.0
     assert actor["actor"] > 0 and actor["critic"] == 0.0
     # The Q term alone still reaches the actor (through the completed action), never the critic.
-    q_grads = grad_norms(loss_term(agent, batch, key, "q_loss", fused), agent.params)
+    q_grads = grad_norms(loss_term(agent, batch, key, "q_loss"), agent.params)
     assert q_grads["actor"] > 0 and q_grads["critic"] == 0.0
-
-
-def test_fused_network_calls_compute_the_same_losses_and_gradients(agent_and_batch):
-    """fuse_network_calls batches the queries but must give total_loss's values and gradients."""
-    agent, batch = agent_and_batch
-    key = jax.random.PRNGKey(9)
-    (plain_grads, plain_info) = jax.grad(lambda p: agent.total_loss(batch, p, key), has_aux=True)(agent.params)
-    (fused_grads, fused_info) = jax.grad(lambda p: agent.fused_total_loss(batch, p, key), has_aux=True)(agent.params)
-    assert plain_info.keys() == fused_info.keys()
-    for k in plain_info:
-        np.testing.assert_allclose(fused_info[k], plain_info[k], rtol=1e-4, atol=1e-5, err_msg=k)
-    for a, b in zip(jax.tree.leaves(fused_grads), jax.tree.leaves(plain_grads), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
 def test_normalised_q_loss_is_scale_free(agent_and_batch):
@@ -161,10 +146,9 @@ def test_critic_sees_the_clipped_dataset_actions():
         q = agent.critic_def.apply(agent.params["critic"], batch["observations"], actions)
         return float(jnp.mean((q - y) ** 2))
 
-    for fused in (False, True):
-        loss = float(loss_term(agent, batch, key, "critic_loss", fused)(agent.params))
-        assert loss == pytest.approx(td(jnp.clip(batch["actions"], -0.8, 0.8)), rel=1e-5)
-        assert abs(loss - td(batch["actions"])) > 1e-3
+    loss = float(loss_term(agent, batch, key, "critic_loss")(agent.params))
+    assert loss == pytest.approx(td(jnp.clip(batch["actions"], -0.8, 0.8)), rel=1e-5)
+    assert abs(loss - td(batch["actions"])) > 1e-3
 
 
 def test_acting_uses_the_ema_actor(agent_and_batch):

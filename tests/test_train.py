@@ -573,3 +573,26 @@ def test_provenance_names_the_commit_given_in_the_environment(monkeypatch):
 
     monkeypatch.setenv("SSCP_COMMIT", "0123abc")
     assert provenance() == {"commit": "0123abc", "command": shlex.join(sys.argv)}
+
+
+def test_run_folders_written_before_the_speed_options_were_removed_still_resume(tmp_path, tiny_config):
+    """config.json files name options sscp no longer has (flat_optimizer, fuse_network_calls: the same numbers at any
+    value; matmul_precision "default"): they are dropped on reading, so such a run resumes; a matmul precision that
+    computed other numbers is refused with one line naming the file and the option."""
+    from sscp.run_folder import RunFolder
+
+    run_dir = tmp_path / "old"
+    Trainer(tiny_config(run_dir, steps=100), TINY_AGENT).train()
+    path = run_dir / "config.json"
+    record = json.loads(path.read_text())
+    record["agent"].update(flat_optimizer=False, fuse_network_calls=True)
+    record["train"]["matmul_precision"] = "default"
+    path.write_text(json.dumps(record))
+    resumed = Trainer(tiny_config(run_dir, steps=150), TINY_AGENT)
+    resumed.train()
+    assert resumed.step == 150
+    assert "flat_optimizer" not in json.loads(path.read_text())["agent"]
+    record["train"]["matmul_precision"] = "bfloat16"
+    path.write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match="matmul_precision = 'bfloat16', an option sscp no longer has"):
+        RunFolder(run_dir).read_config()

@@ -12,7 +12,7 @@
 # on the GPU instead of running one after another, XLA's default LHS order); the same with the scan's while loop
 # captured in the graph; Triton GEMM fusions for every matrix product; and the named speed options under CONCURRENT
 # (SETS=flags, the default). SETS=combos: CONCURRENT with float32 and bf16, both diagnostics off, the loop captured,
-# the scan unrolled 5x, fused network calls.
+# the scan unrolled 5x.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 RESULT=${RESULT:-$OUT/throughput-flags.json}
@@ -41,12 +41,11 @@ case "${SETS:-flags}" in
     measure "$concurrent $graph_loop" --seeds 1 8
     measure "--xla_gpu_triton_gemm_any=true" --seeds 1
     measure "$concurrent" --seeds 1 8 --compute-dtype bfloat16 "${fast[@]}" ;;
-  combos)  # CONCURRENT with the other speed options: float32 and bf16, the loop in the graph, unrolling, fused calls
+  combos)  # CONCURRENT with the other speed options: float32 and bf16, the loop in the graph, unrolling
     measure "" --seeds 1 8
     measure "$concurrent" --seeds 1 8 "${fast[@]}"
     measure "$concurrent $graph_loop" --seeds 1 8 --compute-dtype float32 bfloat16 "${fast[@]}"
-    measure "$concurrent $graph_loop" --seeds 1 8 --compute-dtype bfloat16 "${fast[@]}" --unroll 5
-    measure "$concurrent $graph_loop" --seeds 1 --compute-dtype bfloat16 "${fast[@]}" --fuse-network-calls 1 ;;
+    measure "$concurrent $graph_loop" --seeds 1 8 --compute-dtype bfloat16 "${fast[@]}" --unroll 5 ;;
   *) echo "unknown SETS=${SETS} (flags, combos)"; exit 2 ;;
 esac
 

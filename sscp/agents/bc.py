@@ -33,8 +33,6 @@ class BCConfig:
     """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
     obs_history: int = 1
     """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size")
@@ -78,5 +76,5 @@ class BCAgent(flax.struct.PyTreeNode):
         actor_def = GaussianActor(example_batch["actions"].shape[-1], config.hidden_dims, layer_norm=config.layer_norm)
         rng, init_key = jax.random.split(key)
         params = actor_def.init(init_key, example_batch["observations"][:1])
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         return cls(params, optimizer.init(params), rng, config, actor_def, optimizer)

@@ -17,9 +17,9 @@ def require_positive(config: Any, *names: str) -> None:
             raise ConfigError(f"--agent.{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
 
 
-def adam(lr: float, flat: bool) -> optax.GradientTransformation:
-    """Returns Adam, on one flattened vector when flat (the same arithmetic, fewer GPU kernels)."""
-    return optax.flatten(optax.adam(lr)) if flat else optax.adam(lr)
+def adam(lr: float) -> optax.GradientTransformation:
+    """Returns Adam on one flattened parameter vector: the same arithmetic as per-array Adam, far fewer GPU kernels."""
+    return optax.flatten(optax.adam(lr))
 
 
 def global_norm(tree: Any) -> jax.Array:

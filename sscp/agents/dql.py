@@ -87,8 +87,6 @@ class DQLConfig:
     """The EMA is updated every ema_every steps ..."""
     ema_start: int = 1000
     """... from this step on; before it the EMA actor stays at its initial weights, as in the reference code."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "diffusion_steps", "time_dim", "ema_every")
@@ -210,7 +208,7 @@ class DQLAgent(flax.struct.PyTreeNode):
             "actor": actor_def.init(actor_key, obs, actions, jnp.zeros((1,))),
             "critic": critic_def.init(critic_key, obs, actions),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         return cls(
             params,
             jax.tree.map(jnp.copy, params["actor"]),

@@ -33,8 +33,6 @@ class FlowBCConfig:
     """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
     obs_history: int = 1
     """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "flow_steps")
@@ -84,5 +82,5 @@ class FlowBCAgent(flax.struct.PyTreeNode):
         field_def = FlowField(actions.shape[-1], config.hidden_dims, layer_norm=config.layer_norm)
         rng, init_key = jax.random.split(key)
         params = field_def.init(init_key, obs, actions, jax.numpy.zeros((1,)))
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         return cls(params, optimizer.init(params), rng, config, field_def, optimizer)

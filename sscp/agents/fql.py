@@ -38,8 +38,6 @@ class FQLConfig:
     """Euler steps of the BC flow that the one-step policy is distilled from."""
     normalize_q_loss: bool = False
     """Scale the Q term by stopgrad(1 / mean|Q|) (off in FQL's OGBench runs)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "flow_steps")
@@ -131,6 +129,6 @@ class FQLAgent(flax.struct.PyTreeNode):
             "onestep": onestep_def.init(k2, jnp.concatenate([obs, actions], axis=-1)),
             "critic": critic_def.init(k3, obs, actions),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         target = jax.tree.map(jnp.copy, params["critic"])
         return cls(params, target, optimizer.init(params), rng, config, flow_def, onestep_def, critic_def, optimizer)

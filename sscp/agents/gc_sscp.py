@@ -79,8 +79,6 @@ class GCSSCPConfig(GoalConfig):
     """Advantage weights are clipped at this value."""
     consistency_weight: float = 1.0
     """Weight of the cross-level consistency loss."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     PRESETS: ClassVar[dict[str, dict]] = gc_sscp_presets()
 
@@ -285,6 +283,6 @@ class GCSSCPAgent(flax.struct.PyTreeNode):
             "value": value_def.init(value_key, obs, rep),
             "actor": actor_def.init(actor_key, jnp.concatenate([obs, rep], -1), z, t, t),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         targets = {"value": jax.tree.map(jnp.copy, params["value"]), "actor": jax.tree.map(jnp.copy, params["actor"])}
         return cls(params, targets, optimizer.init(params), rng, config, phi_def, value_def, actor_def, optimizer)

@@ -26,8 +26,6 @@ class GCBCConfig(GoalConfig):
     """Transitions per gradient step."""
     actor_hidden_dims: tuple[int, ...] = (512, 512, 512)
     """Policy MLP widths (GELU, no LayerNorm), on concat(s, g)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     PRESETS: ClassVar[dict[str, dict]] = {}
 
@@ -76,5 +74,5 @@ class GCBCAgent(flax.struct.PyTreeNode):
         actor_def = Actor(example_batch["actions"].shape[-1], config.actor_hidden_dims, squash=False)
         rng, init_key = jax.random.split(key)
         params = actor_def.init(init_key, jnp.concatenate([obs, goals], axis=-1))
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         return cls(params, optimizer.init(params), rng, config, actor_def, optimizer)

@@ -38,8 +38,6 @@ class GCIVLConfig(GoalConfig):
     """IVL expectile (OGBench's GCIVL; HIQL uses 0.7)."""
     alpha: float = 10.0
     """AWR inverse temperature in exp(alpha · (V(s', g) − V(s, g))) (OGBench's pointmaze setting)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     PRESETS: ClassVar[dict[str, dict]] = ogbench_presets(random_goals_on_stitch=True)
 
@@ -126,6 +124,6 @@ class GCIVLAgent(flax.struct.PyTreeNode):
             "value": value_def.init(value_key, obs, goals),
             "actor": actor_def.init(actor_key, jnp.concatenate([obs, goals], axis=-1)),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         target = jax.tree.map(jnp.copy, params["value"])
         return cls(params, target, optimizer.init(params), rng, config, value_def, actor_def, optimizer)

@@ -48,8 +48,6 @@ class HIQLConfig(GoalConfig):
     """AWR inverse temperature of the high-level actor."""
     low_actor_rep_grad: bool = False
     """Let the low-level actor's loss train φ (OGBench: only for pixels)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     PRESETS: ClassVar[dict[str, dict]] = ogbench_presets(random_goals_on_stitch=True)
 
@@ -179,7 +177,7 @@ class HIQLAgent(flax.struct.PyTreeNode):
             "low_actor": low_actor_def.init(keys[2], jnp.concatenate([obs, rep], axis=-1)),
             "high_actor": high_actor_def.init(keys[3], jnp.concatenate([obs, goals], axis=-1)),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         target = jax.tree.map(jnp.copy, params["value"])
         return cls(
             params, target, optimizer.init(params), rng, config, phi_def, value_def, low_actor_def, high_actor_def,

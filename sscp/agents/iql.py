@@ -49,8 +49,6 @@ class IQLConfig:
     """AWR weights are clipped at this value (IQL and OGBench: 100)."""
     deterministic: bool = True
     """Act with the policy mean (OGBench's evaluation); False samples from N(mean, I), the fixed-std policy."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "max_weight")
@@ -146,6 +144,6 @@ class IQLAgent(flax.struct.PyTreeNode):
             "critic": critic_def.init(k2, obs, actions),
             "actor": actor_def.init(k3, obs),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         target = jax.tree.map(jnp.copy, params["critic"])
         return cls(params, target, optimizer.init(params), rng, config, value_def, critic_def, actor_def, optimizer)

@@ -49,8 +49,6 @@ class ReBRACConfig:
     """That noise is clipped to [−noise_clip, noise_clip]."""
     normalize_q: bool = True
     """Scale the actor's Q term by λ = stopgrad(1 / mean|Q|), as ReBRAC and FQL's ReBRAC do."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "policy_freq")
@@ -153,7 +151,7 @@ class ReBRACAgent(flax.struct.PyTreeNode):
         critic_def = Ensemble(config.critic_hidden_dims, 2, layer_norm=True)
         rng, actor_key, critic_key = jax.random.split(key, 3)
         params = {"actor": actor_def.init(actor_key, obs), "critic": critic_def.init(critic_key, obs, actions)}
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         return cls(
             params,
             jax.tree.map(jnp.copy, params),

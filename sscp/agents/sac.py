@@ -44,8 +44,6 @@ class SACConfig:
     """Initial entropy temperature α (CleanRL starts at log α = 0)."""
     target_entropy: float | None = None
     """Entropy the temperature steers towards; None means −|A|, the SAC paper's choice."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "init_temperature")
@@ -160,7 +158,7 @@ class SACAgent(flax.struct.PyTreeNode):
             "critic": critic_def.init(critic_key, obs, actions),
             "log_alpha": jnp.asarray(jnp.log(config.init_temperature), jnp.float32),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         opt_state = {k: optimizer.init(v) for k, v in params.items()}
         target_entropy = -float(actions.shape[-1]) if config.target_entropy is None else config.target_entropy
         return cls(

@@ -98,16 +98,11 @@ class SSCPConfig:
     sample_steps: int = 1
     """Network calls per action when acting: sample_steps − 1 Euler steps with the velocity head, then a completion
     jump to τ = 1. 1 is the paper's one-step sampler; the critic's TD target always uses one step."""
-    fuse_network_calls: bool = False
-    """Batch the critic's three queries and the actor's three queries into one call each: the same values, fewer
-    and larger GPU kernels (a speed option, off until measured)."""
     matmul_norm_grads: bool = False
     """The critics' LayerNorm with a hand-written backward pass whose scale/bias gradients are products with a ones
     vector, kept apart from the input gradient's kernel (nets.MatmulGradLayerNorm): the same values up to float
     rounding; a GPU speed option (+8–13 % for one seed in bf16 on an H200, nothing in float32;
     docs/archive/benchmarks-notebook.md)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (optax.flatten): the same arithmetic, far fewer GPU kernels."""
     exploration_noise: float = 0.0
     """Std of Gaussian noise added to the actions taken while collecting online data (not in evaluation or TD
     targets). 0 is the paper's: acting uses the EMA actor's own noise z, but the one-step action tends to the
@@ -242,45 +237,6 @@ class SSCPAgent(flax.struct.PyTreeNode):
             actor_info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
         return critic_loss + actor_loss, {**info, **actor_info}
 
-    def fused_total_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
-        """Returns the same as total_loss with fewer, larger network calls (option fuse_network_calls).
-
-        The actor's flow, completion and diagnostic queries share one call on a 3B batch; the critic's three
-        queries — online on (s, a), stop-gradient online on (s, â_τ), target on (s', a') — run as one call
-        vmapped over the three parameter sets. Each row is computed independently, so the values equal
-        total_loss's up to float rounding.
-        """
-        obs, obs_next, actions = batch["observations"], batch["next_observations"], self._clipped_actions(batch)
-        z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
-        next_actions = flow.one_step_sample(self.field(self.td_actor()), obs_next, z_next)
-
-        n = obs.shape[0]
-        zeros = jnp.zeros_like(tau)
-        out = self.actor_def.apply(
-            params["actor"],
-            jnp.concatenate([obs, obs, obs]),
-            jnp.concatenate([x_tau, x_tau, z_diag]),
-            jnp.concatenate([tau, tau, zeros]),
-            jnp.concatenate([zeros, 1.0 - tau, jnp.ones_like(tau)]),
-        )
-        velocity, completion, jump = out[:n], out[n : 2 * n], out[2 * n :]
-        completed = flow.complete(x_tau, tau, completion)
-
-        critic_sets = jax.tree.map(
-            lambda p, t: jnp.stack([p, jax.lax.stop_gradient(p), t]), params["critic"], self.target_params["critic"]
-        )
-        q_all = jax.vmap(self.critic_def.apply)(
-            critic_sets,
-            jnp.stack([obs, obs, obs_next]),
-            jnp.stack([actions, jnp.clip(completed, -1.0, 1.0), next_actions]),
-        )
-        critic_loss, info = self.td_loss(batch, q_all[0], q_all[2])
-        actor_loss, actor_info = self.policy_loss(actions, z, velocity, completed, q_all[1])
-        if self.config.log_one_step_mse:
-            one_step = jnp.clip(z_diag + jump, -1.0, 1.0)
-            actor_info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
-        return critic_loss + actor_loss, {**info, **actor_info}
-
     def target_update(self) -> dict:
         """Returns the soft-updated targets: critics at critic_tau, the acting actor at actor_ema, each moved toward
         the online parameters from *before* this step's gradient update (the authors' code computes them from the
@@ -302,8 +258,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
     def update(self, batch: dict) -> tuple["SSCPAgent", dict]:
         """Returns the agent after one gradient step on batch, and scalar diagnostics."""
         rng, key = jax.random.split(self.rng)
-        loss_fn = self.fused_total_loss if self.config.fuse_network_calls else self.total_loss
-        grads, info = jax.grad(lambda p: loss_fn(batch, p, key), has_aux=True)(self.params)
+        grads, info = jax.grad(lambda p: self.total_loss(batch, p, key), has_aux=True)(self.params)
         params, opt_state = apply_gradients(self.optimizer, self.params, self.opt_state, grads)
         if self.config.log_grad_norm:
             info["grad_norm"] = global_norm(grads)
@@ -369,7 +324,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
             "actor": actor_def.init(actor_key, obs, actions, t, t),
             "critic": critic_def.init(critic_key, obs, actions),
         }
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         return cls(
             params=params,
             target_params=jax.tree.map(

@@ -40,8 +40,6 @@ class SSCPBCConfig:
     """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
     obs_history: int = 1
     """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
-    flat_optimizer: bool = True
-    """Run Adam on one flattened parameter vector (same arithmetic, fewer GPU kernels)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "sample_steps", "time_embed_dim")
@@ -93,5 +91,5 @@ class SSCPBCAgent(flax.struct.PyTreeNode):
         rng, init_key = jax.random.split(key)
         t = jnp.zeros((1,))
         params = actor_def.init(init_key, obs, actions, t, t)
-        optimizer = adam(config.lr, config.flat_optimizer)
+        optimizer = adam(config.lr)
         return cls(params, optimizer.init(params), rng, config, actor_def, optimizer)
