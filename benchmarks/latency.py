@@ -38,7 +38,7 @@ from benchmarks.throughput import commit, device_name, emit, peak_memory_bytes, 
 from sscp import runtime, runtime_numpy
 from sscp.agents import AGENTS, get_agent, is_goal_conditioned
 from sscp.data.goals import example_goal_batch
-from sscp.export import NUMPY_POLICIES, export_policy, numpy_policy
+from sscp.export import export_policy, numpy_exportable, numpy_policy
 
 # Network calls per action of each agent's sample_actions, from its config. GC-SSCP: φ([s; g]), then its one actor
 # call; HIQL: the high-level actor, then the low-level one.
@@ -133,7 +133,7 @@ def main() -> None:
         goal_dim = a.obs_dim if is_goal_conditioned(name) else None  # OGBench goals are observations
         agent, config, fields = make_agent(name, hidden, goal_example if goal_dim else example)
         for weights, batch in [(w, b) for w in a.weights for b in a.batches]:
-            if weights.startswith("numpy") and name not in NUMPY_POLICIES:
+            if weights.startswith("numpy") and name not in numpy_exportable():
                 continue  # the numpy runtime runs one MLP called k times: sscp, sscp_bc, flow_bc, dql
             calls = a.calls if batch == 1 else a.big_calls
             shape = (a.warmup + calls, batch, a.obs_dim)

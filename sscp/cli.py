@@ -97,9 +97,10 @@ class EvalArgs:
 def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: int | None = None):
     """Returns a Trainer built from a run folder's config.json, holding the agents of its newest readable
     checkpoint (trainer.step is that checkpoint's step), or a ConfigError. sample_steps, if given, replaces the
-    agent's acting step count (agents.ACTING_STEPS); eval_max_steps, if given, the evaluation episode cap (0: none)."""
+    agent's acting step count (the config field its class names in acting_steps_field); eval_max_steps, if given,
+    the evaluation episode cap (0: none)."""
     from sscp import checkpoint
-    from sscp.agents import ACTING_STEPS
+    from sscp.agents import AGENTS
     from sscp.train import TrainConfig, Trainer
 
     cfg_path = run_dir / run_folder.CONFIG
@@ -115,14 +116,16 @@ def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: 
     agent = {k: tuple(v) if isinstance(v, list) else v for k, v in record["agent"].items()}
     if sample_steps is not None:
         name = train.get("agent")
-        if name not in ACTING_STEPS:
+        field = AGENTS[name][0].acting_steps_field if name in AGENTS else None
+        if field is None:
+            takes = [n for n, (cls, _) in AGENTS.items() if cls.acting_steps_field]
             raise ConfigError(
                 f"--sample-steps: agent {name!r} of {run_dir} has no acting step count to change; it applies to "
-                f"{', '.join(ACTING_STEPS)}"
+                f"{', '.join(takes)}"
             )
         if sample_steps < 1:
             raise ConfigError(f"--sample-steps must be at least 1, got {sample_steps}")
-        agent[ACTING_STEPS[name]] = sample_steps
+        agent[field] = sample_steps
     trainer = Trainer(TrainConfig(**train), agent)
     restored = checkpoint.load_latest(run_dir / run_folder.CHECKPOINTS, trainer.agents)
     if restored is None:

@@ -3,7 +3,6 @@ with `jax.export` into a self-contained file that `sscp.runtime.load` runs, or (
 BC and Diffusion-QL) as the arrays of a numpy forward pass that `sscp.runtime_numpy.load` runs; checked against the
 trained agent."""
 
-import inspect
 import os
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from sscp import runtime, runtime_numpy
+from sscp.agents import AGENTS
+from sscp.agents.base import Agent
 from sscp.agents.dql import chain_noise, ddpm_schedule
 from sscp.checkpoint import write_atomic
 from sscp.errors import ConfigError, SSCPError
@@ -23,11 +24,6 @@ TOLERANCE = 1e-5  # max |exported - trained| allowed on the check's observations
 
 class ExportError(SSCPError):
     """The exported policy does not act like the trained one."""
-
-
-def is_goal_conditioned(agent) -> bool:
-    """Returns whether the agent's sample_actions takes goals: sample_actions(observations, goals, key)."""
-    return "goals" in inspect.signature(agent.sample_actions).parameters
 
 
 def export_policy(
@@ -105,28 +101,33 @@ def _dql_calls(agent, net, params: dict) -> tuple[np.ndarray, dict[str, np.ndarr
     return np.asarray(e), coefficients
 
 
-# The agents `--format numpy` exports. Each acts with one MLP called `steps` times on [obs, x, time input] in some
-# order; per agent: the network, the parameters sample_actions acts with, the order of the first layer's input
-# blocks, the sampler (sscp.runtime_numpy.SAMPLERS) and the time inputs and sampler coefficients of its calls.
-NUMPY_POLICIES = {
-    "sscp": (lambda a: a.actor_def, lambda a: a.target_params["actor"], ("obs", "x", "time"), "euler", _sscp_calls),
-    "sscp_bc": (lambda a: a.actor_def, lambda a: a.params, ("obs", "x", "time"), "euler", _sscp_calls),
-    "flow_bc": (lambda a: a.field_def, lambda a: a.params, ("obs", "x", "time"), "euler", _flow_bc_calls),
-    "dql": (lambda a: a.actor_def, lambda a: a.params["actor"], ("x", "time", "obs"), "ddpm", _dql_calls),
+# The samplers of the agents `--format numpy` exports (those whose numpy_export() is not None: each acts with one MLP
+# called `steps` times on [obs, x, time input] in some order): schedule -> (sscp.runtime_numpy's sampler, the time
+# inputs and sampler coefficients of its calls).
+SCHEDULES = {
+    "euler_then_complete": ("euler", _sscp_calls),
+    "euler": ("euler", _flow_bc_calls),
+    "ddpm": ("ddpm", _dql_calls),
 }
+
+
+def numpy_exportable() -> list[str]:
+    """Returns the names of the agents `--format numpy` exports (those that define numpy_export)."""
+    return [name for name, (cls, _) in AGENTS.items() if cls.numpy_export is not Agent.numpy_export]
 
 
 def numpy_policy(agent, agent_name: str, obs_dim: int) -> tuple[dict[str, np.ndarray], dict]:
     """Returns (arrays, header) of the numpy policy (sscp.runtime_numpy) that computes agent.sample_actions for the
     same observations and noise: each network call's time input is a constant, so its embedding's contribution to
     the first layer is folded (in float64, then float32) into one first-layer bias per call."""
-    if agent_name not in NUMPY_POLICIES:
+    parts = agent.numpy_export()
+    if parts is None:
         raise ConfigError(
-            f"--format numpy exports {', '.join(NUMPY_POLICIES)} (one MLP called k times); export {agent_name} "
+            f"--format numpy exports {', '.join(numpy_exportable())} (one MLP called k times); export {agent_name} "
             "with --format jax"
         )
-    network, acting_params, order, sampler, calls = NUMPY_POLICIES[agent_name]
-    net = network(agent)
+    net, acting_params, order, schedule = parts
+    sampler, calls = SCHEDULES[schedule]
     layer_norm, dtype = getattr(net, "layer_norm", False), getattr(net, "dtype", "float32")
     if net.activation not in runtime_numpy.ACTIVATIONS or layer_norm or dtype != "float32":
         raise ConfigError(
@@ -134,7 +135,7 @@ def numpy_policy(agent, agent_name: str, obs_dim: int) -> tuple[dict[str, np.nda
             f"this run has activation {net.activation}, layer norm {layer_norm}, dtype {dtype}: export it with "
             "--format jax"
         )
-    params = jax.tree.map(np.asarray, acting_params(agent)["params"])
+    params = jax.tree.map(np.asarray, acting_params["params"])
     time_inputs, coefficients = calls(agent, net, params)
     mlp = params["mlp"]
     first = mlp["Dense_0"]["kernel"]
@@ -210,7 +211,7 @@ def export_run(
     observations = (base + rng.normal(0, 0.1, base.shape)).astype(np.float32)
     obs_dim = observations.shape[1]
     action_dim = int(trainer.data.actions.shape[1]) if trainer.data is not None else trainer.action_dim
-    goal_dim = obs_dim if is_goal_conditioned(agent) else None  # OGBench goals are observations
+    goal_dim = obs_dim if agent.goal_conditioned else None  # OGBench goals are observations
     goals = observations[rng.permutation(checks)] if goal_dim else None
 
     start = time.perf_counter()

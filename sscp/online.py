@@ -22,9 +22,7 @@ def collect_action(agent, obs: jax.Array, key: jax.Array) -> jax.Array:
     """Returns the action an agent takes while collecting data: its explore_actions if it has one (SAC samples its
     stochastic policy; SSCP acts with the EMA actor and fresh noise, as the paper does, plus the optional
     exploration_noise), else sample_actions."""
-    if hasattr(agent, "explore_actions"):
-        return agent.explore_actions(obs, key)
-    return agent.sample_actions(obs, key)
+    return agent.explore_actions(obs, key)
 
 
 def used_leaves(fn: Callable, *args) -> list[bool]:

@@ -103,7 +103,7 @@ class Trainer:
             data = load_offline_data(
                 cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes, need_env=cfg.eval_episodes > 0
             )
-        self.chunking = tuple(getattr(self.agent_cfg, k, 1) for k in ("chunk_size", "execute_steps", "obs_history"))
+        self.chunking = self.agent_cfg.chunking()
         if self.chunking[0] > 1 or self.chunking[2] > 1:
             if cfg.online_steps or data is None:
                 raise ConfigError("action chunks and observation histories are offline only: drop --online-steps")

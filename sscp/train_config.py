@@ -206,7 +206,7 @@ def check(cfg: TrainConfig, agent_cfg) -> None:
         raise ConfigError(f"--seeds has duplicates: {cfg.seeds}")
     if cfg.devices < 0:
         raise ConfigError(f"--devices must be >= 0 (0: every local device that divides the runs), got {cfg.devices}")
-    if getattr(agent_cfg, "batch_size", 1) <= 0:
+    if agent_cfg.batch_size <= 0:
         raise ConfigError(f"--agent.batch-size must be positive, got {agent_cfg.batch_size}")
 
 

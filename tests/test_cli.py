@@ -162,7 +162,7 @@ def test_eval_sample_steps_needs_an_agent_with_a_step_count(capsys, tmp_path, tr
     (tmp_path / "config.json").write_text(json.dumps(record))
     code, _, err = sscp(capsys, "eval", str(tmp_path), "--sample-steps", "2")
     assert code == 2
-    assert "--sample-steps: agent 'bc'" in err and "sscp, sscp_bc, flow_bc, diffusion_bc" in err
+    assert "--sample-steps: agent 'bc'" in err and "sscp, flow_bc, sscp_bc, diffusion_bc" in err
 
 
 @pytest.mark.slow

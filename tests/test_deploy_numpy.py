@@ -71,14 +71,21 @@ def test_numpy_policy_is_sample_actions_for_the_same_noise(name, steps, sampler,
 
 
 def test_numpy_format_rejects_other_agents_and_networks():
-    with pytest.raises(ConfigError, match="exports sscp, sscp_bc, flow_bc, dql .* export fql with --format jax"):
-        export.numpy_policy(None, "fql", obs_dim=3)
+    with pytest.raises(ConfigError, match="exports sscp, flow_bc, sscp_bc, dql .* export fql with --format jax"):
+        export.numpy_policy(SimpleNamespace(numpy_export=lambda: None), "fql", obs_dim=3)
+
+    def exporting(net, order, schedule):  # an agent acting with `net`, as numpy_export describes it
+        return SimpleNamespace(numpy_export=lambda: (net, None, order, schedule))
+
     with pytest.raises(ConfigError, match="layer norm True"):
-        export.numpy_policy(SimpleNamespace(actor_def=VectorField(2, (16,), layer_norm=True)), "sscp", obs_dim=3)
+        net = VectorField(2, (16,), layer_norm=True)
+        export.numpy_policy(exporting(net, ("obs", "x", "time"), "euler_then_complete"), "sscp", obs_dim=3)
     with pytest.raises(ConfigError, match="layer norm True"):
-        export.numpy_policy(SimpleNamespace(field_def=FlowField(2, (16,), layer_norm=True)), "flow_bc", obs_dim=3)
+        net = FlowField(2, (16,), layer_norm=True)
+        export.numpy_policy(exporting(net, ("obs", "x", "time"), "euler"), "flow_bc", obs_dim=3)
     with pytest.raises(ConfigError, match="activation relu"):
-        export.numpy_policy(SimpleNamespace(actor_def=NoisePredictor(2, (16,), activation="relu")), "dql", obs_dim=3)
+        net = NoisePredictor(2, (16,), activation="relu")
+        export.numpy_policy(exporting(net, ("x", "time", "obs"), "ddpm"), "dql", obs_dim=3)
 
 
 @pytest.fixture(scope="module")

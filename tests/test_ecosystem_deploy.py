@@ -4,6 +4,7 @@ evaluation videos (the MP4 writer on synthetic frames, and real offscreen render
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import flax
 import jax
@@ -13,6 +14,7 @@ import pytest
 from conftest import eval_with_video
 
 from sscp import cli, export, runtime
+from sscp.agents.base import Agent
 from sscp.errors import ConfigError
 
 
@@ -87,7 +89,8 @@ def test_a_mismatching_export_fails_and_writes_nothing(trained_run, tmp_path, mo
     assert cli.main(["export", str(trainer.run_dir), "--run", "9"]) == 2
 
 
-class _GoalAgent(flax.struct.PyTreeNode):
+class _GoalAgent(Agent, flax.struct.PyTreeNode):
+    goal_conditioned: ClassVar[bool] = True
     weight: jax.Array
 
     def sample_actions(self, observations, goals, key):
@@ -97,7 +100,6 @@ class _GoalAgent(flax.struct.PyTreeNode):
 
 def test_goal_conditioned_policy_takes_the_goal(tmp_path):
     agent = _GoalAgent(jnp.arange(6.0).reshape(3, 2) / 10)
-    assert export.is_goal_conditioned(agent)
     program, header = export.export_policy(agent, 3, 2, goal_dim=3, platforms=("cpu",))
     path = tmp_path / "gc.sscp"
     path.write_bytes(runtime.pack(header, program.serialize()))

@@ -1,5 +1,6 @@
-"""Agent registry: name → (agent class, config class). Every agent has the same create/update/sample_actions API;
-goal-conditioned agents (class attribute goal_conditioned) act with sample_actions(observations, goals, key)."""
+"""Agent registry: name → (agent class, config class). Every agent keeps the contract of sscp.agents.base
+(create/update/sample_actions, and the optional parts with their defaults); goal-conditioned agents act with
+sample_actions(observations, goals, key)."""
 
 from sscp.agents.bc import BCAgent, BCConfig
 from sscp.agents.diffusion_bc import DiffusionBCAgent, DiffusionBCConfig
@@ -35,16 +36,6 @@ AGENTS: dict[str, tuple[type, type]] = {
 }
 
 
-ACTING_STEPS: dict[str, str] = {
-    "sscp": "sample_steps",
-    "sscp_bc": "sample_steps",
-    "flow_bc": "flow_steps",
-    "diffusion_bc": "sample_steps",
-}
-"""Agents whose sampler takes a number of network calls per action that training does not depend on → the config
-field holding it (`sscp eval --sample-steps K` evaluates a trained run at K)."""
-
-
 def get_agent(name: str) -> tuple[type, type]:
     """Returns (agent class, config class) for a registered name, or a ConfigError listing the valid names."""
     if name not in AGENTS:
@@ -54,4 +45,4 @@ def get_agent(name: str) -> tuple[type, type]:
 
 def is_goal_conditioned(name: str) -> bool:
     """Returns whether agent `name` is goal-conditioned (trains on goal-relabelled trajectories, acts toward a goal)."""
-    return bool(getattr(get_agent(name)[0], "goal_conditioned", False))
+    return get_agent(name)[0].goal_conditioned

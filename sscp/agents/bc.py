@@ -9,12 +9,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent, ChunkingConfig
 from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
 from sscp.nets import GaussianActor
 
 
 @dataclass(frozen=True)
-class BCConfig:
+class BCConfig(ChunkingConfig):
     """Hyperparameters of Gaussian BC (FQL/OGBench defaults)."""
 
     lr: float = 3e-4
@@ -27,19 +28,13 @@ class BCConfig:
     """LayerNorm after each hidden activation."""
     deterministic: bool = True
     """Act with the mean (the OGBench/FQL evaluation convention); False samples from the Gaussian."""
-    chunk_size: int = 1
-    """H, actions predicted per call (an action chunk, flattened to H·action_dim); 1 is single-step BC."""
-    execute_steps: int = 1
-    """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
-    obs_history: int = 1
-    """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size")
         check_chunking(self)
 
 
-class BCAgent(flax.struct.PyTreeNode):
+class BCAgent(Agent, flax.struct.PyTreeNode):
     """Immutable Gaussian BC agent."""
 
     params: dict

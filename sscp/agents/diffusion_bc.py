@@ -5,7 +5,7 @@ cosine schedule, ε prediction, x̂_0 clipped to [−1, 1], 10 DDIM steps at inf
 state-based MLP of Diffusion-QL (sscp.nets.NoisePredictor), not Diffusion Policy's 1-D temporal U-Net."""
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import flax
 import jax
@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sscp.agents.base import Agent, ChunkingConfig
 from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
 from sscp.agents.dql import ddpm_schedule
 from sscp.errors import ConfigError
@@ -20,7 +21,7 @@ from sscp.nets import NoisePredictor
 
 
 @dataclass(frozen=True)
-class DiffusionBCConfig:
+class DiffusionBCConfig(ChunkingConfig):
     """Hyperparameters of diffusion BC; schedule and sampling defaults as Diffusion Policy's DDIM setting."""
 
     lr: float = 3e-4
@@ -39,12 +40,6 @@ class DiffusionBCConfig:
     """k <= T, DDIM steps (network calls) per action, at evenly spaced noise levels (Diffusion Policy: 10)."""
     ddim_eta: float = 0.0
     """DDIM noise η: 0 is deterministic given the starting noise; 1 with k = T is DDPM's ancestral sampler."""
-    chunk_size: int = 1
-    """H, actions predicted per call (an action chunk, flattened to H·action_dim); 1 is single-step BC."""
-    execute_steps: int = 1
-    """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
-    obs_history: int = 1
-    """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "time_dim", "diffusion_steps", "sample_steps")
@@ -57,8 +52,10 @@ class DiffusionBCConfig:
             raise ConfigError(f"--agent.ddim-eta must be >= 0, got {self.ddim_eta}")
 
 
-class DiffusionBCAgent(flax.struct.PyTreeNode):
+class DiffusionBCAgent(Agent, flax.struct.PyTreeNode):
     """Immutable diffusion BC agent (no critic, no EMA: it acts with the trained network)."""
+
+    acting_steps_field: ClassVar[str | None] = "sample_steps"
 
     params: dict
     opt_state: Any

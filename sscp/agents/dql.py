@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sscp.agents.base import Agent, AgentConfig
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.nets import Ensemble, NoisePredictor
 
@@ -54,7 +55,7 @@ def chain_noise(key: jax.Array, steps: int, shape: tuple[int, ...]) -> jax.Array
 
 
 @dataclass(frozen=True)
-class DQLConfig:
+class DQLConfig(AgentConfig):
     """Hyperparameters of Diffusion-QL; defaults are the paper's and its reference code's (Zhendong-Wang/
     Diffusion-Policies-for-Offline-RL), which tunes α (eta) and a gradient-norm clip per task; no clip here."""
 
@@ -92,7 +93,7 @@ class DQLConfig:
         require_positive(self, "lr", "batch_size", "diffusion_steps", "time_dim", "ema_every")
 
 
-class DQLAgent(flax.struct.PyTreeNode):
+class DQLAgent(Agent, flax.struct.PyTreeNode):
     """Immutable Diffusion-QL agent: noise predictor and critics (online), EMA actor, target critics, optimiser state
     and a step counter (for the EMA schedule)."""
 
@@ -221,3 +222,7 @@ class DQLAgent(flax.struct.PyTreeNode):
             critic_def,
             optimizer,
         )
+
+    def numpy_export(self):
+        """Returns the acting network, its parameters, its first layer's input order and the sampler's schedule."""
+        return self.actor_def, self.params["actor"], ("x", "time", "obs"), "ddpm"

@@ -2,19 +2,20 @@
 by integrating it with k Euler steps (k network calls per action)."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import flax
 import jax
 import optax
 
 from sscp import flow
+from sscp.agents.base import Agent, ChunkingConfig
 from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
 from sscp.nets import FlowField
 
 
 @dataclass(frozen=True)
-class FlowBCConfig:
+class FlowBCConfig(ChunkingConfig):
     """Hyperparameters of flow BC (FQL defaults)."""
 
     lr: float = 3e-4
@@ -27,20 +28,16 @@ class FlowBCConfig:
     """LayerNorm after each hidden activation."""
     flow_steps: int = 10
     """Euler steps (network calls) per action."""
-    chunk_size: int = 1
-    """H, actions predicted per call (an action chunk, flattened to H·action_dim); 1 is single-step BC."""
-    execute_steps: int = 1
-    """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
-    obs_history: int = 1
-    """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "flow_steps")
         check_chunking(self)
 
 
-class FlowBCAgent(flax.struct.PyTreeNode):
+class FlowBCAgent(Agent, flax.struct.PyTreeNode):
     """Immutable flow BC agent."""
+
+    acting_steps_field: ClassVar[str | None] = "flow_steps"
 
     params: dict
     opt_state: Any
@@ -84,3 +81,7 @@ class FlowBCAgent(flax.struct.PyTreeNode):
         params = field_def.init(init_key, obs, actions, jax.numpy.zeros((1,)))
         optimizer = adam(config.lr)
         return cls(params, optimizer.init(params), rng, config, field_def, optimizer)
+
+    def numpy_export(self):
+        """Returns the acting network, its parameters, its first layer's input order and the sampler's schedule."""
+        return self.field_def, self.params, ("obs", "x", "time"), "euler"

@@ -10,12 +10,13 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
+from sscp.agents.base import Agent, AgentConfig
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.nets import MLP, Ensemble, FlowField
 
 
 @dataclass(frozen=True)
-class FQLConfig:
+class FQLConfig(AgentConfig):
     """Hyperparameters of FQL; defaults are the FQL paper's OGBench settings."""
 
     lr: float = 3e-4
@@ -43,7 +44,7 @@ class FQLConfig:
         require_positive(self, "lr", "batch_size", "flow_steps")
 
 
-class FQLAgent(flax.struct.PyTreeNode):
+class FQLAgent(Agent, flax.struct.PyTreeNode):
     """Immutable FQL agent: BC flow, one-step policy and critics (online), target critics, optimiser state."""
 
     params: dict

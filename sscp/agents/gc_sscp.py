@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent
 from sscp.agents.common import adam, apply_gradients, global_norm, require_positive, soft_update
 from sscp.agents.goal_common import MAZES, GoalConfig, awr_weights, ivl_value_loss
 from sscp.errors import ConfigError
@@ -92,7 +93,7 @@ class GCSSCPConfig(GoalConfig):
                 raise ConfigError(f"--agent.{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}")
 
 
-class GCSSCPAgent(flax.struct.PyTreeNode):
+class GCSSCPAgent(Agent, flax.struct.PyTreeNode):
     """Immutable GC-SSCP agent: φ, value ensemble and actor (online), target value heads and EMA actor, optimiser.
 
     As in OGBench's HIQL, the target value shares the online φ: only the value heads have target copies."""

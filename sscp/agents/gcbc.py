@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent
 from sscp.agents.common import adam, apply_gradients, require_positive
 from sscp.agents.goal_common import GoalConfig, unit_gaussian_log_prob
 from sscp.nets import Actor
@@ -34,7 +35,7 @@ class GCBCConfig(GoalConfig):
         require_positive(self, "lr", "batch_size")
 
 
-class GCBCAgent(flax.struct.PyTreeNode):
+class GCBCAgent(Agent, flax.struct.PyTreeNode):
     """Immutable GCBC agent: the policy-mean network and its optimiser state."""
 
     goal_conditioned: ClassVar[bool] = True

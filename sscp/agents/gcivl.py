@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.agents.goal_common import GoalConfig, awr_weights, ivl_value_loss, ogbench_presets, unit_gaussian_log_prob
 from sscp.errors import ConfigError
@@ -48,7 +49,7 @@ class GCIVLConfig(GoalConfig):
             raise ConfigError(f"--agent.expectile must be in (0, 1), got {self.expectile}")
 
 
-class GCIVLAgent(flax.struct.PyTreeNode):
+class GCIVLAgent(Agent, flax.struct.PyTreeNode):
     """Immutable GCIVL agent: value ensemble and policy (online), target value ensemble, optimiser state."""
 
     goal_conditioned: ClassVar[bool] = True

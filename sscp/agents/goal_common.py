@@ -11,6 +11,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
+from sscp.agents.base import AgentConfig
 from sscp.data.goals import GoalSampling
 from sscp.errors import ConfigError
 
@@ -31,7 +32,7 @@ def ogbench_presets(random_goals_on_stitch: bool) -> dict[str, dict]:
 
 
 @dataclass(frozen=True)
-class GoalConfig:
+class GoalConfig(AgentConfig):
     """Goal-sampling fields shared by the goal-conditioned agents (OGBench's dataset settings); an agent ignores the
     ones it does not use (gcbc has no value goals; only hiql and gc_sscp use subgoal_steps)."""
 

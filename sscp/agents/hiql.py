@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.agents.goal_common import GoalConfig, awr_weights, ivl_value_loss, ogbench_presets, unit_gaussian_log_prob
 from sscp.errors import ConfigError
@@ -58,7 +59,7 @@ class HIQLConfig(GoalConfig):
             raise ConfigError(f"--agent.expectile must be in (0, 1), got {self.expectile}")
 
 
-class HIQLAgent(flax.struct.PyTreeNode):
+class HIQLAgent(Agent, flax.struct.PyTreeNode):
     """Immutable HIQL agent: φ, value ensemble and both actors (online), target value heads, optimiser state.
 
     As in OGBench's code, the target value shares the online φ (its parameters exist once): only the value heads

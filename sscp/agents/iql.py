@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent, AgentConfig
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import MLP, Actor, Ensemble
@@ -23,7 +24,7 @@ def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class IQLConfig:
+class IQLConfig(AgentConfig):
     """Hyperparameters of IQL; defaults are the FQL paper's OGBench IQL settings (FQL's agents/iql.py). The IQL
     paper uses expectile 0.7 and temperature 3 on MuJoCo locomotion, and 0.9 and 10 on AntMaze (these defaults)."""
 
@@ -56,7 +57,7 @@ class IQLConfig:
             raise ConfigError(f"--agent.expectile must be in (0, 1), got {self.expectile}")
 
 
-class IQLAgent(flax.struct.PyTreeNode):
+class IQLAgent(Agent, flax.struct.PyTreeNode):
     """Immutable IQL agent: value, twin critics and policy (online), target critics, optimiser state."""
 
     params: dict

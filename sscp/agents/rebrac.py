@@ -10,13 +10,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent, AgentConfig
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import Actor, Ensemble
 
 
 @dataclass(frozen=True)
-class ReBRACConfig:
+class ReBRACConfig(AgentConfig):
     """Hyperparameters of ReBRAC. Network sizes, lr and batch are the FQL paper's OGBench ReBRAC settings (FQL's
     agents/rebrac.py); ReBRAC's own D4RL settings are lr 1e-3, batch 1024 and 3 × 256 ReLU networks. Both tune
     the two BC coefficients per task."""
@@ -54,7 +55,7 @@ class ReBRACConfig:
         require_positive(self, "lr", "batch_size", "policy_freq")
 
 
-class ReBRACAgent(flax.struct.PyTreeNode):
+class ReBRACAgent(Agent, flax.struct.PyTreeNode):
     """Immutable ReBRAC agent: actor and critics (online and target), one Adam state each, and a step counter."""
 
     params: dict

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sscp.agents.base import Agent, AgentConfig
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import MLP, Ensemble
@@ -25,7 +26,7 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 @dataclass(frozen=True)
-class SACConfig:
+class SACConfig(AgentConfig):
     """Hyperparameters of SAC; defaults are the SAC paper's (arXiv 1812.05905, Table 1)."""
 
     lr: float = 3e-4
@@ -67,7 +68,7 @@ class TanhGaussianActor(nn.Module):
         return mean, LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1.0)
 
 
-class SACAgent(flax.struct.PyTreeNode):
+class SACAgent(Agent, flax.struct.PyTreeNode):
     """Immutable SAC agent: actor, twin critics and log α (online), target critics, one Adam state per part."""
 
     params: dict

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
+from sscp.agents.base import Agent, AgentConfig
 from sscp.agents.common import adam, apply_gradients, global_norm, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
@@ -41,7 +42,7 @@ def preset_key(dataset: str) -> str:
 
 
 @dataclass(frozen=True)
-class SSCPConfig:
+class SSCPConfig(AgentConfig):
     """Hyperparameters of the SSCP actor-critic; defaults are the paper's (docs/method.md)."""
 
     preset: str = "none"
@@ -168,8 +169,10 @@ class SSCPConfig:
         return f"preset {self.preset}: {values}"
 
 
-class SSCPAgent(flax.struct.PyTreeNode):
+class SSCPAgent(Agent, flax.struct.PyTreeNode):
     """Immutable SSCP agent: online and target parameters, optimiser state, RNG key; config and modules static."""
+
+    acting_steps_field: ClassVar[str | None] = "sample_steps"
 
     params: dict
     target_params: dict
@@ -337,3 +340,7 @@ class SSCPAgent(flax.struct.PyTreeNode):
             critic_def=critic_def,
             optimizer=optimizer,
         )
+
+    def numpy_export(self):
+        """Returns the acting network, its parameters, its first layer's input order and the sampler's schedule."""
+        return self.actor_def, self.target_params["actor"], ("obs", "x", "time"), "euler_then_complete"

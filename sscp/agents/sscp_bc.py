@@ -2,7 +2,7 @@
 the one-step completion sampler (docs/method.md, "Behaviour cloning")."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import flax
 import jax
@@ -10,12 +10,13 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
+from sscp.agents.base import Agent, ChunkingConfig
 from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
 from sscp.nets import VectorField
 
 
 @dataclass(frozen=True)
-class SSCPBCConfig:
+class SSCPBCConfig(ChunkingConfig):
     """Hyperparameters of SSCP-BC; network and loss defaults as in the SSCP actor."""
 
     lr: float = 3e-4
@@ -34,20 +35,16 @@ class SSCPBCConfig:
     """Dataset actions are clipped to ±(1 − eps) before the losses."""
     sample_steps: int = 1
     """Network calls per action: sample_steps − 1 Euler steps, then a completion jump (1: one-step SSCP)."""
-    chunk_size: int = 1
-    """H, actions predicted per call (an action chunk, flattened to H·action_dim); 1 is single-step BC."""
-    execute_steps: int = 1
-    """n <= H, actions of each predicted chunk executed before predicting again (Diffusion Policy: 8 of 16)."""
-    obs_history: int = 1
-    """m, observations the policy sees (the last m, oldest first, flattened; Diffusion Policy: 2)."""
 
     def __post_init__(self):
         require_positive(self, "lr", "batch_size", "sample_steps", "time_embed_dim")
         check_chunking(self)
 
 
-class SSCPBCAgent(flax.struct.PyTreeNode):
+class SSCPBCAgent(Agent, flax.struct.PyTreeNode):
     """Immutable SSCP-BC agent (no critic, no target network: it acts with the online field)."""
+
+    acting_steps_field: ClassVar[str | None] = "sample_steps"
 
     params: dict
     opt_state: Any
@@ -93,3 +90,7 @@ class SSCPBCAgent(flax.struct.PyTreeNode):
         params = actor_def.init(init_key, obs, actions, t, t)
         optimizer = adam(config.lr)
         return cls(params, optimizer.init(params), rng, config, actor_def, optimizer)
+
+    def numpy_export(self):
+        """Returns the acting network, its parameters, its first layer's input order and the sampler's schedule."""
+        return self.actor_def, self.params, ("obs", "x", "time"), "euler_then_complete"
