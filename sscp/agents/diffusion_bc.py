@@ -15,7 +15,7 @@ import optax
 
 from sscp.agents.base import Agent, ChunkingConfig
 from sscp.agents.common import adam, apply_gradients, check_chunking, require_positive
-from sscp.agents.dql import ddpm_schedule
+from sscp.agents.dql import ddpm_schedule, noise_prediction_loss
 from sscp.errors import ConfigError
 from sscp.nets import NoisePredictor
 
@@ -66,13 +66,8 @@ class DiffusionBCAgent(Agent, flax.struct.PyTreeNode):
 
     def diffusion_loss(self, batch: dict, params: dict, key: jax.Array) -> tuple[jax.Array, dict]:
         """Returns mean(‖ε_θ(s, x_t, t) − ε‖²) with t ~ U{0 … T − 1}, x_t = √ᾱ_t·a + √(1 − ᾱ_t)·ε."""
-        c = ddpm_schedule(self.config.beta_schedule, self.config.diffusion_steps)
-        actions = batch["actions"]
-        t_key, noise_key = jax.random.split(key)
-        t = jax.random.randint(t_key, actions.shape[:-1], 0, self.config.diffusion_steps)
-        noise = jax.random.normal(noise_key, actions.shape)
-        x_t = c["sqrt_cumprod"][t][..., None] * actions + c["sqrt_one_minus_cumprod"][t][..., None] * noise
-        loss = jnp.mean((self.actor_def.apply(params, batch["observations"], x_t, t.astype(jnp.float32)) - noise) ** 2)
+        cfg = self.config
+        loss = noise_prediction_loss(self.actor_def, params, batch, key, cfg.beta_schedule, cfg.diffusion_steps)
         return loss, {"diffusion_loss": loss}
 
     def update(self, batch: dict) -> tuple["DiffusionBCAgent", dict]:

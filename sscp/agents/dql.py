@@ -47,6 +47,18 @@ def ddpm_schedule(name: str, steps: int) -> dict[str, jax.Array]:
     return {k: jnp.asarray(v, jnp.float32) for k, v in coefs.items()}
 
 
+def noise_prediction_loss(net, params: dict, batch: dict, key: jax.Array, schedule: str, steps: int) -> jax.Array:
+    """Returns the DDPM loss mean(‖ε_θ(s, x_t, t) − ε‖²) of the noise predictor `net`, with t ~ U{0 … T − 1} and
+    x_t = √ᾱ_t·a + √(1 − ᾱ_t)·ε (Diffusion-QL's and Diffusion Policy's training loss)."""
+    c = ddpm_schedule(schedule, steps)
+    actions = batch["actions"]
+    t_key, noise_key = jax.random.split(key)
+    t = jax.random.randint(t_key, actions.shape[:-1], 0, steps)
+    noise = jax.random.normal(noise_key, actions.shape)
+    x_t = c["sqrt_cumprod"][t][..., None] * actions + c["sqrt_one_minus_cumprod"][t][..., None] * noise
+    return jnp.mean((net.apply(params, batch["observations"], x_t, t.astype(jnp.float32)) - noise) ** 2)
+
+
 def chain_noise(key: jax.Array, steps: int, shape: tuple[int, ...]) -> jax.Array:
     """Returns the standard-normal draws of one reverse chain from key, [steps, *shape], in the order the chain uses
     them: x_T, then the noise added after the calls at t = T − 1, …, 1 (sscp.runtime_numpy's `noise=` order)."""
@@ -141,15 +153,9 @@ class DQLAgent(Agent, flax.struct.PyTreeNode):
         return loss, {"critic_loss": loss, "q_mean": q.mean()}
 
     def bc_loss(self, actor_params: dict, batch: dict, key: jax.Array) -> jax.Array:
-        """Returns the diffusion loss mean(‖ε_θ(s, x_t, t) − ε‖²) with t ~ U{0 … T − 1}, x_t = √ᾱ_t·a + √(1 − ᾱ_t)·ε."""
-        c = ddpm_schedule(self.config.beta_schedule, self.config.diffusion_steps)
-        actions = batch["actions"]
-        t_key, noise_key = jax.random.split(key)
-        t = jax.random.randint(t_key, actions.shape[:-1], 0, self.config.diffusion_steps)
-        noise = jax.random.normal(noise_key, actions.shape)
-        x_t = c["sqrt_cumprod"][t][..., None] * actions + c["sqrt_one_minus_cumprod"][t][..., None] * noise
-        eps = self.actor_def.apply(actor_params, batch["observations"], x_t, t.astype(jnp.float32))
-        return jnp.mean((eps - noise) ** 2)
+        """Returns the diffusion loss of the actor (noise_prediction_loss)."""
+        cfg = self.config
+        return noise_prediction_loss(self.actor_def, actor_params, batch, key, cfg.beta_schedule, cfg.diffusion_steps)
 
     def q_loss(self, params: dict, batch: dict, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Returns (−mean Q_i(s, π(s)) / stopgrad(mean|Q_j(s, π(s))|), mean Q) for a random one i of the twin
