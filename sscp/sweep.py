@@ -11,13 +11,9 @@ started again skips the groups whose `result.json` matches and resumes the other
 
 import contextlib
 import csv
-import dataclasses
 import io
-import itertools
 import json
 import os
-import re
-import runpy
 import socket
 import sys
 import time
@@ -29,15 +25,12 @@ import numpy as np
 import tyro
 
 from sscp import checkpoint
-from sscp.agents import AGENTS, get_agent
 from sscp.data import registry
 from sscp.errors import ConfigError, SSCPError
-from sscp.options import parse_agent_overrides
 from sscp.recipes.locomotion import make as make_locomotion
+from sscp.sweep_spec import Group, as_tuples, expand, load_spec, record_identity
 from sscp.train import TrainConfig, Trainer
 
-SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "agent", "grid", "resources")
-SET_BY_SWEEP = ("agent", "dataset", "env", "seeds", "run_dir", "progress")
 RESULT_FILE = "result.json"
 ATTEMPTS_FILE = "attempts.jsonl"
 FAILURE_FILE = "failure.txt"
@@ -45,8 +38,9 @@ FAILURE_FILE = "failure.txt"
 
 @dataclass(frozen=True)
 class SweepArgs:
-    """Run a sweep spec (YAML or Python) on Ray: one process per group of runs that share an agent, its options and a
-    dataset (seeds vmapped); finished groups are skipped and unfinished ones resumed when the sweep is started again."""
+    """Run a sweep spec (YAML or Python) on Ray or in child processes: one process per group of runs that share an
+    agent, its options and a dataset (seeds vmapped); finished groups are skipped and unfinished ones resumed when the
+    sweep is started again."""
 
     spec: Annotated[str, tyro.conf.Positional]
     """The sweep spec: a .yaml/.yml file, or a .py file that defines a dict SWEEP (keys in docs/sweeps.md)."""
@@ -71,274 +65,6 @@ class SweepArgs:
     """Print the groups and their run folders, then stop."""
 
 
-@dataclass(frozen=True)
-class Group:
-    """The runs of one training process: one agent with one set of options, one dataset or several single-task
-    variants of one dataset (or env ids), and every seed."""
-
-    agent: str
-    datasets: tuple[str, ...]
-    envs: tuple[str, ...]
-    seeds: tuple[int, ...]
-    options: dict
-    """Agent options (--agent.FIELD), typed."""
-    train: dict
-    """TrainConfig fields given by the spec, typed."""
-    label: str
-    """The options of the grid point, as a folder name ('default' with none)."""
-    num_cpus: float
-    num_gpus: float
-
-    @property
-    def key(self) -> str:
-        """Returns the group's folder below the sweep folder: agent/dataset/options."""
-        names = [Path(d).stem for d in self.datasets] or list(self.envs)
-        data = names[0] if len(names) == 1 else f"{_common_prefix(names)}{len(names)}tasks"
-        return f"{self.agent}/{_safe(data)}/{self.label}"
-
-    def record(self) -> dict:
-        """Returns the group as JSON-compatible data (what result.json stores)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    def identity(self) -> dict:
-        """Returns what makes a finished result this group's: the record without the resources it ran on."""
-        return _identity(self.record())
-
-
-def _identity(record: dict) -> dict:
-    """Returns a group record without its resources (num_cpus, num_gpus), which do not change what it computes."""
-    return {k: v for k, v in record.items() if k not in ("num_cpus", "num_gpus")}
-
-
-# ---- the spec ------------------------------------------------------------------------------------------------------
-def load_spec(path: str | os.PathLike) -> dict:
-    """Returns the spec in a YAML file, or the dict SWEEP of a Python file; ConfigError for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: sweep spec not found")
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            spec = yaml.safe_load(path.read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
-    elif path.suffix == ".py":
-        try:
-            spec = runpy.run_path(str(path)).get("SWEEP")
-        except Exception as e:  # noqa: BLE001 (the user's file: any error is reported as one line)
-            raise ConfigError(f"{path}: the Python spec failed to run ({type(e).__name__}: {e})") from None
-        if spec is None:
-            raise ConfigError(f"{path}: a Python sweep spec must define a dict named SWEEP")
-    else:
-        raise ConfigError(f"{path}: a sweep spec is a .yaml, .yml or .py file")
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{path}: the spec must be a mapping with keys {', '.join(SPEC_KEYS)}")
-    return spec
-
-
-def expand(spec: dict, source: str = "spec", gpus_available: float = 0.0) -> list[Group]:
-    """Returns the groups of a spec, every name and option checked (ConfigError naming the key and valid choices).
-
-    gpus_available sets the default GPUs per group: 1 when the cluster has GPUs, else 0."""
-    unknown = sorted(set(spec) - set(SPEC_KEYS))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(SPEC_KEYS)}")
-    agents = _names(spec, "agents", source, required=True)
-    for agent in agents:
-        if agent not in AGENTS:
-            raise ConfigError(f"{source}: unknown agent {agent!r} in agents; valid: {', '.join(sorted(AGENTS))}")
-    datasets, envs = _names(spec, "datasets", source), _names(spec, "envs", source)
-    if bool(datasets) == bool(envs):
-        raise ConfigError(f"{source}: give datasets (offline, offline-to-online) or envs (online from scratch)")
-    seeds = spec.get("seeds", [0])
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
-        raise ConfigError(f"{source}: seeds must be a non-empty list of integers, got {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{source}: seeds has duplicates: {seeds}")
-    pack = spec.get("pack", "seeds")
-    if pack not in ("seeds", "tasks", "none"):
-        raise ConfigError(f"{source}: pack must be seeds, tasks or none, got {pack!r}")
-    train = _train_options(_mapping(spec, "train", source), source)
-    fixed, grid = _mapping(spec, "agent", source), _mapping(spec, "grid", source)
-    for key, section in (("agent", fixed), ("grid", grid)):
-        stray = sorted(set(section) - set(agents))
-        if stray:
-            raise ConfigError(f"{source}: {key} names agent(s) {', '.join(stray)} that are not in agents {agents}")
-    resources = _mapping(spec, "resources", source)
-    stray = sorted(set(resources) - {"num_cpus", "num_gpus"})
-    if stray:
-        raise ConfigError(f"{source}: unknown resource(s) {', '.join(stray)}; valid: num_cpus, num_gpus")
-    num_cpus = _number(resources.get("num_cpus", 1), "resources.num_cpus", source)
-    num_gpus = _number(resources.get("num_gpus", 1 if gpus_available else 0), "resources.num_gpus", source)
-    if num_cpus <= 0:
-        raise ConfigError(f"{source}: resources.num_cpus must be positive, got {num_cpus}")
-
-    sources = _data_sets(datasets, pack, train.get("data_dir"), source) if datasets else [(e,) for e in envs]
-    if pack == "none":
-        seed_sets = [(s,) for s in seeds]
-    else:
-        seed_sets = [tuple(seeds)]
-    groups = []
-    for agent in agents:
-        config_cls = get_agent(agent)[1]
-        base = _agent_options(config_cls, agent, _mapping(fixed, agent, f"{source}: agent"), source)
-        axes = _mapping(grid, agent, f"{source}: grid")
-        for name, values in axes.items():
-            if not isinstance(values, list) or not values:
-                raise ConfigError(f"{source}: grid.{agent}.{name} must be a non-empty list of values, got {values!r}")
-        for point in itertools.product(*axes.values()):
-            chosen = dict(zip(axes, point, strict=True))
-            options = {**base, **_agent_options(config_cls, agent, chosen, source)}
-            label = ",".join(f"{k}={_fmt(v)}" for k, v in chosen.items()) or "default"
-            for names in sources:
-                for seed_set in seed_sets:
-                    groups.append(
-                        Group(
-                            agent=agent,
-                            datasets=names if datasets else (),
-                            envs=() if datasets else names,
-                            seeds=seed_set,
-                            options=options,
-                            train=train,
-                            label=_safe(label) + (f"/seed{seed_set[0]}" if pack == "none" else ""),
-                            num_cpus=num_cpus,
-                            num_gpus=num_gpus,
-                        )
-                    )
-    keys = [g.key for g in groups]
-    if len(set(keys)) != len(keys):
-        raise ConfigError(f"{source}: two groups would share a run folder ({_first_duplicate(keys)}); list each once")
-    return groups
-
-
-def _names(spec: dict, key: str, source: str, required: bool = False) -> list[str]:
-    value = spec.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{source}: {key} must be a list of names, got {value!r}")
-    if required and not value:
-        raise ConfigError(f"{source}: {key} is required (a list of names)")
-    if len(set(value)) != len(value):
-        raise ConfigError(f"{source}: {key} lists a name twice: {_first_duplicate(value)}")
-    return value
-
-
-def _mapping(spec: dict, key: str, source: str) -> dict:
-    value = spec.get(key) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
-    return value
-
-
-def _number(value, key: str, source: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{source}: {key} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-def _as_args(prefix: str, options: dict) -> list[str]:
-    """Returns options as command-line tokens (--PREFIXFIELD VALUE ...), the way sscp train takes them."""
-    args = []
-    for name, value in options.items():
-        values = value if isinstance(value, list | tuple) else [value]
-        args += [f"--{prefix}{str(name).replace('_', '-')}", *(str(v) for v in values)]
-    return args
-
-
-def _parse_quietly(fn, what: str):
-    """Returns fn(), turning tyro's usage message and exit into a ConfigError that carries its gist."""
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            return fn()
-    except ConfigError as e:
-        raise ConfigError(f"{what}: {e}") from None
-    except SystemExit:
-        lines = [ln.strip(" │╭╰─") for ln in err.getvalue().splitlines()]
-        gist = " ".join(ln for ln in lines if ln and not ln.startswith(("usage", "For full")))
-        raise ConfigError(f"{what}: {' '.join(gist.split())[:400]}") from None
-
-
-def _agent_options(config_cls: type, agent: str, options: dict, source: str) -> dict:
-    """Returns options parsed and typed as `sscp train --agent.FIELD VALUE` would (the same checks and errors)."""
-    if not options:
-        return {}
-    typed = _parse_quietly(
-        lambda: parse_agent_overrides(config_cls, _as_args("", options), agent), f"{source}: options of agent {agent}"
-    )
-    return _lists(typed)
-
-
-def _train_options(options: dict, source: str) -> dict:
-    """Returns the spec's train section typed as `sscp train` parses it; the fields a sweep sets itself are refused."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    for name in options:
-        if name in SET_BY_SWEEP:
-            raise ConfigError(f"{source}: train.{name} is set by the sweep itself (from agents, datasets, seeds)")
-        if name not in fields:
-            valid = ", ".join(sorted(fields - set(SET_BY_SWEEP)))
-            raise ConfigError(f"{source}: unknown train option {name!r}; valid: {valid}")
-    cfg = _parse_quietly(
-        lambda: tyro.cli(TrainConfig, args=_as_args("", options), config=(tyro.conf.FlagConversionOff,)),
-        f"{source}: train options",
-    )
-    return _lists({k: v for k, v in dataclasses.asdict(cfg).items() if k in options})
-
-
-def _data_sets(datasets: list[str], pack: str, data_dir: str | None, source: str) -> list[tuple[str, ...]]:
-    """Returns the datasets of each group: one each, or with pack=tasks the variants of one base dataset together."""
-    try:  # ConfigError for unknown names, before any work
-        specs = [registry.resolve(d, data_dir) for d in datasets]
-    except ConfigError as e:
-        raise ConfigError(f"{source}: datasets: {e}") from None
-    if pack != "tasks":
-        return [(d,) for d in datasets]
-    families: dict[str, list[str]] = {}
-    for name, spec in zip(datasets, specs, strict=True):
-        families.setdefault(str(spec.train_path), []).append(name)
-    return [tuple(v) for v in families.values()]
-
-
-def _lists(options: dict) -> dict:
-    """Returns options with tuple values as lists (JSON's form, which groups are stored and compared in)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-
-
-def _tuples(options: dict) -> dict:
-    """Returns options with list values as tuples (the form the config dataclasses take)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-
-
-def _fmt(value) -> str:
-    if isinstance(value, list | tuple):
-        return "x".join(_fmt(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.,=+x-]", "_", text)
-
-
-def _common_prefix(names: list[str]) -> str:
-    prefix = os.path.commonprefix(names)
-    return prefix.rstrip("-") + "-" if prefix else ""
-
-
-def _first_duplicate(items: list[str]) -> str:
-    seen = set()
-    for item in items:
-        if item in seen:
-            return item
-        seen.add(item)
-    return ""
-
-
 # ---- one group: what a Ray worker runs -----------------------------------------------------------------------------
 def run_group(group: dict, sweep_dir: str) -> dict:
     """Trains one group in this process (resuming its run folder if it has one) and returns its result record, also
@@ -346,13 +72,13 @@ def run_group(group: dict, sweep_dir: str) -> dict:
     compilation included) and this attempt's seconds from start to end (wall_s: loading, compiling, training,
     evaluating). Output goes to <run folder>/sweep.log."""
     started = time.perf_counter()
-    g = Group(**{k: tuple(v) if k in ("datasets", "envs", "seeds") else v for k, v in group.items()})
+    g = Group.from_record(group)
     run_dir = Path(sweep_dir) / "runs" / g.key
     run_dir.mkdir(parents=True, exist_ok=True)
     attempt = {"pid": os.getpid(), "host": socket.gethostname(), "start": time.time()}
     with open(run_dir / ATTEMPTS_FILE, "a") as f:  # how many processes this group took; the pid lets a test kill one
         f.write(json.dumps(attempt) + "\n")
-    train = _tuples(g.train)
+    train = as_tuples(g.train)
     if "eval_workers" not in train:  # the group's CPUs step its evaluation envs
         train["eval_workers"] = int(g.num_cpus) if g.num_cpus >= 2 else 0
     cfg = TrainConfig(
@@ -364,7 +90,7 @@ def run_group(group: dict, sweep_dir: str) -> dict:
         run_dir=str(run_dir),
         progress=False,
     )
-    options = _tuples(g.options)
+    options = as_tuples(g.options)
     with open(run_dir / "sweep.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         trainer = Trainer(cfg, options)
         results = trainer.train()
@@ -396,7 +122,7 @@ def finished_result(group: Group, sweep_dir: Path) -> dict | None:
     old = record.get("group") if isinstance(record, dict) else None
     if not isinstance(old, dict):
         return None
-    return record if _identity(old) == group.identity() else None
+    return record if record_identity(old) == group.identity() else None
 
 
 def attempts(group: Group, sweep_dir: Path) -> int:
@@ -450,26 +176,30 @@ def sweep(args: SweepArgs) -> int:
             ray.shutdown()
     records = {g.key: finished_result(g, sweep_dir) for g in groups}
     paths = write_tables(groups, records, sweep_dir, failures)
-    done = [records[g.key] for g in todo]
-    updates = sum(r["steps"] * len(r["runs"]) for r in done if r)
     if todo and wall > 0:
-        print(f"ran {len(todo)} groups in {wall:.0f} s: {updates:,} updates in all, {updates / wall:,.0f} updates/s")
-        timing = {
-            "groups": len(todo),
-            "runs": sum(len(r["runs"]) for r in done if r),
-            "updates": updates,
-            "wall_s": wall,
-            "updates_per_sec": updates / wall,
-            "executor": args.executor,
-            "failed": len(failures),
-        }
-        checkpoint.write_atomic(sweep_dir / "last_invocation.json", json.dumps(timing, indent=1).encode())
+        _record_timing([records[g.key] for g in todo], wall, args.executor, len(failures), sweep_dir)
     print(paths[1].read_text().rstrip())
     print(f"wrote {paths[0]} and {paths[1]}")
     if failures:
         print(f"{len(failures)} group(s) failed; fix the cause and run the same command to continue", file=sys.stderr)
         return 1
     return 0
+
+
+def _record_timing(done: list[dict | None], wall: float, executor: str, failed: int, sweep_dir: Path) -> None:
+    """Prints and writes last_invocation.json: this invocation's groups, updates and updates/s."""
+    updates = sum(r["steps"] * len(r["runs"]) for r in done if r)
+    print(f"ran {len(done)} groups in {wall:.0f} s: {updates:,} updates in all, {updates / wall:,.0f} updates/s")
+    timing = {
+        "groups": len(done),
+        "runs": sum(len(r["runs"]) for r in done if r),
+        "updates": updates,
+        "wall_s": wall,
+        "updates_per_sec": updates / wall,
+        "executor": executor,
+        "failed": failed,
+    }
+    checkpoint.write_atomic(sweep_dir / "last_invocation.json", json.dumps(timing, indent=1).encode())
 
 
 def _start_ray(args: SweepArgs):
@@ -525,7 +255,7 @@ def _child(group: dict, sweep_dir: str) -> None:
     try:
         run_group(group, sweep_dir)
     except SSCPError as e:
-        key = Group(**{k: tuple(v) if k in ("datasets", "envs", "seeds") else v for k, v in group.items()}).key
+        key = Group.from_record(group).key
         checkpoint.write_atomic(Path(sweep_dir) / "runs" / key / FAILURE_FILE, str(e).encode())
         sys.exit(2)
 

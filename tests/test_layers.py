@@ -44,6 +44,7 @@ LAYERS = {
     "sscp.recipes": 5,
     "sscp.demo": 5,
     "sscp.report": 5,
+    "sscp.sweep_spec": 5,  # sweep specs read, checked and expanded into groups
     "sscp.sweep": 5,
     "sscp.export": 5,
     # 6: the command line
