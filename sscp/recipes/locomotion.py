@@ -192,17 +192,7 @@ def make(
             env steps with a copy of the policy, then one call makes their K updates — much faster on a GPU).
         train_options, agent_options: further TrainConfig and SAC config fields (tests use tiny networks).
     """
-    parsed = parse(name)
-    if parsed is None:
-        raise ConfigError(f"unknown locomotion dataset {name!r}; valid: {', '.join(DATASETS)}")
-    for label, value in (("--train-steps", train_steps), ("--transitions", transitions), ("--eval-every", eval_every)):
-        if value <= 0:
-            raise ConfigError(f"{label} must be positive, got {value}")
-    if online_chunk <= 0:
-        raise ConfigError(f"--online-chunk must be positive (1: one device call per env step), got {online_chunk}")
-    if eval_every > train_steps:
-        raise ConfigError(f"--eval-every {eval_every} exceeds --train-steps {train_steps}: no medium policy to pick")
-    env, _ = parsed
+    env = _checked_env(name, train_steps, transitions, eval_every, online_chunk)
     env_id = ENVS[env]
     out_dir = Path(out_dir).expanduser()
     run_dir = run_folder(out_dir, env, seed, train_steps, online_chunk)
@@ -220,17 +210,27 @@ def make(
     final = checkpoint.load_latest(run_dir / CHECKPOINTS, trainer.agents)
     if final is None or final[0] != train_steps:
         raise DataError(f"{run_dir / 'checkpoints'}: no readable final checkpoint; rerun `sscp data make {name}`")
-    buffer = final[2]["online"]["buffer"]
+    replay = buffer_transitions(final[2]["online"]["buffer"], steps[medium])
+    datasets = _rollouts(env_id, trainer.action_dim, (expert_agents, medium_agents), replay, steps, medium, transitions,
+                         seed, num_envs)  # fmt: skip
+    common = _meta(env_id, run_dir, seed, train_steps, online_chunk, steps, returns, medium, datasets)
+    return _write_datasets(out_dir, env, datasets, common)
 
+
+def _rollouts(env_id: str, action_dim: int, agents: tuple, replay: dict, steps: tuple, medium: int, transitions: int,
+              seed: int, num_envs: int) -> dict:  # fmt: skip
+    """Returns kind -> (data, episode returns or None, where it came from) of the five datasets: rollouts of the
+    uniform, expert and medium policies (agents: expert's, medium's), the replay buffer up to the medium policy, and
+    medium followed by expert."""
+    expert_agents, medium_agents = agents
     seeds = np.random.SeedSequence([seed, 2026]).generate_state(3)
-    random_data, random_returns = rollout(env_id, uniform_policy(trainer.action_dim, seeds[0]), transitions,
-                                          int(seeds[0]), num_envs)  # fmt: skip
+    random_data, random_returns = rollout(env_id, uniform_policy(action_dim, seeds[0]), transitions, int(seeds[0]),
+                                          num_envs)  # fmt: skip
     expert_data, expert_returns = rollout(env_id, sac_policy(expert_agents, seeds[1]), transitions, int(seeds[1]),
                                           num_envs)  # fmt: skip
     medium_data, medium_returns = rollout(env_id, sac_policy(medium_agents, seeds[2]), transitions, int(seeds[2]),
                                           num_envs)  # fmt: skip
-    replay = buffer_transitions(buffer, steps[medium])
-    datasets = {
+    return {
         "random": (random_data, random_returns, "uniformly random actions in [-1, 1]"),
         "medium": (medium_data, medium_returns, f"SAC's stochastic policy at env step {steps[medium]}"),
         "medium-replay": (replay, None, f"SAC's replay buffer, env steps 1 to {steps[medium]}"),
@@ -241,10 +241,16 @@ def make(
             "medium followed by expert",
         ),
     }
-    common = {
+
+
+def _meta(env_id: str, run_dir: Path, seed: int, train_steps: int, online_chunk: int, steps: tuple, returns: tuple,
+          medium: int, datasets: dict) -> dict:  # fmt: skip
+    """Returns the metadata the five datasets share: reference returns (random and expert rollouts), the SAC run, and
+    which kept policy became medium and why."""
+    return {
         "env_id": env_id,
-        "ref_min_score": float(np.mean(random_returns)),
-        "ref_max_score": float(np.mean(expert_returns)),
+        "ref_min_score": float(np.mean(datasets["random"][1])),
+        "ref_max_score": float(np.mean(datasets["expert"][1])),
         "reference": "mean returns of the finished episodes of the random and expert rollouts",
         "sac_run": str(run_dir),
         "seed": seed,
@@ -257,6 +263,26 @@ def make(
         "selection": f"medium: the kept policy whose evaluation return is closest to {MEDIUM_FRACTION:.3f} x the "
         "final policy's (deterministic evaluation, tanh of the mean)",
     }
+
+
+def _checked_env(name: str, train_steps: int, transitions: int, eval_every: int, online_chunk: int) -> str:
+    """Returns the env of a locomotion dataset name, or a ConfigError for the name or a bad budget."""
+    parsed = parse(name)
+    if parsed is None:
+        raise ConfigError(f"unknown locomotion dataset {name!r}; valid: {', '.join(DATASETS)}")
+    for label, value in (("--train-steps", train_steps), ("--transitions", transitions), ("--eval-every", eval_every)):
+        if value <= 0:
+            raise ConfigError(f"{label} must be positive, got {value}")
+    if online_chunk <= 0:
+        raise ConfigError(f"--online-chunk must be positive (1: one device call per env step), got {online_chunk}")
+    if eval_every > train_steps:
+        raise ConfigError(f"--eval-every {eval_every} exceeds --train-steps {train_steps}: no medium policy to pick")
+    return parsed[0]
+
+
+def _write_datasets(out_dir: Path, env: str, datasets: dict, common: dict) -> list[Path]:
+    """Writes each dataset (kind -> (data, episode returns or None, where it came from)) with its metadata file
+    beside it; returns the data files' paths."""
     written = []
     for kind, (data, episode_returns, source) in datasets.items():
         path = out_dir / f"{env}-{kind}-{VERSION}.npz"
