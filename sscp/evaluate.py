@@ -39,17 +39,12 @@ def evaluate(
     """
     begin, end = getattr(act, "begin_episodes", None), getattr(act, "end_episode", None)
     queue = deque((r, e) for e in range(episodes) for r in range(len(env_names)))
-    slot_job: list[tuple[int, int] | None] = [None] * pool.num_slots
-    slot_env: list[str | None] = [None] * pool.num_slots  # building an env costs ~1 s: reuse a slot's env id
-    obs: list[np.ndarray | None] = [None] * pool.num_slots
-    goals: list[np.ndarray | None] = [None] * pool.num_slots
-    ret = np.zeros(pool.num_slots)
-    length = np.zeros(pool.num_slots, dtype=np.int64)
+    slots = _Slots(pool.num_slots)
     results = [{"success": [], "return": [], "length": []} for _ in env_names]
-    while queue or any(j is not None for j in slot_job):
-        free = [s for s in range(pool.num_slots) if slot_job[s] is None][: len(queue)]
+    while queue or slots.active():
+        free = slots.free()[: len(queue)]
         if free:
-            jobs = [_next_job(queue, env_names, slot_env[s]) for s in free]
+            jobs = [_next_job(queue, env_names, slots.env[s]) for s in free]
             resets = [
                 (s, env_names[r], seed * 1_000_003 + r * 10_007 + e) for s, (r, e) in zip(free, jobs, strict=True)
             ]
@@ -58,39 +53,66 @@ def evaluate(
             else:
                 first = pool.reset_to_goal([(*job, task_ids[r]) for job, (r, _) in zip(resets, jobs, strict=True)])
             for s, job, (o, g) in zip(free, jobs, first, strict=True):
-                slot_job[s], obs[s], goals[s], ret[s], length[s] = job, o, g, 0.0, 0
-                slot_env[s] = env_names[job[0]]
+                slots.start(s, job, env_names[job[0]], o, g)
             if begin is not None:
                 begin(free)
-        active = [s for s in range(pool.num_slots) if slot_job[s] is not None]
-        template = obs[active[0]]
-        batch_obs = np.stack([obs[s] if obs[s] is not None else np.zeros_like(template) for s in range(pool.num_slots)])
-        runs = np.array([slot_job[s][0] if slot_job[s] is not None else 0 for s in range(pool.num_slots)])
-        episode_steps = np.array(
-            [(slot_job[s][1], length[s]) if slot_job[s] is not None else (0, 0) for s in range(pool.num_slots)],
-            np.int64,
-        )
+        active = slots.active()
+        runs, batch_obs, episode_steps, batch_goals = slots.batch()
         if task_ids is None:
             actions = act(runs, batch_obs, episode_steps)
         else:
-            goal = goals[active[0]]
-            batch_goals = np.stack(
-                [goals[s] if goals[s] is not None else np.zeros_like(goal) for s in range(len(goals))]
-            )
             actions = act(runs, batch_obs, episode_steps, batch_goals)
         for s, res in zip(active, pool.step([(s, actions[s]) for s in active]), strict=True):
-            obs[s] = res.observation
-            ret[s] += res.reward
-            length[s] += 1
-            if res.done or (max_steps is not None and length[s] >= max_steps):
-                r = slot_job[s][0]
+            slots.obs[s] = res.observation
+            slots.ret[s] += res.reward
+            slots.length[s] += 1
+            if res.done or (max_steps is not None and slots.length[s] >= max_steps):
+                r = slots.job[s][0]
                 results[r]["success"].append(res.success)
-                results[r]["return"].append(ret[s])
-                results[r]["length"].append(length[s])
-                slot_job[s], obs[s], goals[s] = None, None, None
+                results[r]["return"].append(slots.ret[s])
+                results[r]["length"].append(slots.length[s])
+                slots.job[s], slots.obs[s], slots.goals[s] = None, None, None
                 if end is not None:
                     end(s)
     return [{k: float(np.mean(v)) for k, v in res.items()} for res in results]
+
+
+class _Slots:
+    """What each of the pool's slots is playing: its (run, episode), env id (building an env costs ~1 s, so a slot
+    keeps its env id while it can), observation, goal, return and length so far."""
+
+    def __init__(self, n: int):
+        self.job: list[tuple[int, int] | None] = [None] * n
+        self.env: list[str | None] = [None] * n
+        self.obs: list[np.ndarray | None] = [None] * n
+        self.goals: list[np.ndarray | None] = [None] * n
+        self.ret = np.zeros(n)
+        self.length = np.zeros(n, dtype=np.int64)
+
+    def free(self) -> list[int]:
+        return [s for s, job in enumerate(self.job) if job is None]
+
+    def active(self) -> list[int]:
+        return [s for s, job in enumerate(self.job) if job is not None]
+
+    def start(self, s: int, job: tuple[int, int], env: str, obs: np.ndarray, goal: np.ndarray | None) -> None:
+        self.job[s], self.obs[s], self.goals[s], self.ret[s], self.length[s] = job, obs, goal, 0.0, 0
+        self.env[s] = env
+
+    def batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Returns (run, observation, (episode, step in episode), goal) of every slot, zeros for the idle ones (one
+        policy call acts for all slots); goals None when no slot has one."""
+        first = self.active()[0]
+        obs = np.stack([o if o is not None else np.zeros_like(self.obs[first]) for o in self.obs])
+        runs = np.array([job[0] if job is not None else 0 for job in self.job])
+        steps = np.array(
+            [(job[1], n) if job is not None else (0, 0) for job, n in zip(self.job, self.length, strict=True)],
+            np.int64,
+        )
+        goals = None
+        if self.goals[first] is not None:
+            goals = np.stack([g if g is not None else np.zeros_like(self.goals[first]) for g in self.goals])
+        return runs, obs, steps, goals
 
 
 class ChunkedActor:
