@@ -149,6 +149,21 @@ def test_baseline_trains_end_to_end(name, tiny_config, tmp_path):
     assert all(1 <= r["length"] <= EVAL_MAX_STEPS for r in results)
 
 
+def term_grad_norms(agent, batch: dict, key: jax.Array, terms: tuple[str, ...], jit: bool = True) -> dict:
+    """Returns {term: {network: squared norm of the term's gradient}} for named terms of agent.total_loss, with
+    `jit` in one compiled program (run eagerly, every operation of every gradient dispatches and compiles on its own,
+    which is slower unless the same few operations repeat, as in DQL's denoising chain)."""
+
+    def norms(agent):
+        out = {}
+        for term in terms:
+            g = jax.grad(lambda p, term=term: agent.total_loss(batch, p, key)[1][term])(agent.params)
+            out[term] = {k: sum(jnp.sum(x**2) for x in jax.tree.leaves(v)) for k, v in g.items()}
+        return out
+
+    return jax.tree.map(float, (jax.jit(norms) if jit else norms)(agent))
+
+
 @pytest.mark.slow
 def test_fql_gradient_paths():
     """FQL: the critic learns only from TD, the BC flow only from flow matching (the distillation target is held
@@ -156,14 +171,8 @@ def test_fql_gradient_paths():
     agent_cls, config_cls = get_agent("fql")
     batch = toy_batch(64)
     agent = agent_cls.create(jax.random.PRNGKey(5), batch, config_cls(**TINY["fql"]))
-    key = jax.random.PRNGKey(6)
-
-    def norms(term):
-        g = jax.grad(lambda p: agent.total_loss(batch, p, key)[1][term])(agent.params)
-        return {k: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(v))) for k, v in g.items()}
-
-    critic, bc_flow = norms("critic_loss"), norms("bc_flow_loss")
-    distill, q = norms("distill_loss"), norms("q_loss")
+    terms = ("critic_loss", "bc_flow_loss", "distill_loss", "q_loss")
+    critic, bc_flow, distill, q = map(term_grad_norms(agent, batch, jax.random.PRNGKey(6), terms).get, terms)
     assert critic["critic"] > 0 and critic["flow"] == 0 and critic["onestep"] == 0  # the TD target is held fixed
     assert bc_flow["flow"] > 0 and bc_flow["onestep"] == 0 and bc_flow["critic"] == 0
     assert distill["onestep"] > 0 and distill["flow"] == 0 and distill["critic"] == 0
@@ -319,12 +328,8 @@ def test_dql_gradient_paths():
     batch = toy_batch(64)
     agent = agent_cls.create(jax.random.PRNGKey(5), batch, config_cls(**TINY["dql"]))
     key = jax.random.PRNGKey(6)
-
-    def norms(term):
-        g = jax.grad(lambda p: agent.total_loss(batch, p, key)[1][term])(agent.params)
-        return {k: float(sum(jnp.sum(x**2) for x in jax.tree.leaves(v))) for k, v in g.items()}
-
-    critic, bc, q = norms("critic_loss"), norms("bc_loss"), norms("q_loss")
+    terms = ("critic_loss", "bc_loss", "q_loss")
+    critic, bc, q = map(term_grad_norms(agent, batch, key, terms, jit=False).get, terms)
     assert critic["critic"] > 0 and critic["actor"] == 0
     assert bc["actor"] > 0 and bc["critic"] == 0
     assert q["actor"] > 0 and q["critic"] == 0

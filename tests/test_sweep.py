@@ -235,7 +235,8 @@ def test_runs_spread_over_two_devices_train_like_one(tmp_path, tiny_data_dir):
     """Two forced host devices stand in for two GPUs: the runs split over both, and train to the same parameters
     (up to float rounding: XLA fuses the sharded program differently)."""
     code = SHARDED.format(agent=TINY_AGENT, task=TASKS[0], data=str(tiny_data_dir), out=str(tmp_path / "run"))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONWARNINGS": "ignore"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"  # and conftest's
+    env = {**os.environ, "XLA_FLAGS": flags, "PYTHONWARNINGS": "ignore"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
