@@ -187,32 +187,13 @@ def export_run(
     file acts like the trained agent on `checks` random observations (rows of the dataset when there is one, plus
     Gaussian noise around them) and printing the max abs difference; raises ExportError when it exceeds TOLERANCE.
     `format` "jax" writes a jax.export program (sscp.runtime), "numpy" the arrays of sscp.runtime_numpy."""
-    if not 0 <= run_index < len(trainer.runs):
-        raise ConfigError(
-            f"--run must be in [0, {len(trainer.runs) - 1}] (the run folder has {len(trainer.runs)} runs)"
-        )
-    if getattr(trainer, "chunking", None) is not None:
-        raise ConfigError(
-            "this run predicts action chunks from observation histories (--agent.chunk-size / --agent.obs-history); "
-            "exported policies act one step from one observation, so it cannot be exported yet"
-        )
-    if format == "numpy" and seed is not None:
-        raise ConfigError(
-            "--seed fixes the jax noise key inside a --format jax program; a numpy policy draws its noise with numpy "
-            "(runtime_numpy.load(path, seed)) or takes noise=z per call: drop --seed, or use --format jax"
-        )
+    _check_export(trainer, run_index, seed, format)
     run = trainer.runs[run_index]
     agent = jax.tree.map(lambda x: x[run_index], trainer.agents)
-    rng = np.random.default_rng(0)
-    if trainer.data is not None:
-        base = np.asarray(trainer.data.observations[rng.integers(0, trainer.data.size, checks)])
-    else:
-        base = np.zeros((checks, trainer.obs_dim), np.float32)
-    observations = (base + rng.normal(0, 0.1, base.shape)).astype(np.float32)
+    observations, action_dim = _check_observations(trainer, checks)
     obs_dim = observations.shape[1]
-    action_dim = int(trainer.data.actions.shape[1]) if trainer.data is not None else trainer.action_dim
     goal_dim = obs_dim if agent.goal_conditioned else None  # OGBench goals are observations
-    goals = observations[rng.permutation(checks)] if goal_dim else None
+    goals = observations[np.random.default_rng(1).permutation(checks)] if goal_dim else None
 
     start = time.perf_counter()
     source = dict(agent=trainer.cfg.agent, run=run_index, task=run.dataset, seed_of_run=run.seed, env=run.env_name)
@@ -247,3 +228,34 @@ def export_run(
         f"({time.perf_counter() - start:.1f} s)"
     )
     return path
+
+
+def _check_export(trainer, run_index: int, seed: int | None, format: str) -> None:
+    """Raises a ConfigError for a run index out of range, a run that acts in chunks, or --seed with numpy."""
+    if not 0 <= run_index < len(trainer.runs):
+        raise ConfigError(
+            f"--run must be in [0, {len(trainer.runs) - 1}] (the run folder has {len(trainer.runs)} runs)"
+        )
+    if getattr(trainer, "chunking", None) is not None:
+        raise ConfigError(
+            "this run predicts action chunks from observation histories (--agent.chunk-size / --agent.obs-history); "
+            "exported policies act one step from one observation, so it cannot be exported yet"
+        )
+    if format == "numpy" and seed is not None:
+        raise ConfigError(
+            "--seed fixes the jax noise key inside a --format jax program; a numpy policy draws its noise with numpy "
+            "(runtime_numpy.load(path, seed)) or takes noise=z per call: drop --seed, or use --format jax"
+        )
+
+
+def _check_observations(trainer, checks: int) -> tuple[np.ndarray, int]:
+    """Returns (`checks` observations to compare the policies on: dataset rows, or zeros without a dataset, plus
+    Gaussian noise of std 0.1; the action size)."""
+    rng = np.random.default_rng(0)
+    if trainer.data is not None:
+        base = np.asarray(trainer.data.observations[rng.integers(0, trainer.data.size, checks)])
+    else:
+        base = np.zeros((checks, trainer.obs_dim), np.float32)
+    observations = (base + rng.normal(0, 0.1, base.shape)).astype(np.float32)
+    action_dim = int(trainer.data.actions.shape[1]) if trainer.data is not None else trainer.action_dim
+    return observations, action_dim
