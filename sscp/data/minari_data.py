@@ -205,32 +205,9 @@ def save_minari(
     folder = Path(folder)
     if folder.exists():
         raise ConfigError(f"{folder} already exists; remove it or choose another --out folder")
-    n, obs_dim = dataset["observations"].shape
-    rewards = dataset.get("rewards", np.zeros(n, np.float32))
-    masks = dataset.get("masks", np.ones(n, np.float32))
-    buffers = []
-    for i, rows in enumerate(episodes(dataset)):
-        obs = np.concatenate([dataset["observations"][rows], dataset["next_observations"][rows][-1:]])
-        terminated = masks[rows] == 0
-        truncated = np.zeros_like(terminated)
-        truncated[-1] = not terminated[-1]
-        buffers.append(
-            EpisodeBuffer(
-                id=i,
-                observations=obs,
-                actions=dataset["actions"][rows],
-                rewards=rewards[rows],
-                terminations=terminated,
-                truncations=truncated,
-                infos={},
-            )
-        )
-    spec = None
-    env_id, make_kwargs = envs.split_env_name(env_name) if env_name is not None else (None, {})
-    if env_id in gymnasium.registry:
-        spec = gymnasium.spec(env_id)
-        steps = make_kwargs.pop("max_episode_steps", spec.max_episode_steps)
-        spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **make_kwargs}, max_episode_steps=steps)
+    obs_dim = dataset["observations"].shape[1]
+    buffers = _episode_buffers(dataset, EpisodeBuffer)
+    spec = _env_spec(env_name, gymnasium)
     box = gymnasium.spaces.Box
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     try:
@@ -254,3 +231,40 @@ def save_minari(
             raise DataError(f"{folder}: could not write the dataset ({error.strerror or error})") from None
         raise
     return folder
+
+
+def _episode_buffers(dataset: dict[str, np.ndarray], episode_buffer: type) -> list:
+    """Returns one minari EpisodeBuffer per episode of the transitions (a terminal step ends it as terminated, the
+    last step of any other as truncated)."""
+    n = len(dataset["observations"])
+    rewards = dataset.get("rewards", np.zeros(n, np.float32))
+    masks = dataset.get("masks", np.ones(n, np.float32))
+    buffers = []
+    for i, rows in enumerate(episodes(dataset)):
+        obs = np.concatenate([dataset["observations"][rows], dataset["next_observations"][rows][-1:]])
+        terminated = masks[rows] == 0
+        truncated = np.zeros_like(terminated)
+        truncated[-1] = not terminated[-1]
+        buffers.append(
+            episode_buffer(
+                id=i,
+                observations=obs,
+                actions=dataset["actions"][rows],
+                rewards=rewards[rows],
+                terminations=terminated,
+                truncations=truncated,
+                infos={},
+            )
+        )
+    return buffers
+
+
+def _env_spec(env_name: str | None, gymnasium):
+    """Returns the Gymnasium env spec of an sscp env name (id and make kwargs), or None for ids Gymnasium lacks."""
+    spec = None
+    env_id, make_kwargs = envs.split_env_name(env_name) if env_name is not None else (None, {})
+    if env_id in gymnasium.registry:
+        spec = gymnasium.spec(env_id)
+        steps = make_kwargs.pop("max_episode_steps", spec.max_episode_steps)
+        spec = dataclasses.replace(spec, kwargs={**spec.kwargs, **make_kwargs}, max_episode_steps=steps)
+    return spec
