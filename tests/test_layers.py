@@ -154,3 +154,18 @@ def test_the_reader_sees_function_level_imports(tmp_path):
     (tmp_path / "a.py").write_text("def f():\n    from sscp.train import Trainer\n")
     modules = {"sscp.train": PACKAGE / "train.py", "sscp.x": tmp_path / "a.py"}
     assert _imports("sscp.x", tmp_path / "a.py", modules) == {"sscp.train": 2}
+
+
+def test_modules_and_functions_stay_small():
+    """A module a newcomer reads whole: at most 450 lines; a function read at once: at most 60 (signature, docstring
+    and body)."""
+    long_modules, long_functions = [], []
+    for name, path in _modules().items():
+        text = path.read_text()
+        if len(text.splitlines()) > 450:
+            long_modules.append(f"{name} ({len(text.splitlines())} lines)")
+        for node in ast.walk(ast.parse(text, str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                long_functions.append(f"{name}.{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long_modules, long_modules
+    assert not long_functions, long_functions
