@@ -346,14 +346,31 @@ def test_agent_learns_on_a_fixed_batch(name, loss):
 # ---- the Trainer ----------------------------------------------------------------------------------------------------
 
 
+GC_RUN = {"dataset": (BASE_DATASET,), "steps": 100, "seeds": (0, 1), "save_every": 50}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_config, tmp_path_factory):
+    """Returns train(name) -> (Trainer, final results): the agent trained once per module on the goal-conditioned
+    dataset (2 seeds, 100 steps, a checkpoint every 50), shared by the end-to-end and the resume test."""
+    runs = {}
+
+    def train(name: str):
+        if name not in runs:
+            cfg = tiny_config(tmp_path_factory.mktemp(name) / "run", agent=name, **GC_RUN)
+            trainer = Trainer(cfg, {"batch_size": 32, **TINY[name]})
+            runs[name] = (trainer, trainer.train())
+        return runs[name]
+
+    return train
+
+
 @pytest.mark.parametrize("name", GC_AGENTS)
 @pytest.mark.slow
-def test_end_to_end_on_the_evaluation_goals(name, tiny_config, tmp_path):
-    cfg = tiny_config(tmp_path / "run", agent=name, dataset=(BASE_DATASET,), steps=100, seeds=(0, 1), save_every=50)
-    trainer = Trainer(cfg, {"batch_size": 32, **TINY[name]})
+def test_end_to_end_on_the_evaluation_goals(name, trained):
+    trainer, results = trained(name)
     assert trainer.agent_cfg.preset == "pointmaze-medium-navigate" or name == "gcbc"
-    results = trainer.train()
-    evals = read_csv(tmp_path / "run" / "eval.csv")
+    evals = read_csv(trainer.run_dir / "eval.csv")
     assert [(r["step"], r["run"], r["env"]) for r in evals] == [("100", str(i), "pointmaze-medium-v0") for i in (0, 1)]
     goal_columns = [f"eval/success_goal{i}" for i in range(1, 6)]
     assert set(goal_columns) <= set(evals[0])
@@ -361,37 +378,34 @@ def test_end_to_end_on_the_evaluation_goals(name, tiny_config, tmp_path):
         per_goal = [float(row[c]) for c in goal_columns]
         assert float(row["eval/success"]) == pytest.approx(np.mean(per_goal)) == res["success"]
         assert 1 <= float(row["eval/length"]) <= EVAL_MAX_STEPS
-    rows = read_csv(tmp_path / "run" / "train.csv")
+    rows = read_csv(trainer.run_dir / "train.csv")
     assert [(r["step"], r["run"]) for r in rows] == [(s, i) for s in ("50", "100") for i in ("0", "1")]
     assert all(np.isfinite(float(v)) for r in rows for k, v in r.items() if k.startswith("train/"))
-    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "run" / "checkpoints")] == [
+    assert [p.name for p in checkpoint.list_checkpoints(trainer.run_dir / "checkpoints")] == [
         "step_0000000050.ckpt", "step_0000000100.ckpt"
     ]  # fmt: skip
 
 
 @pytest.mark.slow
-def test_resume_of_a_goal_conditioned_run_is_exact(tiny_config, tmp_path):
+def test_resume_of_a_goal_conditioned_run_is_exact(trained, tiny_config, tmp_path):
     """A HIQL run cut back to its step-50 checkpoint (as a kill after it leaves it, with later rows in train.csv) and
     resumed ends bit for bit where the uninterrupted run ends: the goal sampler draws from each agent's own RNG,
     which the checkpoint holds. (HIQL: the cheapest to compile of the agents with targets and φ; the Trainer treats
     every goal-conditioned agent alike.)"""
-    overrides = {"batch_size": 32, **TINY["hiql"]}
-    base = {"agent": "hiql", "dataset": (BASE_DATASET,), "steps": 100, "seeds": (0, 1), "save_every": 50}
-    straight = Trainer(tiny_config(tmp_path / "straight", **base), overrides)
-    straight.train()
-    shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
+    straight, _ = trained("hiql")
+    shutil.copytree(straight.run_dir, tmp_path / "resumed")
     (tmp_path / "resumed" / "checkpoints" / "step_0000000100.ckpt").unlink()
-    resumed = Trainer(tiny_config(tmp_path / "resumed", **base), overrides)
+    resumed = Trainer(tiny_config(tmp_path / "resumed", agent="hiql", **GC_RUN), {"batch_size": 32, **TINY["hiql"]})
     resumed.train()
     assert resumed.step == 100
     for a, b in zip(jax.tree.leaves(straight.agents), jax.tree.leaves(resumed.agents), strict=True):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
     for name in ("train.csv", "eval.csv"):
-        rows = {
-            run: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in read_csv(tmp_path / run / name)]
-            for run in ("straight", "resumed")
-        }
-        assert rows["straight"] == rows["resumed"], name
+        rows = [
+            [{k: v for k, v in r.items() if not k.startswith("time/")} for r in read_csv(run_dir / name)]
+            for run_dir in (straight.run_dir, resumed.run_dir)
+        ]
+        assert rows[0] == rows[1], name
 
 
 @pytest.mark.slow
