@@ -126,7 +126,7 @@ def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: 
         if sample_steps < 1:
             raise ConfigError(f"--sample-steps must be at least 1, got {sample_steps}")
         agent[field] = sample_steps
-    trainer = Trainer(TrainConfig(**train), agent)
+    trainer = Trainer(TrainConfig(**train), agent, record.get("example_shapes"))  # older runs: from the data
     restored = checkpoint.load_latest(run_dir / run_folder.CHECKPOINTS, trainer.agents)
     if restored is None:
         raise ConfigError(f"{run_dir}: no readable checkpoint in {run_dir / 'checkpoints'}")

@@ -35,7 +35,10 @@ __all__ = ["Run", "TrainConfig", "Trainer"]
 class Trainer:
     """Owns one training process: data, vmapped agents, run folder (logs, checkpoints), evaluation."""
 
-    def __init__(self, cfg: TrainConfig, agent_overrides: dict | None = None):
+    def __init__(self, cfg: TrainConfig, agent_overrides: dict | None = None, example_shapes: dict | None = None):
+        """example_shapes (config.json's, see config_record): build the agents from these batch shapes without
+        loading the dataset, as `sscp eval` and `sscp export` do to restore a policy; such a trainer evaluates and
+        exports but does not train."""
         self.agent_cls, config_cls = get_agent(cfg.agent)
         try:
             self.agent_cfg = config_cls(**(agent_overrides or {}))
@@ -47,7 +50,8 @@ class Trainer:
         check(cfg, self.agent_cfg)
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
-        self.data = self._load_data()
+        self.chunking = None if self.agent_cfg.chunking() == (1, 1, 1) else self.agent_cfg.chunking()
+        self.data = self._load_data() if example_shapes is None else None
         self.runs = self._make_runs()
         if cfg.online_steps and self.no_env is not None:
             raise ConfigError(f"--online-steps acts in the dataset's environment, and there is none: {self.no_env}")
@@ -55,7 +59,16 @@ class Trainer:
         self.no_eval = "--eval-episodes 0 asks for none" if cfg.eval_episodes == 0 else self.no_env
         if cfg.online_steps:  # before any training: the envs exist and fit the data
             self._check_env_shapes()
-        example = self.data.example_batch() if self.data is not None else example_batch(self.obs_dim, self.action_dim)
+        if example_shapes is not None:
+            example = {k: jnp.zeros((1, *shape), dtype) for k, (shape, dtype) in example_shapes.items()}
+        elif self.data is not None:
+            example = self.data.example_batch()
+        else:
+            example = example_batch(self.obs_dim, self.action_dim)
+        self.example_shapes = {k: [list(v.shape[1:]), str(v.dtype)] for k, v in example.items()}
+        if not cfg.online_steps:  # online runs take them from their envs (_check_env_shapes)
+            self.obs_dim = int(example["observations"].shape[-1])
+            self.action_dim = int(example["actions"].shape[-1]) // (self.chunking[0] if self.chunking else 1)
         self.sharding = run_sharding(len(self.runs), cfg.devices)
         agents = init_agents(self.agent_cls, self.agent_cfg, example, [r.seed for r in self.runs])
         self.agents = place_runs(agents, self.sharding)
@@ -92,7 +105,7 @@ class Trainer:
 
     def _load_data(self) -> OfflineData | ChunkedData | GoalData | None:
         """Returns the dataset on the host (None online from scratch), with action chunks or observation histories
-        where the agent asks for them; sets self.chunking to (H, n, m) or None (docs/behaviour_cloning.md)."""
+        where the agent asks for them (self.chunking: (H, n, m) or None, docs/behaviour_cloning.md)."""
         cfg = self.cfg
         data = None
         if cfg.dataset and self.goal_conditioned:
@@ -103,13 +116,10 @@ class Trainer:
             data = load_offline_data(
                 cfg.dataset, cfg.data_dir, cfg.make_data, cfg.data_episodes, need_env=cfg.eval_episodes > 0
             )
-        self.chunking = self.agent_cfg.chunking()
-        if self.chunking[0] > 1 or self.chunking[2] > 1:
+        if self.chunking is not None:
             if cfg.online_steps or data is None:
                 raise ConfigError("action chunks and observation histories are offline only: drop --online-steps")
             data = ChunkedData.wrap(data, self.chunking[0], self.chunking[2], ", ".join(cfg.dataset))
-        else:
-            self.chunking = None
         if data is not None:
             smallest = getattr(data, "smallest_task", data.size)
             if self.agent_cfg.batch_size > smallest:
@@ -128,8 +138,9 @@ class Trainer:
         """Returns one Run per (dataset or env, seed); sets what evaluates them (ref_scores, no_env, env_notes)."""
         cfg = self.cfg
         if cfg.dataset:
-            labels, env_names = cfg.dataset, self.data.env_names
             specs = [registry.resolve(d, cfg.data_dir) for d in cfg.dataset]
+            labels = cfg.dataset
+            env_names = self.data.env_names if self.data is not None else tuple(s.env_name for s in specs)
             self.ref_scores = [s.ref_scores for s in specs]
             # why no environment evaluates the runs, or None: datasets without one (Robomimic) train unevaluated
             self.no_env = next((s.env_note for s in specs if s.env_name is None), None)
@@ -174,6 +185,7 @@ class Trainer:
             "train": dataclasses.asdict(self.cfg),
             "agent": dataclasses.asdict(self.agent_cfg),
             "runs": [dataclasses.asdict(r) for r in self.runs],
+            "example_shapes": self.example_shapes,  # a batch's shapes and dtypes: restoring needs no dataset
             "versions": {"jax": jax.__version__, "backend": jax.default_backend(), "devices": self.num_devices},
             "provenance": provenance(),
         }
@@ -262,7 +274,7 @@ class Trainer:
             return np.asarray(self.act(self.agents, runs, jnp.asarray(obs), base_key, goal_obs, ids))
 
         if self.chunking is not None:
-            act = ChunkedActor(act, self.data.data.actions.shape[1], self.chunking[1], self.chunking[2])
+            act = ChunkedActor(act, self.action_dim, self.chunking[1], self.chunking[2])
         try:
             names = [self.runs[i].env_name for i in target_run]
             results = evaluate(

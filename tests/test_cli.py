@@ -123,6 +123,32 @@ def test_eval_prints_a_table_and_writes_json(capsys, trained_run):
     assert all(0.0 <= r["success"] <= 1.0 and 1 <= r["length"] <= trainer.cfg.eval_max_steps for r in results)
 
 
+def test_eval_and_export_restore_the_policy_without_the_dataset(capsys, tmp_path, trained_run):
+    """config.json keeps a batch's shapes, so eval and export build the agents without loading the dataset: with the
+    data folder gone they act exactly as the trained run did; a run folder written before that (no example_shapes)
+    still loads its dataset, and says which file is missing."""
+    trainer, _ = trained_run
+    run = tmp_path / "run"
+    shutil.copytree(trainer.run_dir, run, ignore=shutil.ignore_patterns("eval_*.json", "policy_*"))
+    record = json.loads((run / "config.json").read_text())
+    assert record["example_shapes"]["observations"] == [[trainer.obs_dim], "float32"]
+    record["train"]["data_dir"] = str(tmp_path / "no-data-here")
+    (run / "config.json").write_text(json.dumps(record))
+    restored = cli.restore_run(run)
+    assert restored.data is None and restored.step == 300
+    code, _, err = sscp(capsys, "eval", str(run), "--episodes", "1", "--workers", "0")
+    assert code == 0, err
+    again = json.loads((run / "eval_300.json").read_text())
+    first = cli.restore_run(trainer.run_dir).evaluate(1, 0)
+    assert [r["return"] for r in again] == [r["return"] for r in first]  # the same policy, the same episodes
+    code, out, err = sscp(capsys, "export", str(run), "--out", str(tmp_path / "policy.sscp"))
+    assert code == 0 and (tmp_path / "policy.sscp").is_file(), err
+    del record["example_shapes"]
+    (run / "config.json").write_text(json.dumps(record))
+    code, _, err = sscp(capsys, "eval", str(run), "--episodes", "1", "--workers", "0")
+    assert code != 0 and "no-data-here" in err and "Traceback" not in err
+
+
 def test_eval_takes_another_episode_cap_and_says_which(capsys, trained_run):
     trainer, _ = trained_run
     code, out, err = sscp(capsys, "eval", str(trainer.run_dir), "--episodes", "1", "--workers", "0",
