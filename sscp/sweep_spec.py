@@ -22,7 +22,7 @@ from sscp.errors import ConfigError
 from sscp.options import parse_agent_overrides
 from sscp.train_config import TrainConfig
 
-SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "agent", "grid", "resources")
+SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "agent", "grid", "variants", "resources")
 SET_BY_SWEEP = ("agent", "dataset", "env", "seeds", "run_dir", "progress")
 
 
@@ -116,8 +116,8 @@ def expand(spec: dict, source: str = "spec", gpus_available: float = 0.0) -> lis
     if pack not in ("seeds", "tasks", "none"):
         raise ConfigError(f"{source}: pack must be seeds, tasks or none, got {pack!r}")
     train = _train_options(_mapping(spec, "train", source), source)
-    fixed, grid = _mapping(spec, "agent", source), _mapping(spec, "grid", source)
-    for key, section in (("agent", fixed), ("grid", grid)):
+    fixed, grid, variants = _mapping(spec, "agent", source), _mapping(spec, "grid", source), _variants(spec, source)
+    for key, section in (("agent", fixed), ("grid", grid), ("variants", variants)):
         stray = sorted(set(section) - set(agents))
         if stray:
             raise ConfigError(f"{source}: {key} names agent(s) {', '.join(stray)} that are not in agents {agents}")
@@ -126,7 +126,7 @@ def expand(spec: dict, source: str = "spec", gpus_available: float = 0.0) -> lis
     seed_sets = [(s,) for s in seeds] if pack == "none" else [tuple(seeds)]
     groups = []
     for agent in agents:
-        for options, label in _grid_points(agent, fixed, grid, source):
+        for options, label in _grid_points(agent, fixed, grid, variants.get(agent), source):
             for names in sources:
                 for seed_set in seed_sets:
                     groups.append(
@@ -173,8 +173,21 @@ def _resources(spec: dict, source: str, gpus_available: float) -> tuple[float, f
     return num_cpus, num_gpus
 
 
-def _grid_points(agent: str, fixed: dict, grid: dict, source: str) -> list[tuple[dict, str]]:
-    """Returns (typed agent options, label) of every point of the agent's grid, its fixed options under each."""
+def _variants(spec: dict, source: str) -> dict[str, list[dict]]:
+    """Returns the spec's variants: per agent, a list of option sets, each one setting (changes one at a time, where
+    a grid would cross them)."""
+    variants = _mapping(spec, "variants", source)
+    for agent, sets in variants.items():
+        if not isinstance(sets, list) or not sets or not all(isinstance(v, dict) for v in sets):
+            raise ConfigError(f"{source}: variants.{agent} must be a non-empty list of option mappings, got {sets!r}")
+    return variants
+
+
+def _grid_points(
+    agent: str, fixed: dict, grid: dict, variants: list[dict] | None, source: str
+) -> list[tuple[dict, str]]:
+    """Returns (typed agent options, label) of every setting of the agent: each point of its grid, crossed with each
+    of its variants (an empty option set {} is the fixed options alone), its fixed options under each."""
     config_cls = get_agent(agent)[1]
     base = _agent_options(config_cls, agent, _mapping(fixed, agent, f"{source}: agent"), source)
     axes = _mapping(grid, agent, f"{source}: grid")
@@ -183,9 +196,10 @@ def _grid_points(agent: str, fixed: dict, grid: dict, source: str) -> list[tuple
             raise ConfigError(f"{source}: grid.{agent}.{name} must be a non-empty list of values, got {values!r}")
     points = []
     for point in itertools.product(*axes.values()):
-        chosen = dict(zip(axes, point, strict=True))
-        options = {**base, **_agent_options(config_cls, agent, chosen, source)}
-        points.append((options, ",".join(f"{k}={_fmt(v)}" for k, v in chosen.items()) or "default"))
+        for variant in variants or [{}]:
+            chosen = {**dict(zip(axes, point, strict=True)), **variant}
+            options = {**base, **_agent_options(config_cls, agent, chosen, source)}
+            points.append((options, ",".join(f"{k}={_fmt(v)}" for k, v in chosen.items()) or "default"))
     return points
 
 

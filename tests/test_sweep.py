@@ -63,6 +63,21 @@ def test_expand_packs_seeds_and_tasks_and_crosses_the_grid(tiny_data_dir):
     assert expand(spec, gpus_available=1)[0].num_gpus == 1.0 and groups[0].num_gpus == 0.0
 
 
+def test_variants_change_one_option_at_a_time_and_cross_the_grid(tiny_data_dir):
+    variants = [{}, {"alpha_flow": 3.0}, {"lr": 1e-3, "actor_ema": 0.005}]
+    spec = tiny_spec(tiny_data_dir, agents=["sscp"], variants={"sscp": variants})
+    del spec["agent"]["bc"]
+    groups = expand(spec)
+    assert [g.label for g in groups] == ["default", "alpha_flow=3", "lr=0.001,actor_ema=0.005"]
+    assert groups[2].options["actor_ema"] == 0.005 and groups[2].options["actor_hidden_dims"] == [16, 16]
+    crossed = expand({**spec, "grid": {"sscp": {"alpha_completion": [1.0, 2.0]}}})
+    assert [g.label for g in crossed][:3] == ["alpha_completion=1", "alpha_completion=1,alpha_flow=3",
+                                              "alpha_completion=1,lr=0.001,actor_ema=0.005"]  # fmt: skip
+    assert len(crossed) == 6
+    with pytest.raises(ConfigError, match="share a run folder"):
+        expand({**spec, "variants": {"sscp": [{"lr": 1e-3}, {"lr": 1e-3}]}})
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -80,6 +95,9 @@ def test_expand_packs_seeds_and_tasks_and_crosses_the_grid(tiny_data_dir):
         ({"pack": "all"}, "pack must be"),
         ({"datasets": ["no-such-dataset-v0"]}, "no-such-dataset-v0"),
         ({"resources": {"gpus": 1}}, "unknown resource"),
+        ({"variants": {"sscp": {"lr": 1e-3}}}, "variants.sscp must be a non-empty list of option mappings"),
+        ({"variants": {"sscp": [{"alpha": 1}]}}, "unknown option --agent.alpha"),
+        ({"variants": {"fql": [{"alpha": 1}]}}, "not in agents"),
     ],
 )
 def test_expand_rejects_bad_specs_naming_the_key(tiny_data_dir, change, message):
