@@ -81,12 +81,15 @@ class RunFolder:
             raise ConfigError(f"{self.config}: not a run's config (a JSON object with train, agent and runs)")
         return upgrade(record, self.config)
 
-    def open(self, record: dict, like) -> tuple[int, object, dict] | None:
+    def open(self, record: dict, like, agent_defaults: dict | None = None) -> tuple[int, object, dict] | None:
         """Creates the folder with config.json = record, or resumes it: checks that it holds the same agent and runs,
         restores the newest readable checkpoint into the structure of `like` and cuts the CSV logs back to that
-        checkpoint's positions. Returns (step, agents, meta) of the checkpoint, or None for a fresh start."""
+        checkpoint's positions. Returns (step, agents, meta) of the checkpoint, or None for a fresh start. An agent
+        option that sscp gained after the run was written counts as its default value (agent_defaults), which
+        keeps the behaviour of the code that wrote it."""
         if self.config.exists():
             old = self.read_config()
+            old = {**old, "agent": {**(agent_defaults or {}), **old.get("agent", {})}}
             for key in ("agent", "runs"):
                 if old.get(key) != json.loads(json.dumps(record[key])):
                     raise ConfigError(

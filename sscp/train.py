@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sscp.agents import get_agent, is_goal_conditioned
-from sscp.agents.sscp import SSCPConfig
+from sscp.agents.base import PresetConfig
 from sscp.data import registry
 from sscp.data.chunks import ChunkedData
 from sscp.data.dataset import OfflineData, load_offline_data
@@ -95,12 +95,12 @@ class Trainer:
         if self.goal_conditioned:
             self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset[0], explicit)
             return None
-        if not (isinstance(self.agent_cfg, SSCPConfig) and cfg.dataset):
+        if not (isinstance(self.agent_cfg, PresetConfig) and cfg.dataset):
             return None
         asked = self.agent_cfg.preset
         self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset, explicit)
         if asked == "auto" and self.agent_cfg.preset == "none":
-            return f"--agent.preset auto: no preset for {', '.join(cfg.dataset)}; the paper's defaults"
+            return f"--agent.preset auto: no preset for {', '.join(cfg.dataset)}; the defaults"
         return self.agent_cfg.preset_note()
 
     def _load_data(self) -> OfflineData | ChunkedData | GoalData | None:
@@ -193,7 +193,7 @@ class Trainer:
     def prepare_run_dir(self) -> bool:
         """Creates or resumes the run folder; returns True when it resumed from a checkpoint."""
         record = self.config_record()
-        restored = self.folder.open(record, self.agents)
+        restored = self.folder.open(record, self.agents, dataclasses.asdict(type(self.agent_cfg)()))
         if restored is None:
             return False
         total, agents, meta = restored

@@ -564,7 +564,34 @@ def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(caps
     )
     assert trainer.agent_cfg.preset == "none" and trainer.agent_cfg.alpha_completion == 1.0
     trainer.train()
-    assert f"--agent.preset auto: no preset for {TASKS[0]}; the paper's defaults" in capsys.readouterr().out
+    assert f"--agent.preset auto: no preset for {TASKS[0]}; the defaults" in capsys.readouterr().out
+
+
+def test_fql_presets_are_its_published_alpha_per_ogbench_domain():
+    """FQL's `--agent.preset auto` finds the dataset's OGBench domain (any task, file or version of it) and applies the
+    α of FQL's published commands; a domain without one keeps the default α; an explicit α wins."""
+    from sscp.agents.base import domain_key
+    from sscp.agents.fql import FQLConfig
+
+    assert domain_key("cube-single-play-singletask-task2-v0") == "cube-single"
+    assert domain_key("/data/puzzle-4x4-play-v0.npz") == "puzzle-4x4"
+    assert domain_key("antmaze-large-navigate-singletask-v0") == "antmaze-large"
+    auto = FQLConfig(preset="auto")
+    for name, alpha in [
+        ("cube-single-play-singletask-task2-v0", 300.0),
+        ("cube-double-play-singletask-task5-v0", 300.0),
+        ("scene-play-v0", 300.0),
+        ("/data/puzzle-3x3-play-singletask-task4-v0.npz", 1000.0),
+        ("puzzle-4x4-play-singletask-v0", 1000.0),
+        ("pointmaze-medium-navigate-v0", 10.0),
+    ]:
+        assert auto.with_preset([name]).alpha == alpha, name
+    resolved = auto.with_preset(["cube-single-play-singletask-task1-v0"])
+    assert resolved.preset_note() == "preset cube-single: alpha 300.0"
+    assert FQLConfig(preset="auto", alpha=30.0).with_preset(["scene-play-v0"], {"alpha"}).alpha == 30.0
+    assert FQLConfig().with_preset(["scene-play-v0"]).alpha == 10.0  # "none", the default
+    with pytest.raises(ConfigError, match="unknown --agent.preset 'cube'; valid: none, auto, cube-double"):
+        FQLConfig(preset="cube")
 
 
 def test_provenance_names_the_commit_given_in_the_environment(monkeypatch):
@@ -575,10 +602,11 @@ def test_provenance_names_the_commit_given_in_the_environment(monkeypatch):
     assert provenance() == {"commit": "0123abc", "command": shlex.join(sys.argv)}
 
 
-def test_run_folders_written_before_the_speed_options_were_removed_still_resume(tmp_path, tiny_config):
+def test_run_folders_written_by_older_versions_still_resume(tmp_path, tiny_config):
     """config.json files name options sscp no longer has (flat_optimizer, fuse_network_calls: the same numbers at any
-    value; matmul_precision "default"): they are dropped on reading, so such a run resumes; a matmul precision that
-    computed other numbers is refused with one line naming the file and the option."""
+    value; matmul_precision "default"): they are dropped on reading, so such a run resumes; options added since
+    take their defaults; a matmul precision that computed other numbers is refused with one line naming the file
+    and the option."""
     from sscp.run_folder import RunFolder
 
     run_dir = tmp_path / "old"
@@ -592,6 +620,15 @@ def test_run_folders_written_before_the_speed_options_were_removed_still_resume(
     resumed.train()
     assert resumed.step == 150
     assert "flat_optimizer" not in json.loads(path.read_text())["agent"]
+    del record["agent"]["exploration_noise_decay"]  # an option added later: the run resumes with its default
+    path.write_text(json.dumps(record))
+    again = Trainer(tiny_config(run_dir, steps=200), TINY_AGENT)
+    again.train()
+    assert again.step == 200
+    record["agent"]["actor_ema"] = 0.5  # a different setting is still refused
+    path.write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match="different agent config"):
+        Trainer(tiny_config(run_dir, steps=250), TINY_AGENT).train()
     record["train"]["matmul_precision"] = "bfloat16"
     path.write_text(json.dumps(record))
     with pytest.raises(ConfigError, match="matmul_precision = 'bfloat16', an option sscp no longer has"):

@@ -12,10 +12,14 @@ and, from `Agent` below, defaults for what only some agents have: the actions ta
 derived from `AgentConfig`.
 """
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
+
+from sscp.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,73 @@ class AgentConfig:
         """Returns (H, n, m): actions predicted per call, actions executed of them, observations seen; (1, 1, 1)
         for agents without action chunks or observation histories (docs/behaviour_cloning.md)."""
         return 1, 1, 1
+
+
+def preset_key(dataset: str) -> str:
+    """Returns the name a dataset's preset is filed under: the file or dataset name without folder, extension and
+    version, with D4RL's underscores as hyphens (`/x/hopper_medium-v2.hdf5` and `hopper-medium-v5` give
+    `hopper-medium`)."""
+    name = re.sub(r"\.(npz|hdf5|h5)$", "", dataset.rstrip("/").rsplit("/", 1)[-1])
+    return re.sub(r"-v\d+$", "", name).replace("_", "-")
+
+
+def domain_key(dataset: str) -> str:
+    """Returns an OGBench dataset's domain, the part of its name before the dataset kind (`cube-single` for
+    cube-single-play-singletask-task2-v0, `antmaze-large` for antmaze-large-navigate-v0), or its preset_key."""
+    key = preset_key(dataset)
+    match = re.match(r"^(.+?)-(play|noisy|navigate|stitch|explore)(-|$)", key)
+    return match.group(1) if match else key
+
+
+@dataclass(frozen=True)
+class PresetConfig(AgentConfig):
+    """An agent config with per-dataset settings (`--agent.preset`), filed by dataset name (preset_key) or by
+    OGBench domain (domain_key)."""
+
+    preset: str = "none"
+    """Per-dataset settings: "none" keeps the defaults, "auto" looks the datasets' settings up by name, or a preset
+    name. Options given on the command line win over the preset; the values used are printed and saved."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {}
+    """Preset name -> field values; each agent sets its own."""
+
+    def check_preset(self) -> None:
+        """Raises a ConfigError for a preset name that is not none, auto or one of PRESETS."""
+        if self.preset not in ("none", "auto", *self.PRESETS):
+            raise ConfigError(
+                f"unknown --agent.preset {self.preset!r}; valid: none, auto, " + ", ".join(sorted(self.PRESETS))
+            )
+
+    def preset_for(self, dataset: str) -> str:
+        """Returns the preset "auto" picks for a dataset: the one filed under its name, else under its domain, else
+        "none"."""
+        for key in (preset_key(dataset), domain_key(dataset)):
+            if key in self.PRESETS:
+                return key
+        return "none"
+
+    def with_preset(self, datasets: list[str], explicit: set[str] | frozenset[str] = frozenset()):
+        """Returns the config with its preset applied to the fields not in `explicit` (those given on the command
+        line); "auto" becomes preset_for(datasets); datasets trained in one process share one config, so "auto" on
+        datasets with different presets is refused. Applying it again changes nothing."""
+        name = self.preset
+        if name == "auto":
+            found = {self.preset_for(d) for d in datasets}
+            if len(found) > 1:
+                raise ConfigError(
+                    f"--agent.preset auto: the datasets have different presets ({', '.join(sorted(found))}), but runs "
+                    "of one process share one config; train them in separate processes"
+                )
+            name = found.pop()
+        values = {k: v for k, v in self.PRESETS.get(name, {}).items() if k not in explicit}
+        return dataclasses.replace(self, preset=name, **values)
+
+    def preset_note(self) -> str | None:
+        """Returns the line a run prints about its preset, or None when none was asked for."""
+        if self.preset == "none":
+            return None
+        values = ", ".join(f"{k} {getattr(self, k)}" for k in self.PRESETS[self.preset])
+        return f"preset {self.preset}: {values}"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 from it and trained towards high Q, and a twin critic. Acting takes one call of the one-step policy."""
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import flax
 import jax
@@ -10,14 +10,19 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
-from sscp.agents.base import Agent, AgentConfig
+from sscp.agents.base import Agent, PresetConfig
 from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
 from sscp.nets import MLP, Ensemble, FlowField
 
 
 @dataclass(frozen=True)
-class FQLConfig(AgentConfig):
+class FQLConfig(PresetConfig):
     """Hyperparameters of FQL; defaults are the FQL paper's OGBench settings."""
+
+    preset: str = "none"
+    """Per-dataset settings: "none" keeps the defaults below; "auto" applies FQL's published α of the dataset's
+    OGBench domain (cube-single, cube-double, scene 300; puzzle-3x3, puzzle-4x4 1000: FQL's README), "none" where it
+    has none; or a domain name. Options given on the command line win over the preset."""
 
     lr: float = 3e-4
     """Adam learning rate of the one optimiser on critic + actor loss."""
@@ -40,7 +45,13 @@ class FQLConfig(AgentConfig):
     normalize_q_loss: bool = False
     """Scale the Q term by stopgrad(1 / mean|Q|) (off in FQL's OGBench runs)."""
 
+    PRESETS: ClassVar[dict[str, dict]] = {
+        **{domain: {"alpha": 300.0} for domain in ("cube-single", "cube-double", "scene")},
+        **{domain: {"alpha": 1000.0} for domain in ("puzzle-3x3", "puzzle-4x4")},
+    }
+
     def __post_init__(self):
+        self.check_preset()
         require_positive(self, "lr", "batch_size", "flow_steps")
 
 

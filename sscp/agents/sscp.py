@@ -4,8 +4,6 @@ a twin critic trains it towards high Q through the completed action, and acting 
 Method and defaults: docs/method.md (Koirala & Fleming, arXiv 2506.21427).
 """
 
-import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -15,7 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp import flow
-from sscp.agents.base import Agent, AgentConfig
+from sscp.agents.base import Agent, PresetConfig
 from sscp.agents.common import adam, apply_gradients, global_norm, require_positive, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
@@ -33,16 +31,8 @@ def sscp_presets() -> dict[str, dict]:
     return {f"{env}-{data}": {"alpha_completion": a} for env, d in alpha_completion.items() for data, a in d.items()}
 
 
-def preset_key(dataset: str) -> str:
-    """Returns the name a dataset's preset is filed under: the file or dataset name without folder, extension and
-    version, with D4RL's underscores as hyphens (`/x/hopper_medium-v2.hdf5` and `hopper-medium-v5` give
-    `hopper-medium`)."""
-    name = re.sub(r"\.(npz|hdf5|h5)$", "", dataset.rstrip("/").rsplit("/", 1)[-1])
-    return re.sub(r"-v\d+$", "", name).replace("_", "-")
-
-
 @dataclass(frozen=True)
-class SSCPConfig(AgentConfig):
+class SSCPConfig(PresetConfig):
     """Hyperparameters of the SSCP actor-critic; defaults are the paper's (docs/method.md)."""
 
     preset: str = "none"
@@ -126,10 +116,7 @@ class SSCPConfig(AgentConfig):
     PRESETS: ClassVar[dict[str, dict]] = sscp_presets()
 
     def __post_init__(self):
-        if self.preset not in ("none", "auto", *self.PRESETS):
-            raise ConfigError(
-                f"unknown --agent.preset {self.preset!r}; valid: none, auto, " + ", ".join(sorted(self.PRESETS))
-            )
+        self.check_preset()
         require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim")
         for name in ("exploration_noise", "exploration_noise_final", "exploration_noise_decay"):
             if getattr(self, name) < 0:
@@ -143,30 +130,6 @@ class SSCPConfig(AgentConfig):
         for name in ("critic_tau", "actor_ema", "td_actor_ema"):
             if getattr(self, name) is not None and not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"--agent.{name.replace('_', '-')} must be in (0, 1], got {getattr(self, name)}")
-
-    def with_preset(self, datasets: list[str], explicit: set[str] | frozenset[str] = frozenset()) -> "SSCPConfig":
-        """Returns the config with its preset applied to the fields not in `explicit` (those given on the command
-        line). "auto" becomes the preset filed under the datasets' name (preset_key), or "none" where there is none;
-        datasets trained in one process share one config, so "auto" on datasets with different presets is refused.
-        Applying it again changes nothing."""
-        name = self.preset
-        if name == "auto":
-            found = {preset_key(d) if preset_key(d) in self.PRESETS else "none" for d in datasets}
-            if len(found) > 1:
-                raise ConfigError(
-                    f"--agent.preset auto: the datasets have different presets ({', '.join(sorted(found))}), but runs "
-                    "of one process share one config; train them in separate processes"
-                )
-            name = found.pop()
-        values = {k: v for k, v in self.PRESETS.get(name, {}).items() if k not in explicit}
-        return dataclasses.replace(self, preset=name, **values)
-
-    def preset_note(self) -> str | None:
-        """Returns the line a run prints about its preset, or None when none was asked for."""
-        if self.preset == "none":
-            return None
-        values = ", ".join(f"{k} {getattr(self, k)}" for k in self.PRESETS[self.preset])
-        return f"preset {self.preset}: {values}"
 
 
 class SSCPAgent(Agent, flax.struct.PyTreeNode):
