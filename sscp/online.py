@@ -76,6 +76,10 @@ class OnlineEnvs:
         self.episode_length = np.zeros(len(names), np.int64)
         self.obs = np.zeros((len(names), self.obs_dim), np.float32)
         self.finished: list[list[tuple[float, int, float]]] = [[] for _ in names]  # (return, length, success)
+        # the episode in progress and the last finished one, per run: (observations, actions, rewards, terminated),
+        # for the online phase's check of Q against Monte-Carlo returns (not saved in checkpoints: a diagnostic)
+        self.trace: list[list[tuple]] = [[] for _ in names]
+        self.last_episode: list[tuple | None] = [None] * len(names)
 
     def reset(self) -> None:
         """Starts the first episode of every env, seeded by its run's (seed, task). NumPy's global RNG is seeded
@@ -95,11 +99,14 @@ class OnlineEnvs:
         for i, env in enumerate(self.envs):
             obs, reward, terminated, truncated, info = env.step(actions[i])
             next_obs[i], rewards[i], masks[i] = obs, reward, 1.0 - float(terminated)
+            self.trace[i].append((before[i], np.asarray(actions[i], np.float32), float(reward)))
             self.episode_return[i] += float(reward)
             self.episode_length[i] += 1
             if terminated or truncated:
                 success = float(info.get("success", 0.0))
                 self.finished[i].append((float(self.episode_return[i]), int(self.episode_length[i]), success))
+                obs_, acts, rews = (np.stack(x) for x in zip(*self.trace[i], strict=True))
+                self.last_episode[i], self.trace[i] = (obs_, acts, rews.astype(np.float64), bool(terminated)), []
                 self.episode_return[i], self.episode_length[i] = 0.0, 0
                 self.obs[i] = env.reset()[0]
             else:
@@ -130,7 +137,21 @@ class OnlineEnvs:
             "episode_return": self.episode_return.copy(),
             "episode_length": self.episode_length.copy(),
             "numpy_global": np.random.get_state(legacy=False),
+            "traces": [self._pack(run) for run in range(len(self.names))],
         }
+
+    def _pack(self, run: int) -> dict:
+        """Returns the run's episode in progress and last finished one as arrays (for checkpoints)."""
+        obs = np.zeros((0, self.obs_dim), np.float32)
+        acts = np.zeros((0, self.action_dim), np.float32)
+        if self.trace[run]:
+            obs, acts = np.stack([x[0] for x in self.trace[run]]), np.stack([x[1] for x in self.trace[run]])
+        rewards = np.array([x[2] for x in self.trace[run]], np.float64)
+        last = self.last_episode[run]
+        packed = {"obs": obs, "actions": acts, "rewards": rewards}
+        if last is not None:
+            packed.update(last_obs=last[0], last_actions=last[1], last_rewards=last[2], last_terminated=int(last[3]))
+        return packed
 
     def restore(self, saved: dict, env_steps: int) -> list[int]:
         """Restores what state() saved; returns the runs whose episode had to be restarted instead (with a warning),
@@ -138,6 +159,17 @@ class OnlineEnvs:
         self.reset()  # a fresh env is reset once before its state is put back
         self.obs[:] = saved["obs"]
         self.episode_return[:] = saved["episode_return"]
+        self.trace = [[] for _ in self.names]  # checkpoints written before the check of Q existed have no traces
+        for run, packed in enumerate(saved.get("traces") or []):
+            self.trace[run] = list(zip(packed["obs"], packed["actions"], packed["rewards"].tolist(), strict=True))
+            if "last_obs" in packed:
+                last = (
+                    packed["last_obs"],
+                    packed["last_actions"],
+                    packed["last_rewards"],
+                    bool(packed["last_terminated"]),
+                )
+                self.last_episode[run] = last
         self.episode_length[:] = saved["episode_length"]
         restarted = []
         for i, (env, blob) in enumerate(zip(self.envs, saved["envs"], strict=True)):
@@ -155,7 +187,7 @@ class OnlineEnvs:
             )
             restarted.append(i)
             self.obs[i] = env.reset(seed=self.seeds[i] + 7919 * env_steps)[0]
-            self.episode_return[i], self.episode_length[i] = 0.0, 0
+            self.episode_return[i], self.episode_length[i], self.trace[i] = 0.0, 0, []
         np.random.set_state(saved["numpy_global"])
         return restarted
 
@@ -292,3 +324,22 @@ def example_batch(obs_dim: int, action_dim: int) -> dict:
         "masks": jnp.ones((1,), jnp.float32),
         "next_observations": obs,
     }
+
+
+def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
+    """Returns G_t = sum_k discount^k r_{t+k} for every step t of an episode's rewards."""
+    out = np.zeros(len(rewards))
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + discount * running
+        out[t] = running
+    return out
+
+
+def value_check_states(length: int, terminated: bool, discount: float) -> int:
+    """Returns how many of an episode's first states have a Monte-Carlo return that is a fair target for Q: all of
+    them when the episode terminated; otherwise (cut by the time limit, where Q bootstraps) those at least
+    3 / (1 − discount) steps before the cut, whose missing tail weighs at most e^-3 ≈ 5 %."""
+    if terminated or discount == 0.0:
+        return length
+    return max(length - int(np.ceil(3.0 / (1.0 - discount))), 0)

@@ -8,8 +8,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sscp.agents.base import Agent
 from sscp.data.replay import OnlineSource, ReplayBuffer
-from sscp.online import HostCopy, OnlineEnvs, make_action_std, make_online_chunk, make_online_step, next_actions
+from sscp.online import (
+    HostCopy,
+    OnlineEnvs,
+    discounted_returns,
+    make_action_std,
+    make_online_chunk,
+    make_online_step,
+    next_actions,
+    value_check_states,
+)
 from sscp.train_config import Run
 
 
@@ -37,6 +47,9 @@ class OnlinePhase:
         self.host = HostCopy(self.cpu, act, jnp.zeros((len(runs), trainer.obs_dim)), self.host_keys)
         self.chunk_calls: dict[bool, object] = {}
         self.action_std = make_action_std(cfg.online_buffer)
+        # the check of Q against Monte-Carlo returns, for agents with a Q critic (q_values) and so a discount
+        self.checks_value = trainer.agent_cls.q_values is not Agent.q_values
+        self.q_values = jax.jit(lambda agents, r, obs, acts: jax.tree.map(lambda x: x[r], agents).q_values(obs, acts))
         one = jax.tree.map(lambda x: x[0], (trainer.agents, self.buffers))
         shapes = jax.eval_shape(
             lambda a, b: trainer.step_fn(a, trainer.tasks[0], OnlineSource(b, trainer.data, cfg.online_buffer)), *one
@@ -200,6 +213,8 @@ class OnlinePhase:
                 row[f"train/{k}"] = float(np.mean(values)) if values.size else float("nan")
             row["train/action_std"] = float(std[r.index])
             row.update(self.envs.pop_finished(r.index))
+            if self.checks_value:
+                row.update(self._value_check(r.index))
             row["time/env_steps_per_sec"] = n / seconds
             row["time/updates_per_sec"] = updates / seconds
             row["time/env_ms_per_step"] = 1e3 * env_s / n
@@ -207,6 +222,25 @@ class OnlinePhase:
             row["time/copy_ms_per_step"] = 1e3 * copy_s / n
             row["time/elapsed_s"] = t.elapsed
             t.folder.online_log.log(row)
+
+    def _value_check(self, run: int) -> dict:
+        """Returns Q against the truth on the run's last finished episode (then forgets it): the mean of the critic's
+        Q(s, a) over its visited states (value_check_states of them) and the mean of their discounted Monte-Carlo
+        returns; NaN when no episode finished since the last row. Q far above the returns is overestimation."""
+        episode, self.envs.last_episode[run] = self.envs.last_episode[run], None
+        nan = {"value/q_visited": float("nan"), "value/mc_return_visited": float("nan")}
+        if episode is None:
+            return nan
+        obs, actions, rewards, terminated = episode
+        discount = self.t.agent_cfg.discount
+        n = value_check_states(len(rewards), terminated, discount)
+        if n == 0:
+            return nan
+        size = -(-n // 256) * 256  # padded to a multiple of 256: few distinct shapes to compile
+        pad = ((0, size - n), (0, 0))
+        q = self.q_values(self.t.agents, run, jnp.asarray(np.pad(obs[:n], pad)), jnp.asarray(np.pad(actions[:n], pad)))
+        returns = discounted_returns(rewards, discount)[:n]
+        return {"value/q_visited": float(np.mean(np.asarray(q)[:n])), "value/mc_return_visited": float(returns.mean())}
 
     def close(self) -> None:
         """Closes the envs."""

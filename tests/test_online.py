@@ -21,7 +21,7 @@ from sscp.agents.sscp import SSCPAgent
 from sscp.data.dataset import OfflineData
 from sscp.data.replay import OnlineSource, ReplayBuffer
 from sscp.errors import ConfigError
-from sscp.online import OnlineEnvs
+from sscp.online import OnlineEnvs, discounted_returns, value_check_states
 from sscp.runlog import read_csv
 from sscp.train import TrainConfig, Trainer
 
@@ -205,6 +205,32 @@ def test_masks_bootstrap_through_truncation_and_next_observations_are_the_episod
     rows = read_csv(tmp_path / "run" / "online.csv")
     assert [(int(r["env_steps"]), int(r["episode/count"])) for r in rows] == [(8, 2), (16, 2)]
     assert [float(r["episode/length"]) for r in rows] == [4.0, 4.0]  # (3 + 5) / 2 twice
+
+
+def test_discounted_returns_and_the_states_whose_returns_are_fair_targets():
+    np.testing.assert_allclose(discounted_returns(np.array([1.0, 0.0, 2.0]), 0.5), [1.5, 1.0, 2.0])
+    assert value_check_states(1000, terminated=True, discount=0.99) == 1000
+    assert value_check_states(1000, terminated=False, discount=0.99) == 700  # 300 steps weigh at most e^-3
+    assert value_check_states(200, terminated=False, discount=0.99) == 0
+
+
+@pytest.mark.slow
+def test_online_rows_check_q_against_the_returns_of_the_last_episode(tmp_path):
+    """Each online.csv row holds the critic's mean Q(s, a) over the states of the episode finished last and the mean
+    of their discounted returns (here γ = 0, so each return is the step's reward, the env's reward being the action);
+    SAC and SSCP have it, agents without a Q critic do not."""
+    trainer = Trainer(_online_config(tmp_path / "run"), {**TINY_AGENT, "discount": 0.0})
+    trainer.train()
+    buffer = jax.tree.map(lambda x: np.asarray(x[0]), trainer.online.buffers)
+    agent = jax.tree.map(lambda x: x[0], trainer.agents)
+    rows = read_csv(tmp_path / "run" / "online.csv")
+    for row, last in zip(rows, (slice(3, 8), slice(11, 16)), strict=True):  # the 5-step episodes ending at 8, 16
+        assert float(row["value/mc_return_visited"]) == pytest.approx(buffer.rewards[last].mean(), rel=1e-5)
+        q = agent.q_values(jnp.asarray(buffer.observations[last]), jnp.asarray(buffer.actions[last]))
+        assert float(row["value/q_visited"]) == pytest.approx(float(q.mean()), rel=1e-4, abs=1e-6)
+    bc = Trainer(_online_config(tmp_path / "bc", agent="bc"), {"hidden_dims": (8,), "batch_size": 4})
+    bc.train()
+    assert not any(k.startswith("value/") for k in read_csv(tmp_path / "bc" / "online.csv")[0])
 
 
 @pytest.mark.slow

@@ -133,6 +133,11 @@ class Agent:
         otherwise (SAC samples its stochastic policy; SSCP has exploration options)."""
         return self.sample_actions(observations, key)
 
+    def q_values(self, observations: jax.Array, actions: jax.Array) -> jax.Array | None:
+        """Returns the critic's Q(s, a) as the TD target uses it (e.g. the minimum over an ensemble), for the online
+        phase's check of Q against the Monte-Carlo returns of visited states; None for agents without a Q critic."""
+        return None
+
     def numpy_export(self) -> tuple[Any, dict, tuple[str, ...], str] | None:
         """Returns (network, the parameters acting uses, the order of the first layer's input blocks, the sampler's
         schedule: "euler_then_complete", "euler" or "ddpm") for agents that act with one MLP called k times, which

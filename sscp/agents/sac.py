@@ -143,6 +143,10 @@ class SACAgent(Agent, flax.struct.PyTreeNode):
         mean, _ = self.actor_def.apply(self.params["actor"], observations)
         return jnp.tanh(mean)
 
+    def q_values(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
+        """Returns min_j Q_j(s, a) of the online critics, the aggregate the TD target takes."""
+        return self.critic_def.apply(self.params["critic"], observations, actions).min(axis=0)
+
     def explore_actions(self, observations: jax.Array, key: jax.Array) -> jax.Array:
         """Returns a sample of the stochastic policy: what SAC acts with while collecting data."""
         return self.policy(self.params["actor"], observations, key)[0]

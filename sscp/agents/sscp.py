@@ -304,6 +304,10 @@ class SSCPAgent(Agent, flax.struct.PyTreeNode):
             optimizer=optimizer,
         )
 
+    def q_values(self, observations: jax.Array, actions: jax.Array) -> jax.Array:
+        """Returns min_j Q_j(s, a) of the online critics, the aggregate the TD target takes."""
+        return self.critic_def.apply(self.params["critic"], observations, actions).min(axis=0)
+
     def numpy_export(self):
         """Returns the acting network, its parameters, its first layer's input order and the sampler's schedule."""
         return self.actor_def, self.target_params["actor"], ("obs", "x", "time"), "euler_then_complete"
