@@ -6,7 +6,7 @@ every run's replay buffer with FILL random transitions, then times each piece of
   host_act     the host's action for every run from its CPU copy of the agents (--online-chunk K > 1)
   chunk_call   the device call that adds K transitions and makes their K x utd updates, dispatch to finish
   updates_only the same K x utd vmapped updates without the adds, each run sampling its own buffer
-  offline      the same updates sampling one shared dataset (the offline phase's make_train_chunk; the
+  offline      the same updates sampling one shared dataset (the offline phase's make_update_scan; the
                throughput benchmark's step)
   refresh      refreshing the host's copy of the agents after a chunk (HostCopy.refresh)
   step_call    the paper's loop (--online-chunk 1): one call per env step with the actions fetched back
@@ -32,7 +32,7 @@ from benchmarks.throughput import device_name, emit, peak_memory_bytes, provenan
 from sscp.data.dataset import OfflineData  # noqa: E402
 from sscp.data.replay import OnlineSource  # noqa: E402
 from sscp.online_phase import OnlinePhase  # noqa: E402
-from sscp.steps import make_train_chunk  # noqa: E402
+from sscp.steps import make_update_scan  # noqa: E402
 from sscp.train import TrainConfig, Trainer  # noqa: E402
 
 SMALL = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "time_embed_dim": 16}
@@ -99,7 +99,7 @@ def measure(a, runs: int) -> dict:
         updates_only()
         out["updates_only_ms"] = _median_ms(updates_only, reps, k)
         shared = _shared_data(phase.buffers, a.fill)
-        offline = make_train_chunk(t.step_fn)
+        offline = make_update_scan(t.step_fn)
 
         def offline_updates():
             t.agents, info = offline(t.agents, t.tasks, shared, k)

@@ -33,7 +33,7 @@ from sscp.steps import (
     init_agents,
     make_act_fn,
     make_step_fn,
-    make_train_chunk,
+    make_update_scan,
     place_data,
     place_runs,
     run_sharding,
@@ -116,7 +116,7 @@ def setup(agent_name: str, seeds: int, data, overrides: dict, unroll: int = 1, d
     tasks = jnp.zeros(seeds, jnp.int32)
     sharding = run_sharding(seeds, devices)
     agents, tasks, data = place_runs(agents, sharding), place_runs(tasks, sharding), place_data(data, sharding)
-    return agents, tasks, data, make_train_chunk(make_step_fn(cfg.batch_size, False), unroll)
+    return agents, tasks, data, make_update_scan(make_step_fn(cfg.batch_size, False), unroll)
 
 
 def measure(
@@ -131,14 +131,14 @@ def measure(
 ) -> dict:
     """Returns updates/s (aggregate and per seed) of the real training step, after one compile-and-warm-up call."""
     start = time.perf_counter()
-    agents, tasks, data, train_chunk = setup(agent_name, seeds, data, overrides, unroll, devices)
-    agents, info = train_chunk(agents, tasks, data, chunk)
+    agents, tasks, data, update_scan = setup(agent_name, seeds, data, overrides, unroll, devices)
+    agents, info = update_scan(agents, tasks, data, chunk)
     jax.block_until_ready(info)
     first_call = time.perf_counter() - start
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        agents, info = train_chunk(agents, tasks, data, chunk)
+        agents, info = update_scan(agents, tasks, data, chunk)
         jax.block_until_ready(info)
         times.append(time.perf_counter() - start)
     loss = float(np.mean(jax.device_get(next(iter(info.values())))))

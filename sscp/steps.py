@@ -29,19 +29,21 @@ def make_step_fn(batch_size: int, skip_nonfinite: bool):
     return step
 
 
-def make_train_chunk(step_fn, unroll: int = 1):
-    """Returns chunk(agents, tasks, data, n) -> (agents, info[n, runs]): n vmapped updates in one lax.scan.
+def make_update_scan(step_fn, unroll: int = 1):
+    """Returns scan(agents, tasks, data, n) -> (agents, info[n, runs]): n vmapped updates in one compiled lax.scan
+    call (the offline loop makes one call per --log-every updates; "chunk" in sscp means action chunks, and
+    --online-chunk the online env steps per device call).
 
     unroll > 1 puts that many updates in one loop iteration: fewer loop-condition round trips to the host on GPUs.
     """
 
-    def chunk(agents, tasks, data, num_steps: int):
+    def scan(agents, tasks, data, num_steps: int):
         def body(carry, _):
             return jax.vmap(step_fn, in_axes=(0, 0, None))(carry, tasks, data)
 
         return jax.lax.scan(body, agents, None, length=num_steps, unroll=min(unroll, num_steps))
 
-    return jax.jit(chunk, static_argnums=3, donate_argnums=0)
+    return jax.jit(scan, static_argnums=3, donate_argnums=0)
 
 
 def init_agents(agent_cls, agent_cfg, example: dict, seeds: list[int]):

@@ -26,7 +26,7 @@ from sscp.online_phase import OnlinePhase
 from sscp.plot import plot_run
 from sscp.run_folder import CURVES, RunFolder, provenance
 from sscp.runlog import Trackers
-from sscp.steps import init_agents, make_act_fn, make_step_fn, make_train_chunk, place_data, place_runs, run_sharding
+from sscp.steps import init_agents, make_act_fn, make_step_fn, make_update_scan, place_data, place_runs, run_sharding
 from sscp.train_config import Run, TrainConfig, check, default_run_dir, resolve
 
 __all__ = ["Run", "TrainConfig", "Trainer"]
@@ -75,7 +75,7 @@ class Trainer:
         self.tasks = place_runs(jnp.array([r.task for r in self.runs]), self.sharding)
         self.data = place_data(self.data, self.sharding)
         self.step_fn = make_step_fn(self.agent_cfg.batch_size, cfg.on_nonfinite == "skip")
-        self.train_chunk = make_train_chunk(self.step_fn, cfg.scan_unroll)
+        self.update_scan = make_update_scan(self.step_fn, cfg.scan_unroll)
         self.act = make_act_fn()
         self.trackers = None
         if cfg.tensorboard or cfg.wandb:
@@ -347,7 +347,7 @@ class Trainer:
         while self.step < cfg.steps:
             n = min(cfg.log_every, cfg.steps - self.step)
             start = time.perf_counter()
-            self.agents, info = self.train_chunk(self.agents, self.tasks, self.data, n)
+            self.agents, info = self.update_scan(self.agents, self.tasks, self.data, n)
             info = jax.device_get(info)  # the one host sync per chunk
             seconds = time.perf_counter() - start
             self.check_finite(info, self.step)
