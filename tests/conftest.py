@@ -21,9 +21,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
 # Compiling takes most of the suite's time (a tiny network's programs compile in tens of ms to seconds and run in
-# microseconds): LLVM optimisation level 1 instead of XLA's default compiles them 20-45 % faster and runs them as fast
-# on CPU. Values may differ from the default's in the last bits of rounding; tests that compare runs bit for bit run
-# both under the same flags (subprocesses inherit them). An XLA_FLAGS that already sets the level is kept.
+# microseconds): at LLVM optimisation level 1 instead of XLA's default they compile in 20-45 % less time and run as
+# fast on CPU. Values may differ from the default's in the last bits of rounding; tests that compare runs bit for bit
+# run both under the same flags (subprocesses inherit them). An XLA_FLAGS that already sets the level is kept.
 if "--xla_backend_optimization_level=" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=1".strip()
 
