@@ -3,13 +3,13 @@
 Builds the real online phase (sscp.train.Trainer + sscp.online_phase.OnlinePhase) for one env id and R runs, fills
 every run's replay buffer with FILL random transitions, then times each piece of a chunk of K env steps, per env step:
   env          stepping every run's env (OnlineEnvs.step)
-  host_act     the host's action for every run from its CPU copy of the agents (--online-chunk K > 1)
+  host_act     the host's action for every run from its CPU copy of the agents (--env-steps-per-call K > 1)
   chunk_call   the device call that adds K transitions and makes their K x utd updates, dispatch to finish
   updates_only the same K x utd vmapped updates without the adds, each run sampling its own buffer
   offline      the same updates sampling one shared dataset (the offline phase's make_update_scan; the
                throughput benchmark's step)
   refresh      refreshing the host's copy of the agents after a chunk (HostCopy.refresh)
-  step_call    the paper's loop (--online-chunk 1): one call per env step with the actions fetched back
+  step_call    the paper's loop (--env-steps-per-call 1): one call per env step with the actions fetched back
 
     python benchmarks/online_loop.py --env HalfCheetah-v5 --runs 1 2 4 --chunk 50 --out benchmarks/results/X.json
     python benchmarks/online_loop.py --small ...         # tiny networks, a CPU smoke test
@@ -52,7 +52,7 @@ def build(env: str, runs: int, chunk: int, fill: int, capacity: int, agent: str,
     """Returns (trainer, phase) for `runs` seeds of env, every buffer holding `fill` random transitions."""
     cfg = TrainConfig(
         agent=agent, env=(env,), online_steps=capacity, random_steps=0, seeds=tuple(range(runs)), run_dir=run_dir,
-        online_chunk=chunk, progress=False, eval_workers=0,
+        env_steps_per_call=chunk, progress=False, eval_workers=0,
     )  # fmt: skip
     trainer = Trainer(cfg, overrides)
     phase = OnlinePhase(trainer)
@@ -158,7 +158,7 @@ def main() -> None:
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--agent", default="sscp")
     p.add_argument("--runs", type=int, nargs="+", default=[1, 2, 4])
-    p.add_argument("--chunk", type=int, default=50, help="env steps per device call (--online-chunk)")
+    p.add_argument("--chunk", type=int, default=50, help="env steps per device call (--env-steps-per-call)")
     p.add_argument("--fill", type=int, default=100_000, help="random transitions in every run's buffer")
     p.add_argument("--capacity", type=int, default=300_000, help="buffer capacity (--online-steps)")
     p.add_argument("--repeats", type=int, default=5)

@@ -228,9 +228,10 @@ class DataMakeArgs:
     """Locomotion datasets only: env steps between kept and evaluated SAC policies (default 20,000)."""
     eval_episodes: int | None = None
     """Locomotion datasets only: deterministic episodes per evaluation of a kept policy (default 10)."""
-    online_chunk: int | None = None
-    """Locomotion datasets only: the SAC run's --online-chunk (default 1; K > 1 acts K env steps on the host CPU,
-    then makes their K updates in one device call: much faster on a GPU, actions up to K - 1 steps stale)."""
+    env_steps_per_call: Annotated[int | None, tyro.conf.arg(aliases=("--online-chunk",))] = None
+    """Locomotion datasets only: the SAC run's --env-steps-per-call (earlier name --online-chunk; default 1; K > 1
+    acts K env steps on the host CPU, then makes their K updates in one device call: much faster on a GPU, actions up
+    to K - 1 steps stale)."""
     overwrite: bool = False
     """Replace existing dataset files (without it, existing files are kept and nothing is generated)."""
 
@@ -252,7 +253,7 @@ class DataExportArgs:
 
 DATA_USAGE = (
     "usage: sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--overwrite] [--train-steps N] "
-    "[--transitions N] [--online-chunk K]; "
+    "[--transitions N] [--env-steps-per-call K]; "
     "sscp data export NAME --format minari|d4rl|ogbench [--out DIR]; sscp data list (every dataset name); "
     "`sscp data make --help` and `sscp data export --help` list the options"
 )
@@ -270,7 +271,7 @@ def cmd_data(args: list[str]) -> None:
     elif args and args[0] == "make":
         a = tyro.cli(DataMakeArgs, args=args[1:], prog="sscp data make")
         options = {"train_steps": a.train_steps, "transitions": a.transitions, "eval_every": a.eval_every,
-                   "eval_episodes": a.eval_episodes, "online_chunk": a.online_chunk}  # fmt: skip
+                   "eval_episodes": a.eval_episodes, "env_steps_per_call": a.env_steps_per_call}  # fmt: skip
         make_locomotion = None
         if a.name in locomotion.DATASETS:  # its recipe trains SAC: jax and the training loop load for these names only
             from sscp.recipes.locomotion import make as make_locomotion

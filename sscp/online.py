@@ -36,7 +36,7 @@ def used_leaves(fn: Callable, *args) -> list[bool]:
 
 
 class HostCopy:
-    """A CPU copy of the agents for acting on the host (--online-chunk K > 1), refreshed after every chunk.
+    """A CPU copy of the agents for acting on the host (--env-steps-per-call K > 1), refreshed after every chunk.
 
     A refresh moves only the leaves the collecting policy reads (for SSCP the EMA actor: 3.7 of 40.7 MB per run at
     4 x 512; for SAC the actor: 0.3 of 3.2 MB); the others keep the values of the first, full copy, which acting never
@@ -277,8 +277,8 @@ def make_online_step(step_fn: Callable, utd: int, policy: str, learn: bool, rand
     return jax.jit(online_step, donate_argnums=(0, 1))
 
 
-def make_online_chunk(step_fn: Callable, utd: int, policy: str, learn: bool):
-    """Returns the jitted call made once per K env steps when the host acts (--online-chunk K):
+def make_online_steps_call(step_fn: Callable, utd: int, policy: str, learn: bool):
+    """Returns the jitted call made once per K env steps when the host acts (--env-steps-per-call K):
     chunk(agents, buffers, tasks, offline, transitions) -> (agents, buffers, info), transitions stacked [K, runs, ...].
 
     For each of the K transitions in order it adds the transition to each run's buffer, then (learn) makes `utd`
@@ -286,7 +286,7 @@ def make_online_chunk(step_fn: Callable, utd: int, policy: str, learn: bool):
     from the transitions up to i). info is stacked [K * utd, runs]. Agents and buffers are donated."""
     add = _add_and_learn(step_fn, utd, policy, learn)
 
-    def online_chunk(agents, buffers, tasks, offline: OfflineData | None, transitions):
+    def steps_call(agents, buffers, tasks, offline: OfflineData | None, transitions):
         def env_step(carry, transition):
             agents, buffers, info = add(*carry, tasks, offline, transition)
             return (agents, buffers), info
@@ -294,7 +294,7 @@ def make_online_chunk(step_fn: Callable, utd: int, policy: str, learn: bool):
         (agents, buffers), info = jax.lax.scan(env_step, (agents, buffers), transitions)
         return agents, buffers, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), info)
 
-    return jax.jit(online_chunk, donate_argnums=(0, 1))
+    return jax.jit(steps_call, donate_argnums=(0, 1))
 
 
 def make_action_std(policy: str):

@@ -15,8 +15,8 @@ from sscp.online import (
     OnlineEnvs,
     discounted_returns,
     make_action_std,
-    make_online_chunk,
     make_online_step,
+    make_online_steps_call,
     next_actions,
     value_check_states,
 )
@@ -37,7 +37,7 @@ class OnlinePhase:
         self.act_keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(r.seed), 7_000 + r.task) for r in runs])
         self.calls: dict[bool, object] = {}
         self.first_actions = jax.jit(next_actions, static_argnums=(4, 5))
-        # --online-chunk K > 1: the host acts with a CPU copy of the agents, refreshed after every chunk's call
+        # --env-steps-per-call K > 1: the host acts with a CPU copy of the agents, refreshed after every chunk's call
         self.cpu = jax.devices("cpu")[0]
         self.host_keys = jax.device_put(self.act_keys, self.cpu)
 
@@ -113,7 +113,7 @@ class OnlinePhase:
         stepping envs and in device calls (with the transfer of the actions), and (chunks only) the seconds of
         those spent refreshing the host's copy of the agents."""
         t, cfg = self.t, self.t.cfg
-        if cfg.online_chunk > 1:
+        if cfg.env_steps_per_call > 1:
             return self._chunked_steps(n)
         infos, env_s, device_s = [], 0.0, 0.0
         for _ in range(n):
@@ -137,8 +137,8 @@ class OnlinePhase:
         return self._actions_from(self.host.agents, jax.device_put(self.envs.obs, self.cpu), self.host_keys)
 
     def _chunked_steps(self, n: int) -> tuple[list[dict], float, float, float]:
-        """Takes n env steps in chunks of up to online_chunk (a chunk never straddles the end of the random phase):
-        the host acts for a whole chunk with its copy of the agents, then one device call adds the chunk's
+        """Takes n env steps in chunks of up to env_steps_per_call (a chunk never straddles the end of the random
+        phase): the host acts for a whole chunk with its copy of the agents, then one device call adds the chunk's
         transitions and makes its updates. Without --online-overlap the host waits for that call and refreshes its
         copy, so a chunk acts with the agents as of its start; with it, the host acts for the next chunk while the
         call runs, with the copy from before the call, and refreshes it once that chunk is taken (the last call of the
@@ -153,7 +153,7 @@ class OnlinePhase:
         end = t.env_steps + n
         pending = None  # --online-overlap: (info, learn) of the call still running
         while t.env_steps < end:
-            k = min(cfg.online_chunk, end - t.env_steps)
+            k = min(cfg.env_steps_per_call, end - t.env_steps)
             if t.env_steps < cfg.random_steps:
                 k = min(k, cfg.random_steps - t.env_steps)
             learn = t.env_steps + 1 > cfg.random_steps  # as _steps: no updates in the random phase
@@ -197,7 +197,7 @@ class OnlinePhase:
     def _chunk_call(self, learn: bool):
         if learn not in self.chunk_calls:
             t = self.t
-            self.chunk_calls[learn] = make_online_chunk(t.step_fn, t.cfg.utd, t.cfg.online_buffer, learn)
+            self.chunk_calls[learn] = make_online_steps_call(t.step_fn, t.cfg.utd, t.cfg.online_buffer, learn)
         return self.chunk_calls[learn]
 
     def _log(

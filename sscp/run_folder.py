@@ -27,10 +27,14 @@ REMOVED_OPTIONS = {
 }
 
 
+# Options that have a new name: section -> {old name: new name}.
+RENAMED_OPTIONS = {"train": {"online_chunk": "env_steps_per_call"}}
+
+
 def upgrade(record: dict, path: Path) -> dict:
-    """Returns a config.json record without the options sscp no longer has (REMOVED_OPTIONS), so that runs written
-    before their removal resume, evaluate and export as before; a ConfigError naming the file and the option where
-    the run used a value that computed other numbers."""
+    """Returns a config.json record without the options sscp no longer has (REMOVED_OPTIONS) and with renamed ones
+    under their new names (RENAMED_OPTIONS), so that runs written before resume, evaluate and export as before; a
+    ConfigError naming the file and the option where the run used a value that computed other numbers."""
     out = dict(record)
     for section, removed in REMOVED_OPTIONS.items():
         if not isinstance(out.get(section), dict):
@@ -43,6 +47,9 @@ def upgrade(record: dict, path: Path) -> dict:
                     f"(only {same!r} remains); use the sscp version that trained it"
                 )
             values.pop(name, None)
+        for old, new in RENAMED_OPTIONS.get(section, {}).items():
+            if old in values:
+                values[new] = values.pop(old)
         out[section] = values
     return out
 

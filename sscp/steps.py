@@ -32,7 +32,7 @@ def make_step_fn(batch_size: int, skip_nonfinite: bool):
 def make_update_scan(step_fn, unroll: int = 1):
     """Returns scan(agents, tasks, data, n) -> (agents, info[n, runs]): n vmapped updates in one compiled lax.scan
     call (the offline loop makes one call per --log-every updates; "chunk" in sscp means action chunks, and
-    --online-chunk the online env steps per device call).
+    --env-steps-per-call the online env steps per device call).
 
     unroll > 1 puts that many updates in one loop iteration: fewer loop-condition round trips to the host on GPUs.
     """

@@ -20,6 +20,7 @@ from sscp.agents import AGENTS, get_agent
 from sscp.data import registry
 from sscp.errors import ConfigError
 from sscp.options import parse_agent_overrides
+from sscp.run_folder import RENAMED_OPTIONS
 from sscp.train_config import TrainConfig
 
 SPEC_KEYS = ("name", "agents", "datasets", "envs", "seeds", "pack", "train", "agent", "grid", "variants", "resources")
@@ -264,6 +265,8 @@ def _agent_options(config_cls: type, agent: str, options: dict, source: str) -> 
 
 def _train_options(options: dict, source: str) -> dict:
     """Returns the spec's train section typed as `sscp train` parses it; the fields a sweep sets itself are refused."""
+    renamed = RENAMED_OPTIONS["train"]  # a spec written with an option's earlier name still runs
+    options = {renamed.get(k, k): v for k, v in options.items()}
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for name in options:
         if name in SET_BY_SWEEP:

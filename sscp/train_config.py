@@ -5,7 +5,9 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+import tyro
 
 from sscp.agents import is_goal_conditioned
 from sscp.envs import check_env_id
@@ -41,16 +43,16 @@ class TrainConfig:
     online_buffer: Literal["append", "separate"] = "append"
     """With a dataset: "append" samples uniformly from the offline data followed by the online transitions (the
     method's default: docs/method.md, "Online and offline-to-online"); "separate" draws half of each batch from each."""
-    online_chunk: int = 1
-    """Online: env steps per device call. 1 is the paper's loop: after every env step one call adds the transition,
-    updates, and returns the next actions from the updated agent. K > 1 acts on the host CPU with a copy of the agent
-    refreshed every K env steps, then one call adds the K transitions and makes their K × utd updates in the same
-    order as K single calls: far fewer host round trips, but actions come from an agent up to K − 1 env steps stale
-    (a speed option, docs/online.md)."""
+    env_steps_per_call: Annotated[int, tyro.conf.arg(aliases=("--online-chunk",))] = 1
+    """Online: env steps per device call (--online-chunk is its earlier name). 1 is the paper's loop: after every env
+    step one call adds the transition, updates, and returns the next actions from the updated agent. K > 1 acts on
+    the host CPU with a copy of the agent refreshed every K env steps, then one call adds the K transitions and makes
+    their K × utd updates in the same order as K single calls: far fewer host round trips, but actions come from an
+    agent up to K − 1 env steps stale (a speed option, docs/online.md)."""
     online_overlap: bool = False
-    """With --online-chunk K > 1: the host acts for the next chunk while the device makes the current chunk's
-    updates, with the agent from before them (actions up to 2K − 1 env steps stale instead of K − 1). The host's and
-    the device's time per chunk then overlap instead of adding up (a speed option, off by default)."""
+    """With --env-steps-per-call K > 1: the host acts for the next K env steps while the device makes the current
+    K steps' updates, with the agent from before them (actions up to 2K − 1 env steps stale instead of K − 1). The
+    host's and the device's time per call then overlap instead of adding up (a speed option, off by default)."""
     buffer_size: int | None = None
     """Capacity of each run's online replay buffer; default --online-steps (every transition is kept, as SAC's 1M
     buffer for 1M steps). Smaller makes it a ring that overwrites the oldest online transitions."""
@@ -145,10 +147,12 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"--steps must be positive, got {steps}")
     if cfg.utd <= 0:
         raise ConfigError(f"--utd must be positive, got {cfg.utd}")
-    if cfg.online_chunk <= 0:
-        raise ConfigError(f"--online-chunk must be positive (1: one device call per env step), got {cfg.online_chunk}")
-    if cfg.online_overlap and cfg.online_chunk == 1:
-        raise ConfigError("--online-overlap needs --online-chunk K > 1 (the host acts while the device updates)")
+    if cfg.env_steps_per_call <= 0:
+        raise ConfigError(
+            f"--env-steps-per-call must be positive (1: one device call per env step), got {cfg.env_steps_per_call}"
+        )
+    if cfg.online_overlap and cfg.env_steps_per_call == 1:
+        raise ConfigError("--online-overlap needs --env-steps-per-call K > 1 (the host acts while the device updates)")
     random_steps = cfg.random_steps
     if random_steps is None:
         random_steps = min(DEFAULT_RANDOM_STEPS, cfg.online_steps // 10) if cfg.env else 0

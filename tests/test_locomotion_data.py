@@ -178,15 +178,15 @@ def test_truncated_dataset_file_is_rejected(made, tmp_path):
 
 
 @pytest.mark.slow
-def test_online_chunk_reaches_the_sac_run_and_the_metadata(tmp_path):
-    with pytest.raises(ConfigError, match="--online-chunk must be positive"):
-        _make(tmp_path, online_chunk=0)
-    paths = _make(tmp_path, train_steps=150, transitions=40, online_chunk=50)
-    run_dir = recipe.run_folder(tmp_path, "hopper", 0, 150, online_chunk=50)
+def test_env_steps_per_call_reaches_the_sac_run_and_the_metadata(tmp_path):
+    with pytest.raises(ConfigError, match="--env-steps-per-call must be positive"):
+        _make(tmp_path, env_steps_per_call=0)
+    paths = _make(tmp_path, train_steps=150, transitions=40, env_steps_per_call=50)
+    run_dir = recipe.run_folder(tmp_path, "hopper", 0, 150, env_steps_per_call=50)
     assert run_dir.name.endswith("-chunk50") and run_dir != recipe.run_folder(tmp_path, "hopper", 0, 150)
-    assert json.loads((run_dir / "config.json").read_text())["train"]["online_chunk"] == 50
+    assert json.loads((run_dir / "config.json").read_text())["train"]["env_steps_per_call"] == 50
     meta = json.loads(locomotion.sidecar_path(paths[0]).read_text())
-    assert meta["online_chunk"] == 50 and meta["sac_run"] == str(run_dir)
+    assert meta["env_steps_per_call"] == 50 and meta["sac_run"] == str(run_dir)
 
 
 def test_a_medium_policy_far_from_a_third_of_the_expert_is_flagged():

@@ -255,7 +255,7 @@ def _count_policy(self, obs, key):
 
 @pytest.mark.slow
 def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_updates(tmp_path, monkeypatch):
-    cfg = _online_config(tmp_path / "run", online_steps=16, random_steps=4, utd=2, log_every=8, online_chunk=4)
+    cfg = _online_config(tmp_path / "run", online_steps=16, random_steps=4, utd=2, log_every=8, env_steps_per_call=4)
     monkeypatch.setattr(SSCPAgent, "sample_actions", _count_policy)
     trainer = Trainer(cfg, TINY_AGENT)
     trainer.train()
@@ -282,7 +282,7 @@ def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_
     monkeypatch.setattr(SSCPAgent, "sample_actions", lambda self, obs, key: jnp.full((*obs.shape[:-1], 1), 0.5))
     runs = []
     for k, overlap in ((1, False), (3, False), (3, True)):
-        changes = {"run_dir": str(tmp_path / f"{k}{overlap}"), "online_chunk": k, "online_overlap": overlap}
+        changes = {"run_dir": str(tmp_path / f"{k}{overlap}"), "env_steps_per_call": k, "online_overlap": overlap}
         t = Trainer(dataclasses.replace(cfg, **changes), TINY_AGENT)
         t.train()
         runs.append((t.agents.params, t.online.buffers))
@@ -539,8 +539,8 @@ def test_an_env_that_cannot_be_saved_restarts_its_episode_with_a_warning(capsys)
         ({"online_steps": 0, "random_steps": 0}, r"--env runs online from scratch and needs --online-steps N"),
         ({"steps": 10}, r"--steps 10 counts offline gradient steps, which need --dataset"),
         ({"utd": 0}, r"--utd must be positive, got 0"),
-        ({"online_chunk": 0}, r"--online-chunk must be positive \(1: one device call per env step\), got 0"),
-        ({"online_overlap": True}, r"--online-overlap needs --online-chunk K > 1"),
+        ({"env_steps_per_call": 0}, r"--env-steps-per-call must be positive \(1: one device call per env step\)"),
+        ({"online_overlap": True}, r"--online-overlap needs --env-steps-per-call K > 1"),
         ({"random_steps": 17}, r"--random-steps must be in \[0, --online-steps = 16\], got 17"),
         ({"buffer_size": 0}, r"--buffer-size must be positive, got 0"),
         ({"env": ("HalfCheetah-v5", "Hopper-v5")}, r"Hopper-v5 observes 11 numbers .* need the same sizes"),
@@ -551,6 +551,20 @@ def test_bad_online_config_fails_before_training(tmp_path, tiny_data_dir, change
     with pytest.raises(ConfigError, match=message):
         Trainer(cfg, TINY_AGENT).train()
     assert not (tmp_path / "run").exists()
+
+
+def test_env_steps_per_call_keeps_its_earlier_name(tmp_path):
+    """--online-chunk, the option's earlier name, still parses; config.json files and sweep specs that name it are
+    read under the new name."""
+    import tyro
+
+    from sscp.run_folder import upgrade
+    from sscp.sweep_spec import _train_options
+
+    assert tyro.cli(TrainConfig, args=["--online-chunk", "4"]).env_steps_per_call == 4
+    record = {"train": {"online_chunk": 50, "utd": 1}, "agent": {}}
+    assert upgrade(record, tmp_path / "config.json")["train"] == {"env_steps_per_call": 50, "utd": 1}
+    assert _train_options({"online_chunk": 8}, "spec.yaml") == {"env_steps_per_call": 8}
 
 
 def test_online_defaults_depend_on_the_setting(tmp_path):

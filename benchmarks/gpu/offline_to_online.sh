@@ -10,7 +10,7 @@
 #   SMALL=1 ...                                                            # a smoke test on a CPU machine
 #
 # DATASETS, OFFLINE_STEPS, ONLINE_STEPS, EVAL_EVERY, BUFFERS ("append", "separate" or both: one process each),
-# ONLINE_CHUNK (the SAC data run's and the fine-tuning's --online-chunk), SAC_STEPS, SAC_EVAL (env steps between the
+# ONLINE_CHUNK (the SAC data run's and the fine-tuning's --env-steps-per-call), SAC_STEPS, SAC_EVAL (env steps between the
 # SAC run's kept policies, the candidates for "medium"; default 10,000) and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
@@ -50,7 +50,7 @@ start() {
       # make the dataset unless it is there (a locomotion name: its env's SAC run and rollouts)
       make=(python3 -m sscp.cli data make "$d" --out "$DATA" "${EPISODES[@]}" ${DATA_WORKERS:+--workers "$DATA_WORKERS"})
       [[ $d == *-v5 ]] && make=(python3 -m sscp.cli data make "$d" --out "$DATA" --train-steps "$SAC_STEPS" \
-        --transitions "$TRANSITIONS" --eval-every "$SAC_EVAL" --eval-episodes "$SAC_EPS" --online-chunk "$ONLINE_CHUNK" --workers 2)
+        --transitions "$TRANSITIONS" --eval-every "$SAC_EVAL" --eval-episodes "$SAC_EPS" --env-steps-per-call "$ONLINE_CHUNK" --workers 2)
       file="$DATA/$d.npz"; [[ $d == *-singletask-* ]] && file="$DATA/${d%-singletask-*}-v0.npz"
       # under a lock: with BUFFERS="append separate" two processes need the same dataset; one makes it
       job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
@@ -58,7 +58,7 @@ start() {
       [ -n "${alpha[$d]:-}" ] && opts+=(--agent.alpha-completion "${alpha[$d]}")
       job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds 0 1 \
         --steps "$OFFLINE_STEPS" --online-steps "$ONLINE_STEPS" --online-buffer "$buffer" \
-        --online-chunk "$ONLINE_CHUNK" --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
+        --env-steps-per-call "$ONLINE_CHUNK" --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
         --eval-episodes "$EVAL_EPS" --eval-workers 2 --run-dir "$dir" --no-progress "${small[@]}" "${opts[@]}"
       i=$(( i + 1 ))
     done

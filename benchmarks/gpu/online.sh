@@ -13,7 +13,7 @@
 #                                                               # Walker2d together, Hopper alone; + joins envs)
 #   AGENTS=sscp SSCP_EXTRA="--agent.exploration-noise 0.1" TAG=-noise0.1 ...   # SSCP alone, with extra options, in
 #                                                               # runs named ...-noise0.1
-#   TRAIN_EXTRA="--online-chunk 50" ...                         # options for every agent
+#   TRAIN_EXTRA="--env-steps-per-call 50" ...                         # options for every agent
 #
 # A process stopped at WAIT_S resumes from its last checkpoint (SAVE_EVERY) when started again on the same machine.
 set -uo pipefail

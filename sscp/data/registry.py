@@ -309,8 +309,8 @@ def make_command(
     Backs `sscp data make NAME [--episodes N] [--out DIR] [--workers W] [--seed S] [--overwrite]`; a single-task name
     makes its base dataset, and `out` defaults to `data_dir()`. A locomotion name (`hopper-medium-v5`, ...) makes all
     five datasets of its env with `make_locomotion` (options: train_steps, transitions, eval_every, eval_episodes,
-    online_chunk): `sscp.recipes.locomotion.make`, which trains SAC, a layer above the data, so the commands pass it
-    in; --episodes does not apply to it, nor do those options to other names. Existing files are
+    env_steps_per_call): `sscp.recipes.locomotion.make`, which trains SAC, a layer above the data, so the commands
+    pass it in; --episodes does not apply to it, nor do those options to other names. Existing files are
     replaced only with `overwrite`, else a ConfigError names them before anything is generated.
     """
     folder = _folder(out)

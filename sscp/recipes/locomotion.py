@@ -109,9 +109,9 @@ def buffer_transitions(buffer: dict, steps: int) -> dict:
 # ---- the SAC run -----------------------------------------------------------------------------------------------------
 
 
-def run_folder(out_dir: Path, env: str, seed: int, train_steps: int, online_chunk: int = 1) -> Path:
+def run_folder(out_dir: Path, env: str, seed: int, train_steps: int, env_steps_per_call: int = 1) -> Path:
     """Returns the SAC run folder of an env inside the dataset folder (one per seed, budget and acting chunk)."""
-    chunk = f"-chunk{online_chunk}" if online_chunk > 1 else ""
+    chunk = f"-chunk{env_steps_per_call}" if env_steps_per_call > 1 else ""
     return out_dir / "locomotion-runs" / f"{env}-{VERSION}-sac-seed{seed}-steps{train_steps}{chunk}"
 
 
@@ -172,7 +172,7 @@ def make(
     eval_every: int = DEFAULT_EVAL_EVERY,
     eval_episodes: int = DEFAULT_EVAL_EPISODES,
     workers: int = 0,
-    online_chunk: int = 1,
+    env_steps_per_call: int = 1,
     progress: bool = True,
     num_envs: int = ROLLOUT_ENVS,
     train_options: dict | None = None,
@@ -188,16 +188,17 @@ def make(
         transitions: size of random, medium and expert (medium-replay has the medium policy's env step count).
         eval_every: env steps between kept policies; eval_episodes: deterministic episodes per evaluation.
         workers: processes stepping evaluation envs (0: in this process).
-        online_chunk: the SAC run's `--online-chunk` (1: one device call per env step; K > 1: the host acts for K
-            env steps with a copy of the policy, then one call makes their K updates — much faster on a GPU).
+        env_steps_per_call: the SAC run's `--env-steps-per-call` (1: one device call per env step; K > 1: the host
+            acts for K env steps with a copy of the policy, then one call makes their K updates — much faster on a
+            GPU).
         train_options, agent_options: further TrainConfig and SAC config fields (tests use tiny networks).
     """
-    env = _checked_env(name, train_steps, transitions, eval_every, online_chunk)
+    env = _checked_env(name, train_steps, transitions, eval_every, env_steps_per_call)
     env_id = ENVS[env]
     out_dir = Path(out_dir).expanduser()
-    run_dir = run_folder(out_dir, env, seed, train_steps, online_chunk)
+    run_dir = run_folder(out_dir, env, seed, train_steps, env_steps_per_call)
     options = {"eval_every": eval_every, "save_every": eval_every, "eval_episodes": eval_episodes,
-               "eval_workers": workers, "online_chunk": online_chunk, "progress": progress,
+               "eval_workers": workers, "env_steps_per_call": env_steps_per_call, "progress": progress,
                **(train_options or {})}  # fmt: skip
     trainer, policies = train_sac(env, run_dir, train_steps, seed, options, agent_options or {})
     steps, returns, paths = zip(*policies, strict=True)
@@ -213,7 +214,7 @@ def make(
     replay = buffer_transitions(final[2]["online"]["buffer"], steps[medium])
     datasets = _rollouts(env_id, trainer.action_dim, (expert_agents, medium_agents), replay, steps, medium, transitions,
                          seed, num_envs)  # fmt: skip
-    common = _meta(env_id, run_dir, seed, train_steps, online_chunk, steps, returns, medium, datasets)
+    common = _meta(env_id, run_dir, seed, train_steps, env_steps_per_call, steps, returns, medium, datasets)
     return _write_datasets(out_dir, env, datasets, common)
 
 
@@ -243,8 +244,8 @@ def _rollouts(env_id: str, action_dim: int, agents: tuple, replay: dict, steps: 
     }
 
 
-def _meta(env_id: str, run_dir: Path, seed: int, train_steps: int, online_chunk: int, steps: tuple, returns: tuple,
-          medium: int, datasets: dict) -> dict:  # fmt: skip
+def _meta(env_id: str, run_dir: Path, seed: int, train_steps: int, env_steps_per_call: int, steps: tuple,
+          returns: tuple, medium: int, datasets: dict) -> dict:  # fmt: skip
     """Returns the metadata the five datasets share: reference returns (random and expert rollouts), the SAC run, and
     which kept policy became medium and why."""
     return {
@@ -255,7 +256,7 @@ def _meta(env_id: str, run_dir: Path, seed: int, train_steps: int, online_chunk:
         "sac_run": str(run_dir),
         "seed": seed,
         "train_steps": train_steps,
-        "online_chunk": online_chunk,
+        "env_steps_per_call": env_steps_per_call,
         "medium_env_step": steps[medium],
         "medium_fraction_of_final": float(returns[medium] / returns[-1]) if returns[-1] else None,
         "expert_env_step": steps[-1],
@@ -265,7 +266,7 @@ def _meta(env_id: str, run_dir: Path, seed: int, train_steps: int, online_chunk:
     }
 
 
-def _checked_env(name: str, train_steps: int, transitions: int, eval_every: int, online_chunk: int) -> str:
+def _checked_env(name: str, train_steps: int, transitions: int, eval_every: int, env_steps_per_call: int) -> str:
     """Returns the env of a locomotion dataset name, or a ConfigError for the name or a bad budget."""
     parsed = parse(name)
     if parsed is None:
@@ -273,8 +274,10 @@ def _checked_env(name: str, train_steps: int, transitions: int, eval_every: int,
     for label, value in (("--train-steps", train_steps), ("--transitions", transitions), ("--eval-every", eval_every)):
         if value <= 0:
             raise ConfigError(f"{label} must be positive, got {value}")
-    if online_chunk <= 0:
-        raise ConfigError(f"--online-chunk must be positive (1: one device call per env step), got {online_chunk}")
+    if env_steps_per_call <= 0:
+        raise ConfigError(
+            f"--env-steps-per-call must be positive (1: one device call per env step), got {env_steps_per_call}"
+        )
     if eval_every > train_steps:
         raise ConfigError(f"--eval-every {eval_every} exceeds --train-steps {train_steps}: no medium policy to pick")
     return parsed[0]
