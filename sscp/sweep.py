@@ -61,6 +61,9 @@ class SweepArgs:
     retries; a rerun still resumes)."""
     parallel: int = 2
     """With --executor processes: how many groups train at once (on one GPU they share it)."""
+    gpus: int = 0
+    """With --executor processes: spread the groups over this many local GPUs, each child process seeing one
+    (CUDA_VISIBLE_DEVICES), the one running the fewest groups; 0 leaves the children's view as it is."""
     dry_run: bool = False
     """Print the groups and their run folders, then stop."""
 
@@ -75,7 +78,8 @@ def run_group(group: dict, sweep_dir: str) -> dict:
     g = Group.from_record(group)
     run_dir = Path(sweep_dir) / "runs" / g.key
     run_dir.mkdir(parents=True, exist_ok=True)
-    attempt = {"pid": os.getpid(), "host": socket.gethostname(), "start": time.time()}
+    attempt = {"pid": os.getpid(), "host": socket.gethostname(), "start": time.time(),
+               "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}  # fmt: skip
     with open(run_dir / ATTEMPTS_FILE, "a") as f:  # how many processes this group took; the pid lets a test kill one
         f.write(json.dumps(attempt) + "\n")
     train = as_tuples(g.train)
@@ -145,6 +149,8 @@ def sweep(args: SweepArgs) -> int:
         raise ConfigError(f"--max-retries must be >= 0, got {args.max_retries}")
     if args.parallel < 1:
         raise ConfigError(f"--parallel must be >= 1, got {args.parallel}")
+    if args.gpus < 0:
+        raise ConfigError(f"--gpus must be >= 0, got {args.gpus}")
     groups = expand(spec, str(args.spec))  # every name and option checked before Ray starts
     todo = [g for g in groups if finished_result(g, sweep_dir) is None]
     runs = sum(len(g.seeds) * max(len(g.datasets), len(g.envs)) for g in groups)
@@ -167,7 +173,7 @@ def sweep(args: SweepArgs) -> int:
         if ray is not None:
             failures = _run_ray(ray, todo, sweep_dir, args.max_retries)
         elif args.executor == "processes":
-            failures = _run_processes(todo, sweep_dir, args.parallel, args.max_retries)
+            failures = _run_processes(todo, sweep_dir, args.parallel, args.max_retries, args.gpus)
         else:
             failures = _run_serial(todo, sweep_dir)
         wall = time.perf_counter() - start
@@ -260,28 +266,30 @@ def _child(group: dict, sweep_dir: str) -> None:
         sys.exit(2)
 
 
-def _run_processes(todo: list[Group], sweep_dir: Path, parallel: int, max_retries: int) -> dict[str, str]:
-    """Runs the groups in fresh child processes (spawned: no JAX state shared), at most `parallel` at once. A child
-    that dies (killed, out of memory) is started again up to max_retries times, resuming from its checkpoint."""
+def _run_processes(
+    todo: list[Group], sweep_dir: Path, parallel: int, max_retries: int, gpus: int = 0
+) -> dict[str, str]:
+    """Runs the groups in fresh child processes (spawned: no JAX state shared), at most `parallel` at once; with
+    gpus > 0 each child sees one of that many local GPUs (CUDA_VISIBLE_DEVICES), the least busy. A child that dies
+    (killed, out of memory) is started again up to max_retries times, resuming from its checkpoint."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    if parallel > 1:  # processes sharing a GPU must not each take most of its memory up front
+    if parallel > max(gpus, 1):  # processes sharing a GPU must not each take most of its memory up front
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     queue = [(g, 0) for g in todo]
-    running: dict = {}
+    running: dict = {}  # process -> (group, tries, gpu)
     failures, done = {}, 0
     try:
         while queue or running:
             while queue and len(running) < parallel:
                 g, tries = queue.pop(0)
-                (sweep_dir / "runs" / g.key / FAILURE_FILE).unlink(missing_ok=True)
-                proc = ctx.Process(target=_child, args=(g.record(), str(sweep_dir)), name=g.key)
-                proc.start()
-                running[proc] = (g, tries)
+                busy = [gpu for _, _, gpu in running.values()]
+                gpu = min(range(gpus), key=busy.count) if gpus else None
+                running[_start_child(ctx, g, sweep_dir, gpu)] = (g, tries, gpu)
             time.sleep(0.2)
             for proc in [p for p in running if not p.is_alive()]:
-                g, tries = running.pop(proc)
+                g, tries, _ = running.pop(proc)
                 proc.join()
                 record = finished_result(g, sweep_dir) if proc.exitcode == 0 else None
                 if record is None and proc.exitcode != 2 and tries < max_retries:
@@ -293,13 +301,7 @@ def _run_processes(todo: list[Group], sweep_dir: Path, parallel: int, max_retrie
                 if record is not None:
                     _report(record, g)
                     continue
-                failure = sweep_dir / "runs" / g.key / FAILURE_FILE
-                if failure.exists():
-                    failures[g.key] = failure.read_text()
-                else:
-                    failures[g.key] = f"the process ended with status {proc.exitcode} {tries + 1} times; " + (
-                        "the run folder resumes on the next start"
-                    )
+                failures[g.key] = _failure(g, sweep_dir, proc.exitcode, tries)
                 print(f"{g.key} failed: {failures[g.key]}", flush=True)
     finally:
         for proc in running:  # Ctrl-C or an error here: no child outlives the sweep (each resumes next time)
@@ -307,6 +309,31 @@ def _run_processes(todo: list[Group], sweep_dir: Path, parallel: int, max_retrie
         for proc in running:
             proc.join()
     return failures
+
+
+def _start_child(ctx, g: Group, sweep_dir: Path, gpu: int | None):
+    """Starts the child process of a group, seeing only GPU `gpu` when it is given."""
+    (sweep_dir / "runs" / g.key / FAILURE_FILE).unlink(missing_ok=True)
+    proc = ctx.Process(target=_child, args=(g.record(), str(sweep_dir)), name=g.key)
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # a spawned child copies the environment as it starts
+    try:
+        proc.start()
+    finally:
+        if gpu is not None and before is None:
+            del os.environ["CUDA_VISIBLE_DEVICES"]
+        elif gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
+    return proc
+
+
+def _failure(g: Group, sweep_dir: Path, exitcode: int | None, tries: int) -> str:
+    """Returns why a group failed: its training error (failure.txt), or how its process ended."""
+    failure = sweep_dir / "runs" / g.key / FAILURE_FILE
+    if failure.exists():
+        return failure.read_text()
+    return f"the process ended with status {exitcode} {tries + 1} times; the run folder resumes on the next start"
 
 
 def _run_ray(ray, todo: list[Group], sweep_dir: Path, max_retries: int) -> dict[str, str]:

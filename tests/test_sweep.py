@@ -197,6 +197,13 @@ def test_process_sweep_runs_groups_at_once_retries_a_killed_one_and_reports_a_fa
     _assert_resumed_cleanly(sscp_dir, 2000)
     rows = read_csv(out / "results.csv")
     assert [(r["agent"], r["status"]) for r in rows] == [("sscp", "finished")] * 2 + [("bc", "finished")] * 2
+    # --gpus 2: each child sees one GPU, the least busy (a CPU machine runs them all the same)
+    regpu = _sweep(spec_path, tmp_path / "gpus", "--executor", "processes", "--parallel", "2", "--gpus", "2")
+    output = regpu.communicate(timeout=600)[0]
+    assert regpu.returncode == 0, output
+    runs = tmp_path / "gpus" / "runs"
+    seen = {_attempts(runs / f"{agent}/{TASKS[0]}/default")[0]["visible_devices"] for agent in ("sscp", "bc")}
+    assert seen == {"0", "1"}
 
     (tiny_data_dir / "gone").mkdir(exist_ok=True)
     bad = tiny_spec(tiny_data_dir / "gone", steps=100, agents=["bc"], seeds=[0])
@@ -270,3 +277,14 @@ def test_devices_option_is_checked(tiny_config, tmp_path):
         Trainer(tiny_config(tmp_path / "a", devices=2, seeds=(0, 1)), TINY_AGENT)
     with pytest.raises(ConfigError, match="must be >= 0"):
         Trainer(tiny_config(tmp_path / "b", devices=-1), TINY_AGENT)
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("benchmarks/sweeps/*.yaml")), ids=str)
+def test_committed_sweep_specs_expand(path):
+    """Every spec the GPU scripts run expands: names, options and train settings are valid today."""
+    groups = expand(load_spec(path), str(path))
+    assert groups and len({g.key for g in groups}) == len(groups)
+    if path.name == "ogbench-full.yaml":  # the full benchmark: 4 agents x 7 datasets, 5 tasks x 8 seeds each
+        assert len(groups) == 28 and all(len(g.datasets) * len(g.seeds) == 40 for g in groups)
+        assert {g.agent: g.options.get("preset") for g in groups} == {"sscp": "auto", "fql": "auto",
+                                                                     "rebrac": None, "iql": None}  # fmt: skip
