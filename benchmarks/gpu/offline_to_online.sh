@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Issue 4's offline-to-online measurement: SSCP trained offline, then fine-tuned online in the dataset's env
-# (docs/online.md), on locally made locomotion datasets and an OGBench task, 2 seeds each, on a GPU machine. One
-# background process per dataset (jobs_lib.sh): it makes the dataset if missing (a locomotion dataset: its env's SAC
-# run and rollouts, `sscp data make`), then trains. The score at the end of the offline phase is the evaluation at
-# OFFLINE_STEPS; the fine-tuned score the last one.
+# The offline-to-online measurement with its control: SSCP trained offline, then fine-tuned online in the dataset's
+# env (docs/online.md), on locally made locomotion datasets and an OGBench task, SEEDS seeds each, on a GPU machine;
+# beside it (CONTROL=1, the default) the same agent, seeds and data trained offline only for the same number of
+# updates in all (OFFLINE_STEPS + ONLINE_STEPS x UTD), so that a gain of fine-tuning is told from a gain of more
+# offline training. One background process per (run, dataset) (jobs_lib.sh): it makes the dataset if missing (a
+# locomotion dataset: its env's SAC run and rollouts, `sscp data make`, under a lock), then trains. The score at the
+# end of the offline phase is the evaluation at OFFLINE_STEPS; the fine-tuned and the control's scores the last ones.
 #
 #   PHASE=start  OUT=/tmp/out bash benchmarks/gpu/offline_to_online.sh    # start, wait up to WAIT_S
 #   PHASE=wait / finish / collect / all ...                                # as the other GPU scripts (jobs_lib.sh)
@@ -24,6 +26,9 @@ RUNS=${RUNS:-runs/o2o}
 DATA=${DATA:-data}
 DATASETS=${DATASETS:-"hopper-medium-v5 halfcheetah-medium-v5 cube-single-play-singletask-task2-v0"}
 BUFFERS=${BUFFERS:-append}
+SEEDS=${SEEDS:-"0 1 2 3"}
+CONTROL=${CONTROL:-1}
+UTD=${UTD:-1}
 ONLINE_CHUNK=${ONLINE_CHUNK:-50}
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore XLA_PYTHON_CLIENT_PREALLOCATE=false
 if [ "${SMALL:-0}" = 1 ]; then
@@ -56,12 +61,23 @@ start() {
       job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
       read -r -a opts <<<"${TRAIN_EXTRA:-}"
       [ -n "${alpha[$d]:-}" ] && opts+=(--agent.alpha-completion "${alpha[$d]}")
-      job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds 0 1 \
-        --steps "$OFFLINE_STEPS" --online-steps "$ONLINE_STEPS" --online-buffer "$buffer" \
+      # shellcheck disable=SC2086
+      job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds $SEEDS \
+        --steps "$OFFLINE_STEPS" --online-steps "$ONLINE_STEPS" --utd "$UTD" --online-buffer "$buffer" \
         --env-steps-per-call "$ONLINE_CHUNK" --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
         --eval-episodes "$EVAL_EPS" --eval-workers 2 --run-dir "$dir" --no-progress "${small[@]}" "${opts[@]}"
       i=$(( i + 1 ))
     done
+    if [ "$CONTROL" = 1 ]; then  # offline only, as many updates as the fine-tuned run makes in all
+      dir="$RUNS/sscp-control/$d"
+      job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
+      copts=(); [ -n "${alpha[$d]:-}" ] && copts+=(--agent.alpha-completion "${alpha[$d]}")  # no online options
+      # shellcheck disable=SC2086
+      job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds $SEEDS \
+        --steps $(( OFFLINE_STEPS + ONLINE_STEPS * UTD )) --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
+        --eval-episodes "$EVAL_EPS" --eval-workers 2 --run-dir "$dir" --no-progress "${small[@]}" "${copts[@]}"
+      i=$(( i + 1 ))
+    fi
   done
   jobs_start "$i"
   sleep 5
@@ -87,7 +103,8 @@ for d, _, files in sorted(os.walk(runs)):
         values = [float(r[key]) for r in rows if int(r["step"]) == step]
         return f"{sum(values) / len(values):.3f}" if values else ""
     last = max(int(r["step"]) for r in rows)
-    print(f"| {name} | {offline} | {mean_at(offline)} | {max(0, last - offline)} | {mean_at(last)} | {key} |")
+    online = "(control: offline only)" if name.startswith("sscp-control/") else max(0, last - offline)
+    print(f"| {name} | {offline} | {mean_at(offline)} | {online} | {mean_at(last)} | {key} |")
 EOF
 }
 
