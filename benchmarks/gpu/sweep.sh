@@ -10,12 +10,16 @@
 # The sweep makes its missing datasets first (every core), then trains PARALLEL groups at once on the GPU. Collecting
 # writes $OUT/NAME-progress.txt (each run's last step, updates/s and evaluations), the sweep's results.md and
 # results.csv when it finished, and the sweep folder without checkpoints as $OUT/NAME-sweep.tar.gz. A sweep that was
-# ended early resumes from its checkpoints when PHASE=start runs again with the same SWEEP folder.
+# ended early resumes from its checkpoints when PHASE=start runs again with the same SWEEP folder; PHASE=finish then
+# first evaluates the newest checkpoint of every unfinished group (`sscp eval`, EVAL_EPISODES episodes, all groups
+# at once, for at most EVAL_S seconds; eval_<step>.json beside each run, in the archive), unless EVAL_S=0.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 SPEC=${SPEC:?set SPEC, a sweep spec}
 PHASE=${PHASE:-start}
 WAIT_S=${WAIT_S:-560}
+EVAL_S=${EVAL_S:-240}
+EVAL_EPISODES=${EVAL_EPISODES:-50}
 PARALLEL=${PARALLEL:-8}
 NAME=$(basename "$SPEC" .yaml)
 SWEEP=${SWEEP:-sweeps/$NAME}
@@ -38,7 +42,7 @@ start() {
 
 progress() {
   python3 - "$SWEEP" <<'PY'
-import csv, os, sys
+import csv, json, os, sys
 root = sys.argv[1]
 for d, _, files in sorted(os.walk(os.path.join(root, "runs"))):
     if "train.csv" not in files:
@@ -49,6 +53,9 @@ for d, _, files in sorted(os.walk(os.path.join(root, "runs"))):
     for r in ev:
         evals.setdefault(int(r["step"]), []).append(float(r["eval/success"]))
     shown = "  ".join(f"eval {s}: {sum(v) / len(v):.2f}" for s, v in sorted(evals.items()))
+    for name in sorted(f for f in files if f.startswith("eval_") and f.endswith(".json")):  # checkpoint evaluations
+        results = json.load(open(os.path.join(d, name)))
+        shown += f"  checkpoint {name[5:-5]}: {sum(r['success'] for r in results) / len(results):.2f}"
     done = " finished" if "result.json" in files else ""
     ups = float(train[-1].get("time/updates_per_sec") or "nan")
     print(f"{os.path.relpath(d, root):<64} step {train[-1]['step']:>7} {ups:6.0f}/s  {shown}{done}")
@@ -68,6 +75,20 @@ stop() {
   return 0
 }
 
+evaluate_unfinished() {  # the newest checkpoint of every group without result.json, all at once, at most EVAL_S
+  [ "$EVAL_S" -gt 0 ] || return 0
+  local d n=0
+  for d in "$SWEEP"/runs/*/*/*/; do
+    [ -f "$d/result.json" ] || [ ! -d "$d/checkpoints" ] && continue
+    timeout "$EVAL_S" python3 -m sscp.cli eval "$d" --episodes "$EVAL_EPISODES" --workers 2 >"$d/eval_checkpoint.log" 2>&1 &
+    n=$(( n + 1 ))
+  done
+  wait
+  echo "evaluated the newest checkpoints of $n unfinished group(s)"
+  for d in "$SWEEP"/runs/*/*/*/; do [ -f "$d/eval_checkpoint.log" ] && tail -n 2 "$d/eval_checkpoint.log"; done
+  return 0
+}
+
 collect() {
   progress | tee "$OUT/$NAME-progress.txt"
   for f in results.md results.csv driver.log; do [ -f "$SWEEP/$f" ] && cp "$SWEEP/$f" "$OUT/$NAME-$f"; done
@@ -77,7 +98,7 @@ collect() {
 case "$PHASE" in
   start) start; sleep 5; wait_for ;;
   wait) wait_for ;;
-  finish) wait_for; stop; collect ;;
+  finish) wait_for; stop; evaluate_unfinished; collect ;;
   collect) collect ;;
   *) echo "unknown PHASE=$PHASE (start, wait, finish, collect)"; exit 2 ;;
 esac
