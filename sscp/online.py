@@ -19,9 +19,8 @@ PROBE_STATES, PROBE_DRAWS = 16, 32  # the train/action_std diagnostic: states, a
 
 
 def collect_action(agent, obs: jax.Array, key: jax.Array) -> jax.Array:
-    """Returns the action an agent takes while collecting data: its explore_actions if it has one (SAC samples its
-    stochastic policy; SSCP acts with the EMA actor and fresh noise, as the paper does, plus the optional
-    exploration_noise), else sample_actions."""
+    """Returns the action an agent takes while collecting data: its explore_actions (sample_actions unless the agent
+    explores otherwise: SAC samples its stochastic policy; SSCP has its exploration options)."""
     return agent.explore_actions(obs, key)
 
 
@@ -67,7 +66,9 @@ class OnlineEnvs:
     """One environment per run, stepped in this process in lockstep (a MuJoCo step takes tens of µs; a worker
     process would cost more in IPC), with autoreset and the bookkeeping of the episodes in progress."""
 
-    def __init__(self, names: list[str], seeds: list[int]):
+    def __init__(self, names: list[str], seeds: list[int], trace: bool = False):
+        """trace: keep each run's episode in progress and its last finished one (observations, actions, rewards), for
+        the online phase's check of Q against Monte-Carlo returns; off, stepping keeps only the episodes' sums."""
         self.names = names
         self.seeds = seeds
         self.envs = [make_env(name) for name in names]
@@ -76,8 +77,9 @@ class OnlineEnvs:
         self.episode_length = np.zeros(len(names), np.int64)
         self.obs = np.zeros((len(names), self.obs_dim), np.float32)
         self.finished: list[list[tuple[float, int, float]]] = [[] for _ in names]  # (return, length, success)
-        # the episode in progress and the last finished one, per run: (observations, actions, rewards, terminated),
-        # for the online phase's check of Q against Monte-Carlo returns (not saved in checkpoints: a diagnostic)
+        # with trace: the episode in progress, [(observation, action, reward)] per run, and the last finished one,
+        # (observations, actions, rewards, terminated); checkpoints keep both, so a resumed run checks the same
+        self.tracing = trace
         self.trace: list[list[tuple]] = [[] for _ in names]
         self.last_episode: list[tuple | None] = [None] * len(names)
 
@@ -99,14 +101,16 @@ class OnlineEnvs:
         for i, env in enumerate(self.envs):
             obs, reward, terminated, truncated, info = env.step(actions[i])
             next_obs[i], rewards[i], masks[i] = obs, reward, 1.0 - float(terminated)
-            self.trace[i].append((before[i], np.asarray(actions[i], np.float32), float(reward)))
+            if self.tracing:
+                self.trace[i].append((before[i], np.asarray(actions[i], np.float32), float(reward)))
             self.episode_return[i] += float(reward)
             self.episode_length[i] += 1
             if terminated or truncated:
                 success = float(info.get("success", 0.0))
                 self.finished[i].append((float(self.episode_return[i]), int(self.episode_length[i]), success))
-                obs_, acts, rews = (np.stack(x) for x in zip(*self.trace[i], strict=True))
-                self.last_episode[i], self.trace[i] = (obs_, acts, rews.astype(np.float64), bool(terminated)), []
+                if self.tracing:
+                    obs_, acts, rews = (np.stack(x) for x in zip(*self.trace[i], strict=True))
+                    self.last_episode[i], self.trace[i] = (obs_, acts, rews.astype(np.float64), bool(terminated)), []
                 self.episode_return[i], self.episode_length[i] = 0.0, 0
                 self.obs[i] = env.reset()[0]
             else:
@@ -131,14 +135,16 @@ class OnlineEnvs:
         for env, name in zip(self.envs, self.names, strict=True):
             exact, _ = env_state.is_exact(name)
             snapshots.append(env_state.snapshot(env) if exact else None)
-        return {
+        state = {
             "envs": snapshots,
             "obs": self.obs.copy(),
             "episode_return": self.episode_return.copy(),
             "episode_length": self.episode_length.copy(),
             "numpy_global": np.random.get_state(legacy=False),
-            "traces": [self._pack(run) for run in range(len(self.names))],
         }
+        if self.tracing:
+            state["traces"] = [self._pack(run) for run in range(len(self.names))]
+        return state
 
     def _pack(self, run: int) -> dict:
         """Returns the run's episode in progress and last finished one as arrays (for checkpoints)."""
@@ -159,8 +165,8 @@ class OnlineEnvs:
         self.reset()  # a fresh env is reset once before its state is put back
         self.obs[:] = saved["obs"]
         self.episode_return[:] = saved["episode_return"]
-        self.trace = [[] for _ in self.names]  # checkpoints written before the check of Q existed have no traces
-        for run, packed in enumerate(saved.get("traces") or []):
+        self.trace = [[] for _ in self.names]  # checkpoints without traces: the check starts with the next episode
+        for run, packed in enumerate(saved.get("traces", [])):
             self.trace[run] = list(zip(packed["obs"], packed["actions"], packed["rewards"].tolist(), strict=True))
             if "last_obs" in packed:
                 last = (

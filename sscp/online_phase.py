@@ -32,7 +32,9 @@ class OnlinePhase:
         part of the checkpoint the trainer resumed from (state()), or None for a fresh start."""
         self.t = trainer
         cfg, runs = trainer.cfg, trainer.runs
-        self.envs = OnlineEnvs([r.env_name for r in runs], [_env_seed(r) for r in runs])
+        # the check of Q against Monte-Carlo returns, for agents with a Q critic (q_values) and so a discount
+        self.checks_value = trainer.agent_cls.q_values is not Agent.q_values
+        self.envs = OnlineEnvs([r.env_name for r in runs], [_env_seed(r) for r in runs], trace=self.checks_value)
         self.buffers = ReplayBuffer.create(cfg.buffer_size, trainer.obs_dim, trainer.action_dim, runs=len(runs))
         self.act_keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(r.seed), 7_000 + r.task) for r in runs])
         self.calls: dict[bool, object] = {}
@@ -47,8 +49,6 @@ class OnlinePhase:
         self.host = HostCopy(self.cpu, act, jnp.zeros((len(runs), trainer.obs_dim)), self.host_keys)
         self.chunk_calls: dict[bool, object] = {}
         self.action_std = make_action_std(cfg.online_buffer)
-        # the check of Q against Monte-Carlo returns, for agents with a Q critic (q_values) and so a discount
-        self.checks_value = trainer.agent_cls.q_values is not Agent.q_values
         self.q_values = jax.jit(lambda agents, r, obs, acts: jax.tree.map(lambda x: x[r], agents).q_values(obs, acts))
         one = jax.tree.map(lambda x: x[0], (trainer.agents, self.buffers))
         shapes = jax.eval_shape(
