@@ -36,11 +36,11 @@ def upgrade(record: dict, path: Path) -> dict:
     under their new names (RENAMED_OPTIONS), so that runs written before resume, evaluate and export as before; a
     ConfigError naming the file and the option where the run used a value that computed other numbers."""
     out = dict(record)
-    for section, removed in REMOVED_OPTIONS.items():
+    for section in {*REMOVED_OPTIONS, *RENAMED_OPTIONS}:
         if not isinstance(out.get(section), dict):
             continue
         values = dict(out[section])
-        for name, same in removed.items():
+        for name, same in REMOVED_OPTIONS.get(section, {}).items():
             if name in values and same is not None and values[name] != same:
                 raise ConfigError(
                     f"{path}: the run was trained with {name} = {values[name]!r}, an option sscp no longer has "
@@ -91,14 +91,15 @@ class RunFolder:
     def open(self, record: dict, like, agent_defaults: dict | None = None) -> tuple[int, object, dict] | None:
         """Creates the folder with config.json = record, or resumes it: checks that it holds the same agent and runs,
         restores the newest readable checkpoint into the structure of `like` and cuts the CSV logs back to that
-        checkpoint's positions. Returns (step, agents, meta) of the checkpoint, or None for a fresh start. An agent
-        option that sscp gained after the run was written counts as its default value (agent_defaults), which
-        keeps the behaviour of the code that wrote it."""
+        checkpoint's positions, and records in config.json the train options that changed (_record_changed_options).
+        Returns (step, agents, meta) of the checkpoint, or None for a fresh start. An agent option that sscp gained
+        after the run was written counts as its default value (agent_defaults), which keeps the behaviour of the code
+        that wrote it."""
         if self.config.exists():
             old = self.read_config()
-            old = {**old, "agent": {**(agent_defaults or {}), **old.get("agent", {})}}
+            compared = {"agent": {**(agent_defaults or {}), **old.get("agent", {})}, "runs": old.get("runs")}
             for key in ("agent", "runs"):
-                if old.get(key) != json.loads(json.dumps(record[key])):
+                if compared[key] != json.loads(json.dumps(record[key])):
                     raise ConfigError(
                         f"{self.path} holds a run with a different {key} config; use another --run-dir "
                         "or the same options to resume it"
@@ -111,6 +112,7 @@ class RunFolder:
                 self.train_log.truncate(meta["train_csv"])
                 self.eval_log.truncate(meta["eval_csv"])
                 self.online_log.truncate(meta.get("online_csv", 0))
+                self._record_changed_options(old, record, restored[0])
                 return restored
             for log in (self.train_log, self.eval_log, self.online_log):
                 log.truncate(0)
@@ -118,11 +120,10 @@ class RunFolder:
         checkpoint.write_atomic(self.config, json.dumps(record, indent=2).encode())
         return None
 
-    def record_changed_options(self, record: dict, step: int) -> None:
-        """Rewrites config.json when a resumed run was started with other train options (say, more --steps), so
-        that its "train" section says what the run now does; "resumed_with" keeps, per such resume, the step and
-        each changed option's old and new value."""
-        old = self.read_config()
+    def _record_changed_options(self, old: dict, record: dict, step: int) -> None:
+        """Rewrites config.json (old: as read) when a run resumed at `step` was started with other train options
+        (say, more --steps), so that its "train" section says what the run now does; "resumed_with" keeps, per such
+        resume, the step and each changed option's old and new value."""
         new_train = json.loads(json.dumps(record["train"]))
         changed = {k: [old["train"].get(k), v] for k, v in new_train.items() if old["train"].get(k) != v}
         if not changed:

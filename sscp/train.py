@@ -202,7 +202,6 @@ class Trainer:
         self.env_steps = meta.get("env_steps", 0)
         self._saved_online = meta.get("online")
         self.elapsed = meta["elapsed"]
-        self.folder.record_changed_options(record, self.total_step)
         return True
 
     def save(self) -> None:
