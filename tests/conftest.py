@@ -30,11 +30,9 @@ if "--xla_backend_optimization_level=" not in os.environ.get("XLA_FLAGS", ""):
 import pytest  # noqa: E402
 
 from sscp.data.generate import generate  # noqa: E402
+from tests.tiny import BASE_DATASET, EPISODE_STEPS, EPISODES, TINY_AGENT, tiny_agent_args  # noqa: E402, F401
 
-BASE_DATASET = "pointmaze-medium-navigate-v0"
 TASKS = ("pointmaze-medium-navigate-singletask-task1-v0", "pointmaze-medium-navigate-singletask-task2-v0")
-EPISODES, EPISODE_STEPS = 3, 100  # 3 × 99 = 297 transitions
-TINY_AGENT = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "time_embed_dim": 16}
 EVAL_MAX_STEPS = 50
 
 
@@ -77,15 +75,6 @@ def killable(run_dir: Path, log: str) -> bool:
     if not steps or max(steps) <= 100:
         return False
     return any(int(r["step"]) > max(steps) for r in read_csv(run_dir / log))
-
-
-def tiny_agent_args() -> list[str]:
-    """Returns TINY_AGENT as `sscp train` options."""
-    args = []
-    for name, value in TINY_AGENT.items():
-        values = value if isinstance(value, tuple) else (value,)
-        args += [f"--agent.{name.replace('_', '-')}", *map(str, values)]
-    return args
 
 
 @pytest.fixture(scope="session")

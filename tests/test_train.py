@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, checkpoint_steps, killable, tiny_agent_args
 
 from sscp import checkpoint
-from sscp.agents.sscp import SSCPAgent, SSCPConfig
+from sscp.agents.sscp import SSCPConfig
 from sscp.errors import CheckpointError, ConfigError, DivergenceError
 from sscp.runlog import CSVLogger, read_csv
 from sscp.train import Trainer
+from tests.faults.nan import poisoned_update
 
 
 def _leaves(tree) -> list[np.ndarray]:
@@ -224,27 +224,13 @@ def _adam_count(opt_state) -> jax.Array:
     return next(leaf for path, leaf in paths if "count" in jax.tree_util.keystr(path))
 
 
-def _poison_update(monkeypatch, bad_when):
-    """Patches SSCPAgent.update so that, where bad_when(agent_before, agent_after) holds, grad_norm and every
-    parameter become NaN (what a NaN gradient does); the losses of that update are still finite."""
-    original = SSCPAgent.update
-
-    def update(self, batch):
-        agent, info = original(self, batch)
-        nan = jnp.where(bad_when(self, agent), jnp.nan, 0.0)
-        agent = agent.replace(params=jax.tree.map(lambda x: x + nan, agent.params))
-        return agent, {**info, "grad_norm": info["grad_norm"] + nan}
-
-    monkeypatch.setattr(SSCPAgent, "update", update)
-
-
 @pytest.mark.slow
-def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
-    _poison_update(monkeypatch, lambda before, after: _adam_count(after.opt_state) == 137)
+def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path):
     trainer = Trainer(tiny_config(tmp_path / "run", steps=200), TINY_AGENT)
     # The losses turn NaN one step later (step 138); the error must name the first bad quantity and step.
-    with pytest.raises(DivergenceError, match=r"^grad_norm became nan at step 137 \(run 0: ") as error:
-        trainer.train()
+    with poisoned_update(lambda before, after: _adam_count(after.opt_state) == 137):
+        with pytest.raises(DivergenceError, match=r"^grad_norm became nan at step 137 \(run 0: ") as error:
+            trainer.train()
     assert str(tmp_path / "run" / "checkpoints") in str(error.value)
     assert checkpoint_steps(tmp_path / "run") == [100]
     assert [int(r["step"]) for r in read_csv(tmp_path / "run" / "train.csv")] == [50, 100]  # bad chunk not logged
@@ -254,10 +240,10 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_
 
 
 @pytest.mark.slow
-def test_skip_nonfinite_finishes_with_finite_params(tiny_config, tmp_path, monkeypatch):
-    _poison_update(monkeypatch, lambda before, after: jax.random.bernoulli(jax.random.fold_in(before.rng, 7), 0.3))
+def test_skip_nonfinite_finishes_with_finite_params(tiny_config, tmp_path):
     trainer = Trainer(tiny_config(tmp_path / "run", steps=150, on_nonfinite="skip"), TINY_AGENT)
-    results = trainer.train()
+    with poisoned_update(lambda before, after: jax.random.bernoulli(jax.random.fold_in(before.rng, 7), 0.3)):
+        results = trainer.train()
     assert trainer.step == 150 and len(results) == 1
     assert all(np.isfinite(leaf).all() for leaf in _leaves(trainer.agents) if leaf.dtype.kind == "f")
     rows = read_csv(tmp_path / "run" / "train.csv")

@@ -11,10 +11,9 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-BASE_DATASET = "pointmaze-medium-navigate-v0"
+from tests.tiny import BASE_DATASET, EPISODE_STEPS, EPISODES, TINY_AGENT, tiny_agent_args  # noqa: F401
+
 TASK = "pointmaze-medium-navigate-singletask-task1-v0"
-EPISODES, EPISODE_STEPS = 3, 100  # 297 transitions: the tiny dataset of tests/conftest.py
-TINY_AGENT = {"batch_size": 32, "actor_hidden_dims": (16, 16), "critic_hidden_dims": (16, 16), "time_embed_dim": 16}
 OUTCOMES = ("resumed exactly", "clear error", "data intact", "FAILED")
 FAULTS = ("kill", "data", "ckpt", "nan", "disk")
 
@@ -23,15 +22,6 @@ STEPS, LOG_EVERY, SAVE_EVERY = 300, 50, 100
 # The killed runs (subprocesses): two vmapped seeds, 600 steps, an evaluation (and plot) every 200, as in
 # tests/test_train.py, so that kills land in training, evaluation, plotting and saving alike.
 KILL_STEPS, KILL_SEEDS = 600, ("0", "1")
-
-
-def tiny_agent_args() -> list[str]:
-    """Returns TINY_AGENT as `sscp train` options."""
-    args = []
-    for name, value in TINY_AGENT.items():
-        values = value if isinstance(value, tuple) else (value,)
-        args += [f"--agent.{name.replace('_', '-')}", *map(str, values)]
-    return args
 
 
 # ---- trials and rows ------------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ def _adam_count(opt_state):
 @contextlib.contextmanager
 def poisoned_update(bad_when: Callable) -> Iterator[None]:
     """Patches SSCPAgent.update so that where bad_when(agent_before, agent_after) holds, grad_norm and every parameter
-    become NaN (what a NaN gradient does); the same patch as tests/test_train.py."""
+    become NaN (what a NaN gradient does; the losses of that update are still finite); tests/test_train.py uses it
+    too."""
     import jax
     import jax.numpy as jnp
 
