@@ -48,8 +48,11 @@ def make_env(name: str):
     import gymnasium
     import ogbench  # noqa: F401  (registers the OGBench ids)
 
+    import sscp.sims  # noqa: F401  (registers the simulators of the imitation benchmarks)
+
     check_env_id(name)
     env_id, kwargs = split_env_name(name)
+    sscp.sims.require_for(env_id)
     try:
         env = gymnasium.make(env_id, **kwargs)
     except gymnasium.error.Error as e:
@@ -71,6 +74,8 @@ def check_env_id(name: str) -> None:
     import gymnasium
     import ogbench  # noqa: F401
 
+    import sscp.sims  # noqa: F401
+
     env_id = split_env_name(name)[0]
     if env_id in gymnasium.registry:
         return
@@ -84,18 +89,20 @@ def check_env_id(name: str) -> None:
 
 
 def reports_success(name: str) -> bool:
-    """Returns whether the environment reports success in its step info: OGBench's environments do; Gymnasium's own
-    (MuJoCo locomotion, classic control) do not, and their runs are compared by return. Unknown ids count as
-    reporting it."""
+    """Returns whether the environment reports success in its step info: OGBench's environments and the simulators of
+    sscp.sims do; Gymnasium's own (MuJoCo locomotion, classic control) do not, and their runs are compared by return.
+    Unknown ids count as reporting it."""
     import gymnasium
     import ogbench  # noqa: F401  (registers the OGBench ids)
+
+    import sscp.sims  # noqa: F401
 
     try:
         entry = gymnasium.spec(split_env_name(name)[0]).entry_point
     except (gymnasium.error.Error, ConfigError):
         return True
     module = entry if isinstance(entry, str) else getattr(entry, "__module__", "")
-    return module.startswith("ogbench")
+    return module.startswith(("ogbench", "sscp.sims"))
 
 
 def normalized_score(ret: float, ref_scores: tuple[float, float] | None) -> float:

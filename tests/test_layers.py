@@ -23,6 +23,7 @@ LAYERS = {
     "sscp.atomic": 0,  # files written whole or not at all (checkpoints, configs, datasets)
     # 1: environments and run outputs
     "sscp.envs": 1,
+    "sscp.sims": 1,  # the imitation benchmarks' simulators (optional extras) as Gymnasium envs
     "sscp.env_state": 1,
     "sscp.video": 1,
     "sscp.runlog": 1,
