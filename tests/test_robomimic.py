@@ -1,5 +1,6 @@
 """The Robomimic HDF5 reader: demos flattened into transitions with episode ends, and one-line errors for bad files;
-`sscp train --dataset FILE.hdf5` on Robomimic data: trained, checkpointed and resumed, but not evaluated."""
+`sscp train --dataset FILE.hdf5` on Robomimic data: the robosuite task its env_args name evaluates it where robosuite
+is installed; elsewhere it is trained, checkpointed and resumed, but not evaluated."""
 
 import csv
 
@@ -119,7 +120,7 @@ def test_image_keys_and_unreadable_files_are_refused(tmp_path):
 
 def test_resolve_tells_robomimic_from_d4rl_files(tmp_path):
     spec = registry.resolve(str(write(tmp_path / "lift.hdf5", {"demo_0": 3})))
-    assert (spec.format, spec.env_name) == ("robomimic", None) and "no Robomimic environment" in spec.env_note
+    assert (spec.format, spec.env_name) == ("robomimic", None) and "no env_args naming" in spec.env_note
     transitions = {k: np.zeros((4, 3)) for k in ("observations", "next_observations")}
     transitions |= {"actions": np.zeros((4, 2)), "rewards": np.zeros(4), "terminals": np.zeros(4)}
     d4rl.save_d4rl_hdf5(tmp_path / "hopper-medium-v2.hdf5", transitions)
@@ -143,13 +144,36 @@ def rows(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_bc_trains_and_resumes_on_a_robomimic_file_without_evaluation(capsys, tmp_path):
+def test_a_file_names_its_robosuite_task_and_evaluates_there_when_robosuite_is_installed(tmp_path, monkeypatch):
+    from sscp import sims
+
+    path = write(tmp_path / "file.hdf5", {"demo_0": 3})
+    assert registry.resolve(str(path)).env_name is None  # no env_args: no task named
+    assert "no env_args naming a robosuite task" in registry.resolve(str(path)).env_note
+    with h5py.File(path, "a") as f:
+        f["data"].attrs["env_args"] = '{"env_name": "PickPlaceCan", "type": 1, "env_kwargs": {}}'
+    monkeypatch.setattr(sims, "available", lambda module: True)
+    assert registry.resolve(str(path)).env_name == "sscp/PickPlaceCan-v0"
+    monkeypatch.setattr(sims, "available", lambda module: False)
+    spec = registry.resolve(str(path))
+    assert (
+        spec.env_name is None
+        and spec.env_note == "no robosuite to evaluate PickPlaceCan in: pip install 'sscp[robomimic]'"
+    )
+
+
+def test_bc_trains_and_resumes_on_a_robomimic_file_without_evaluation(capsys, tmp_path, monkeypatch):
+    from sscp import sims
+
+    monkeypatch.setattr(sims, "available", lambda module: False)  # as on a machine without the extra
     data = str(write(tmp_path / "lift.hdf5", {"demo_0": 10, "demo_1": 10}))
+    with h5py.File(data, "a") as f:
+        f["data"].attrs["env_args"] = '{"env_name": "Lift", "type": 1}'
     run = tmp_path / "run"
     args = ["train", "--agent", "bc", "--dataset", data, "--run-dir", str(run), "--log-every", "10", "--no-progress"]
     args += ["--save-every", "20", "--agent.batch-size", "16", "--agent.hidden-dims", "16", "16"]
     code, out, _ = sscp(capsys, *args, "--steps", "20")
-    assert code == 0 and "no evaluation: no Robomimic environment (robosuite) is installed" in out
+    assert code == 0 and "no evaluation: no robosuite to evaluate Lift in: pip install 'sscp[robomimic]'" in out
     assert "not evaluated" in out and "eval.csv" not in out.split("run folder:")[1]  # the final table says so
     assert [r["step"] for r in rows(run / "train.csv")] == ["10", "20"]
     assert not (run / "eval.csv").exists()
@@ -159,7 +183,7 @@ def test_bc_trains_and_resumes_on_a_robomimic_file_without_evaluation(capsys, tm
     assert code == 0 and f"resuming {run} from step 20" in out
     assert [r["step"] for r in rows(run / "train.csv")] == ["10", "20", "30"]
     code, _, err = sscp(capsys, "eval", str(run))
-    assert code == 2 and err.count("\n") == 1 and "cannot be evaluated: no Robomimic environment" in err
+    assert code == 2 and err.count("\n") == 1 and "cannot be evaluated: no robosuite to evaluate Lift in" in err
     code, _, err = sscp(capsys, *args, "--online-steps", "10", "--run-dir", str(tmp_path / "online"))
     assert code == 2 and err.count("\n") == 1 and "--online-steps acts in the dataset's environment" in err
 

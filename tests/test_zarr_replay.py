@@ -94,14 +94,28 @@ def test_images_and_missing_or_foreign_stores_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_bc_trains_on_a_zarr_store_without_evaluation(capsys, tmp_path):
+def test_bc_trains_on_a_zarr_store_without_evaluation(capsys, tmp_path, monkeypatch):
+    from sscp import sims
+
+    monkeypatch.setattr(sims, "available", lambda module: False)  # as on a machine without the extra
     data = str(write(tmp_path / "pusht.zarr", lengths=(10, 12)))
     spec = registry.resolve(data)
-    assert spec.format == "zarr" and spec.env_name is None and "gym-pusht" in spec.env_note
+    assert spec.format == "zarr" and spec.env_name is None and "sscp[pusht]" in spec.env_note
     run = tmp_path / "run"
     args = ["train", "--agent", "sscp_bc", "--dataset", data, "--run-dir", str(run), "--log-every", "10"]
     args += ["--steps", "20", "--no-progress", "--agent.batch-size", "16", "--agent.hidden-dims", "16", "16"]
     code = cli.main([*args, "--agent.time-embed-dim", "16"])
     out, _ = capsys.readouterr()
-    assert code == 0 and "no evaluation: no Push-T environment (gym-pusht) is installed" in out
+    assert code == 0 and "no evaluation: no gym-pusht to evaluate Push-T in: pip install 'sscp[pusht]'" in out
     assert (run / "checkpoints" / "step_0000000020.ckpt").is_file() and not (run / "eval.csv").exists()
+
+
+def test_a_push_t_store_evaluates_in_push_t_with_its_action_bounds_when_gym_pusht_is_installed(tmp_path, monkeypatch):
+    from sscp import sims
+    from sscp.envs import split_env_name
+
+    monkeypatch.setattr(sims, "available", lambda module: True)
+    env_id, kwargs = split_env_name(registry.resolve(str(write(tmp_path / "pusht.zarr"))).env_name)
+    assert env_id == "sscp/PushT-v0" and kwargs == {"action_low": [100.0, 397.0], "action_high": [130.0, 400.0]}
+    other = registry.resolve(str(write(tmp_path / "other.zarr", **{"data/state": np.zeros((7, 3), np.float32)})))
+    assert other.env_name is None and "not Push-T's" in other.env_note

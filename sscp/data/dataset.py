@@ -138,8 +138,8 @@ def load_offline_data(
     """Returns the named single-task datasets stacked on the device (stack_tasks: shared or concatenated rows).
 
     With need_env, a dataset without an evaluation environment is refused (its file name may be wrong), except
-    Robomimic data and zarr replay buffers (Push-T): no such environment exists here, so they train without
-    evaluation (env name None). Without it (training without evaluation) any dataset loads."""
+    Robomimic data and zarr replay buffers (Push-T): where their simulator is not installed (or the file names none
+    sscp has, sscp.data.sim_data), they train without evaluation (env name None). Without it (training without evaluation) any dataset loads."""
     specs = [registry.resolve(n, data_dir) for n in names]
     datasets, env_names = [], []
     for spec in specs:

@@ -14,7 +14,7 @@ import numpy as np
 import ogbench  # noqa: F401  (registers the OGBench environments with gymnasium)
 from ogbench.relabel_utils import relabel_dataset
 
-from sscp.data import d4rl, demos, locomotion, minari_data, robomimic, zarr_replay
+from sscp.data import d4rl, demos, locomotion, minari_data, robomimic, sim_data, zarr_replay
 from sscp.data.formats import INFO_KEYS, load_ogbench_npz, save_ogbench_npz
 from sscp.data.generate import RECIPES, generate
 from sscp.errors import ConfigError, DataError
@@ -50,7 +50,7 @@ class DatasetSpec:
     env_name: str | None
     """Evaluation environment, e.g. `cube-single-singletask-task1-v0` or `cube-single-v0`, or an id with make kwargs
     (sscp.envs.env_name) for a Minari dataset recorded with non-default ones; None if unknown (or, for Robomimic
-    data, because none is installed)."""
+    and Push-T data, when its simulator is not installed: sscp.data.sim_data)."""
     single_task: bool
     """Whether rewards and masks are relabelled for the single task of `env_name`."""
     format: str = "ogbench"
@@ -90,7 +90,7 @@ def _ogbench_env(file_stem: str) -> str | None:
 
 def names() -> list[str]:
     """Returns every dataset name `sscp data make` takes: OGBench, locomotion and demonstration datasets."""
-    return [*DATASETS, *locomotion.DATASETS, *demos.FAMILIES, *demos.DATASETS]
+    return [*DATASETS, *locomotion.DATASETS, *demos.FAMILIES, *demos.DATASETS, *sim_data.DATASETS]
 
 
 def _valid_names(name: str) -> str:
@@ -109,6 +109,10 @@ def list_command() -> None:
         ("OGBench datasets (scripted oracles; single-task variants: singletask-taskN before the version)", DATASETS),
         ("locomotion datasets (a SAC run trained here; one name makes all five of its env)", locomotion.DATASETS),
         ("task demonstrations (a family name makes its tasks)", {**dict.fromkeys(demos.FAMILIES), **demos.DATASETS}),
+        (
+            "simulator demonstrations (robosuite: extra robomimic; Push-T: extra pusht)",
+            {name: env for name, (env, _, _) in sim_data.DATASETS.items()},
+        ),
     )
     for title, group in groups:
         print(f"{title}:")
@@ -125,11 +129,13 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
     environment), else D4RL data. Raises ConfigError for names that are neither generated here nor present on disk.
     """
     text = os.fspath(name_or_path)
+    if text in sim_data.DATASETS:
+        return _sim_spec(text, _folder(data_dir))
     if zarr_replay.is_zarr_path(text):
         path = Path(text.rstrip("/")).expanduser()
-        note = "no Push-T environment (gym-pusht) is installed to evaluate in"
+        env_name, note = sim_data.pusht_env(path) if path.exists() else (None, "the store does not exist")
         val_path = path.with_name(f"{path.name}-val")  # never present: the store has no val split
-        return DatasetSpec(text, path.name, path, val_path, None, False, "zarr", env_note=note)
+        return DatasetSpec(text, path.name, path, val_path, env_name, False, "zarr", env_note=note)
     minari_folder = minari_data.data_folder(text)
     if minari_folder is not None:
         return _minari_spec(text, minari_folder)
@@ -137,8 +143,8 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
         path = Path(text).expanduser() if text.endswith((".hdf5", ".h5")) else _folder(data_dir) / f"{text}.hdf5"
         val_path = path.with_name(f"{path.stem}-val{path.suffix}")
         if robomimic.is_robomimic(path):
-            note = "no Robomimic environment (robosuite) is installed to evaluate in"
-            return DatasetSpec(text, path.stem, path, val_path, None, False, "robomimic", env_note=note)
+            env_name, note = sim_data.robomimic_env(path)
+            return DatasetSpec(text, path.stem, path, val_path, env_name, False, "robomimic", env_note=note)
         env_name, note = d4rl.env_id(path.name)
         if env_name is None and _ogbench_env(path.stem) is not None:  # e.g. an OGBench dataset exported as D4RL
             env_name, note = _ogbench_env(path.stem), None
@@ -175,6 +181,18 @@ def resolve(name_or_path: str | os.PathLike, data_dir: str | os.PathLike | None 
     return DatasetSpec(text, dataset_name, train_path, folder / f"{dataset_name}-val.npz", env_name, single_task)
 
 
+def _sim_spec(name: str, folder: Path) -> DatasetSpec:
+    """Returns the spec of simulator dataset `name` (sim_data.DATASETS) kept in `folder`: once made, its file's own
+    task or action bounds name the env, as for any file of its format."""
+    path = sim_data.path_of(name, folder)
+    fmt = "zarr" if path.suffix == ".zarr" else "robomimic"
+    env_name, note = sim_data.DATASETS[name][0], None
+    if path.exists():
+        env_name, note = (sim_data.pusht_env if fmt == "zarr" else sim_data.robomimic_env)(path)
+    val_path = path.with_name(f"{name}-val{path.suffix}")  # never present
+    return DatasetSpec(name, name, path, val_path, env_name, False, fmt, env_note=note)
+
+
 def _known_env(env_id) -> str | None:
     """Returns env_id if Gymnasium knows it here, else None."""
     return env_id if isinstance(env_id, str) and env_id in gymnasium.registry else None
@@ -206,7 +224,7 @@ def missing_file_error(spec: DatasetSpec) -> DataError:
     """Returns the error for a dataset whose training file does not exist, with the command that makes it, if any."""
     if spec.format == "d4rl":
         return DataError(f"{spec.train_path}: dataset file not found; place the D4RL .hdf5 file there")
-    if spec.dataset_name in demos.DATASETS:
+    if spec.dataset_name in demos.DATASETS or spec.dataset_name in sim_data.DATASETS:
         folder = spec.train_path.parent
         out = "" if folder == data_dir() else f" --out {folder}"
         return DataError(
@@ -272,6 +290,9 @@ def load(
         if not spec.train_path.is_file():
             raise missing_file_error(spec)
         return d4rl.load_d4rl_hdf5(spec.train_path), None
+    if spec.format in ("robomimic", "zarr") and spec.dataset_name in sim_data.DATASETS:
+        if not spec.train_path.exists():
+            raise missing_file_error(spec)
     if spec.format == "robomimic":
         return robomimic.load_robomimic_hdf5(spec.train_path), None
     if spec.format == "zarr":
@@ -328,7 +349,10 @@ def make_command(
         if options:
             flags = ", ".join(f"--{k.replace('_', '-')}" for k in options)
             raise ConfigError(f"{flags} apply only to the locomotion datasets ({', '.join(locomotion.DATASETS)})")
-        if name in demos.FAMILIES or name in demos.DATASETS:
+        if name in sim_data.DATASETS:
+            _refuse_overwrite([sim_data.path_of(name, folder)], overwrite)
+            paths = tuple(sim_data.make(name, folder, episodes=episodes, seed=seed))
+        elif name in demos.FAMILIES or name in demos.DATASETS:
             _refuse_overwrite([folder / f"{n}.npz" for n in demos.task_names(name)], overwrite)
             paths = tuple(demos.make(name, folder, episodes=episodes, seed=seed))
         else:
@@ -337,10 +361,19 @@ def make_command(
                 raise ConfigError(f"unknown dataset {name!r}; {_valid_names(dataset_name)}")
             _refuse_overwrite([folder / f"{dataset_name}.npz", folder / f"{dataset_name}-val.npz"], overwrite)
             paths = generate(dataset_name, folder, episodes=episodes, workers=workers, seed=seed)
-    seconds = time.perf_counter() - start
+    _print_made(name, paths, time.perf_counter() - start)
+    return paths
 
+
+def _print_made(name: str, paths: tuple[Path, ...], seconds: float) -> None:
+    """Prints each file that `sscp data make NAME` wrote (episodes, transitions, size) and the time it took."""
     total_steps = 0
     for path in paths:
+        if name in sim_data.DATASETS:
+            num_episodes, transitions = sim_data.episode_count(path)
+            print(f"{path}: {num_episodes} episodes, {transitions} transitions")
+            total_steps += transitions + num_episodes
+            continue
         with np.load(path) as archive:
             terminals = archive["terminals"]
         num_episodes = int(np.count_nonzero(terminals))
@@ -353,7 +386,6 @@ def make_command(
         print(f"made {len(paths)} datasets in {seconds:.0f} s (metadata with reference returns beside each: NAME.json)")
     else:
         print(f"generated {total_steps} env steps in {seconds:.0f} s ({total_steps / seconds:.0f} steps/s)")
-    return paths
 
 
 def _refuse_overwrite(paths: list[Path], overwrite: bool) -> None:

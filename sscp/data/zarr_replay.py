@@ -114,6 +114,19 @@ def action_bounds(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+def shapes(path: str | os.PathLike) -> dict[str, int]:
+    """Returns {key: numbers per step} of the store's `data/state` and `data/action` arrays that exist (what tells a
+    Push-T store); a DataError when the store cannot be opened."""
+    check = Checker(Path(path), _remedy(DEFAULT_OBS_KEYS))
+    data = _open(Path(path), check).get("data")
+    found = {}
+    for key in ("state", "action"):
+        array = data.get(key) if data is not None and hasattr(data, "get") else None
+        if array is not None and hasattr(array, "shape"):
+            found[key] = int(np.prod(array.shape[1:], dtype=int))
+    return found
+
+
 def load_zarr_replay(path: str | os.PathLike, obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS) -> dict[str, np.ndarray]:
     """Returns the transitions of a Diffusion Policy zarr replay buffer, validated; raises DataError naming the store
     and the key.
