@@ -16,6 +16,7 @@ step. Each demo's strategy is its attribute `sscp_mode`.
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium
@@ -42,8 +43,19 @@ SETTLE_STEPS = 20
 """Steps the gripper is held still after a script ends, for a success that needs the object to come to rest."""
 
 
-def _play(env: gymnasium.Env, rng: np.random.Generator, seed: int) -> tuple[dict[str, list], bool, str]:
-    """Returns (the episode's steps, whether it succeeded, its mode) for one scripted episode from reset `seed`."""
+@dataclass
+class Demo:
+    """One scripted episode: per step its `obs`, `next_obs` (dicts of DEFAULT_OBS_KEYS), `actions`, `rewards` and
+    simulator `states`; the mode it took, its reset seed and whether it succeeded."""
+
+    steps: dict[str, list]
+    mode: str
+    seed: int
+    success: bool
+
+
+def _play(env: gymnasium.Env, rng: np.random.Generator, seed: int) -> Demo:
+    """Returns one scripted episode of `env` (a made RobosuiteEnv) from reset `seed`, its mode and timing from rng."""
     from sscp.data import robosuite_scripts as scripts
 
     sim = env.unwrapped
@@ -62,11 +74,12 @@ def _play(env: gymnasium.Env, rng: np.random.Generator, seed: int) -> tuple[dict
         success = info["success"] > 0
         if terminated or truncated:
             break
-    return steps, success, motion.mode
+    return Demo(steps, motion.mode, seed, success)
 
 
-def _write_demo(group, steps: dict[str, list], mode: str) -> None:
-    """Writes one episode's steps into an empty HDF5 group in Robomimic's layout."""
+def _write_demo(group, demo: Demo) -> None:
+    """Writes one episode into an empty HDF5 group in Robomimic's layout, its mode and seed as attributes."""
+    steps = demo.steps
     count = len(steps["actions"])
     for sub in ("obs", "next_obs"):
         for key in DEFAULT_OBS_KEYS:
@@ -76,10 +89,11 @@ def _write_demo(group, steps: dict[str, list], mode: str) -> None:
     group.create_dataset("dones", data=(np.arange(count) == count - 1).astype(np.int64))
     group.create_dataset("states", data=np.stack(steps["states"]))
     group.attrs["num_samples"] = count
-    group.attrs["sscp_mode"] = mode
+    group.attrs["sscp_mode"] = demo.mode
+    group.attrs["sscp_seed"] = demo.seed  # env.reset(seed=...) and the actions replay the demo
 
 
-def _write(path: Path, task: str, kept: list[tuple[dict, str]], summary: dict) -> None:
+def _write(path: Path, task: str, kept: list[Demo], summary: dict) -> None:
     """Writes the kept episodes of robosuite task `task` to `path` atomically (a temporary file renamed over it)."""
     import h5py
 
@@ -88,9 +102,9 @@ def _write(path: Path, task: str, kept: list[tuple[dict, str]], summary: dict) -
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp, h5py.File(tmp, "w") as file:
         data = file.create_group("data")
-        for index, (steps, mode) in enumerate(kept):
-            _write_demo(data.create_group(f"demo_{index}"), steps, mode)
-        data.attrs["total"] = sum(len(steps["actions"]) for steps, _ in kept)
+        for index, demo in enumerate(kept):
+            _write_demo(data.create_group(f"demo_{index}"), demo)
+        data.attrs["total"] = sum(len(demo.steps["actions"]) for demo in kept)
         data.attrs["env_args"] = json.dumps(robosuite_env.env_args(task), indent=4)
         data.attrs["sscp_demonstrator"] = json.dumps(summary)
 
@@ -107,7 +121,7 @@ def make(name: str, folder: str | os.PathLike, episodes: int | None = None, seed
     import sscp.sims  # noqa: F401  (registers the ids)
 
     env = gymnasium.make(DATASETS[name])
-    kept: list[tuple[dict, str]] = []
+    kept: list[Demo] = []
     tries: dict[str, list[bool]] = {}
     start = time.perf_counter()
     with tqdm(total=count, desc=name, unit="episode", mininterval=bar_interval()) as bar:
@@ -119,10 +133,10 @@ def make(name: str, folder: str | os.PathLike, episodes: int | None = None, seed
                     "run `sscp data make` again with another --seed"
                 )
             rng = np.random.default_rng([seed, attempts])
-            steps, success, mode = _play(env, rng, int(rng.integers(2**31)))
-            tries.setdefault(mode, []).append(success)
-            if success:
-                kept.append((steps, mode))
+            demo = _play(env, rng, int(rng.integers(2**31)))
+            tries.setdefault(demo.mode, []).append(demo.success)
+            if demo.success:
+                kept.append(demo)
                 bar.update()
     task = env.unwrapped.task
     env.close()
@@ -133,7 +147,7 @@ def make(name: str, folder: str | os.PathLike, episodes: int | None = None, seed
     return [path]
 
 
-def _summary(tries: dict[str, list[bool]], kept: list[tuple[dict, str]], seconds: float) -> dict:
+def _summary(tries: dict[str, list[bool]], kept: list[Demo], seconds: float) -> dict:
     """Returns the demonstrator's record: attempts, success rate, per mode its share of the kept episodes and its
     success rate, mean kept length, seconds per attempted episode."""
     attempts = sum(len(t) for t in tries.values())
@@ -141,10 +155,10 @@ def _summary(tries: dict[str, list[bool]], kept: list[tuple[dict, str]], seconds
         "attempts": attempts,
         "success_rate": len(kept) / attempts,
         "modes": {
-            mode: {"share": sum(m == mode for _, m in kept) / len(kept), "success_rate": float(np.mean(t))}
+            mode: {"share": sum(d.mode == mode for d in kept) / len(kept), "success_rate": float(np.mean(t))}
             for mode, t in sorted(tries.items())
         },
-        "mean_length": float(np.mean([len(steps["actions"]) for steps, _ in kept])),
+        "mean_length": float(np.mean([len(demo.steps["actions"]) for demo in kept])),
         "seconds_per_episode": seconds / attempts,
     }
 

@@ -8,8 +8,10 @@ arm does and not only in noise:
 - Lift: the fingers close on the pair of cube faces nearest the gripper's yaw (`near`, a turn of at most 45 degrees)
   or on the other pair (`far`, a turn of 45 to 135 degrees).
 - PickPlaceCan: the can is grasped with the gripper's yaw at 0 (`yaw0`) or 90 degrees (`yaw90`) from its start.
-- NutAssemblySquare: the nut, held by its handle, is turned to the peg's square clockwise (`cw`) or
-  counter-clockwise (`ccw`), so its handle ends on different sides of the peg.
+- NutAssemblySquare: the nut, held by its handle, is turned square to the peg clockwise (`cw`) or
+  counter-clockwise (`ccw`), so its handle ends on different sides of the peg (never pointing away from the robot,
+  out of the arm's reach; where the wrist cannot turn the way drawn, the nut is turned the other way, and the demo
+  is labelled with the way it took).
 
 On top of that, each episode draws its speed, and each phase may begin with a pause of a few steps, so the timing
 varies within a mode too. A script is a generator of actions that reads the simulator's state before each one.
@@ -32,11 +34,13 @@ YAW_RANGE = np.radians((-110.0, 190.0))
 POSITION_SCALE, ROTATION_SCALE = 0.05, 0.5
 """Metres and radians that a delta action of 1 asks for (the BASIC controller's output limits)."""
 GAIN = 3.0
-"""Share of the remaining error asked for in one step (before the speed limit)."""
+"""Delta asked for in one step, as a multiple of the remaining error (before the speed limit): more than 1, as the
+controller moves the arm by only about a quarter of the delta it is asked for in one 50 ms step."""
 PAUSE_CHANCE, PAUSE_STEPS = 0.3, (2, 10)
 """Chance that a phase starts with a pause, and its range of steps."""
 
-Vector = Callable[[], np.ndarray]
+Target = Callable[[], np.ndarray]
+"""A target read anew at every step (it may follow an object)."""
 
 
 def down(yaw: float) -> np.ndarray:
@@ -75,7 +79,7 @@ class Motion:
         return np.clip(np.concatenate([move, turn, [grip]]), -1.0, 1.0)
 
     def move(
-        self, position: Vector, rotation: Vector, grip: float, tolerance: float = 0.01, limit: int = 80
+        self, position: Target, rotation: Target, grip: float, tolerance: float = 0.01, limit: int = 80
     ) -> Iterator[np.ndarray]:
         """Yields actions until the gripper is within `tolerance` metres and 0.1 rad of the target pose (both
         re-read at every step) and has all but stopped (moved less than `tolerance` / 2 in the last step, so the
@@ -104,12 +108,12 @@ class Motion:
             yield from self.hold(grip, int(self.rng.integers(*PAUSE_STEPS, endpoint=True)))
 
 
-def _at(env, body: str, offset) -> Vector:
+def _at(env, body: str, offset) -> Target:
     """Returns a target that follows `body`'s position plus `offset` (metres, world frame)."""
     return lambda: env.body_pose(body)[0] + np.asarray(offset, float)
 
 
-def _fixed(value: np.ndarray) -> Vector:
+def _fixed(value: np.ndarray) -> Target:
     return lambda: value
 
 
@@ -132,7 +136,7 @@ the quarter towards +x, +y), near the corner closest to the robot (the far side 
 the can's 3.3 cm radius clear of the bin's dividers."""
 
 
-def _carrying(env, body: str, goal: Vector) -> Vector:
+def _carrying(env, body: str, goal: Target) -> Target:
     """Returns a gripper target that brings a held `body` to `goal` (the body's offset from the gripper re-read at
     every step, so a grasp that slips is corrected)."""
 

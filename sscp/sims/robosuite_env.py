@@ -4,13 +4,14 @@ Gymnasium's API (ids `sscp/Lift-v0`, `sscp/PickPlaceCan-v0`, `sscp/NutAssemblySq
 Robomimic's settings: delta end-effector pose control through robosuite's OSC_POSE controller (the BASIC composite
 controller of the Panda: 3 position and 3 axis-angle deltas in the robot base frame, then the gripper, all in
 [-1, 1]), 20 Hz control, object state but no camera observations, sparse reward (1 at success). The observation is
-Robomimic's low-dim keys (`sscp.data.robomimic.DEFAULT_OBS_KEYS`) concatenated as float32, the same vector the HDF5
-reader builds from a file. An episode ends (terminated) at the first success, as Robomimic's rollouts stop there,
-and is truncated after `horizon` steps (400, Robomimic's rollout horizon for all three tasks).
+Robomimic's low-dim keys (OBS_KEYS) concatenated as float32, the same vector the HDF5 reader builds from a file. An
+episode ends (terminated) at the first success, as Robomimic's rollouts stop there, and is truncated after `horizon`
+steps (400, Robomimic's rollout horizon for all three tasks).
 
 Every random draw of a reset (object placement, the arm's initial joint noise) comes from robosuite's own generator,
-which `reset(seed=...)` reseeds, so a seed fixes the episode's start. robosuite is imported here only, when an env is
-made.
+which `reset(seed=...)` reseeds, so a seed fixes the episode's start. The model is built once, with its own draws
+(Lift's cube size) from seed 0, so it is the same in every process; Robomimic's hard resets rebuild it, and draw the
+cube's size anew, at every episode. robosuite is imported here only, when an env is made.
 """
 
 import gymnasium
@@ -18,16 +19,25 @@ import numpy as np
 import robosuite
 from robosuite.controllers import load_composite_controller_config
 
-from sscp.data.robomimic import DEFAULT_OBS_KEYS
 from sscp.errors import ConfigError
 
 TASKS = ("Lift", "PickPlaceCan", "NutAssemblySquare")
 HORIZON = 400
 """Robomimic's rollout horizon for Lift, Can and Square."""
+OBS_KEYS = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+"""Robomimic's low-dim observation keys, in the order of the reader's `sscp.data.robomimic.DEFAULT_OBS_KEYS` (the
+data layer sits above this one, so the tuple is repeated here, and a test checks that the two agree)."""
 ROBOMIMIC_ENV_TYPE = 1
 """Robomimic's code for robosuite environments in a file's env_args (EnvType.ROBOSUITE_TYPE)."""
 _ROBOSUITE_KEY = {"object": "object-state"}
 """Robomimic's observation key -> robosuite's, where they differ (Robomimic's `object` is robosuite's object-state)."""
+
+
+def _panda_controller() -> dict:
+    """Returns robosuite's BASIC composite controller config for the Panda with its one arm's part only (the config
+    also lists a second arm, torso, head, base and legs, which robosuite drops with a warning for each)."""
+    config = load_composite_controller_config(controller="BASIC", robot="Panda")
+    return {**config, "body_parts": {"right": config["body_parts"]["right"]}}
 
 
 def env_kwargs(task: str) -> dict:
@@ -35,7 +45,7 @@ def env_kwargs(task: str) -> dict:
     Robomimic does, so that Robomimic's own tools rebuild the same environment."""
     return {
         "robots": ["Panda"],
-        "controller_configs": load_composite_controller_config(controller="BASIC", robot="Panda"),
+        "controller_configs": _panda_controller(),
         "control_freq": 20,
         "has_renderer": False,
         "has_offscreen_renderer": False,
@@ -43,7 +53,8 @@ def env_kwargs(task: str) -> dict:
         "use_camera_obs": False,
         "reward_shaping": False,
         "ignore_done": True,  # the wrapper ends episodes (success, horizon)
-        "hard_reset": False,  # rebuilding the model at each reset costs 0.2 s and changes nothing here
+        "hard_reset": False,  # rebuilding the model at each reset costs 0.2 s
+        "seed": 0,  # the model's own draws (Lift's cube size), made once when the env is built
     }
 
 
@@ -72,7 +83,7 @@ class RobosuiteEnv(gymnasium.Env):
         self._raw: dict[str, np.ndarray] = {}
         self._steps = 0
         self._renderer = None
-        size = sum(self._reset_robosuite(0)[key].size for key in DEFAULT_OBS_KEYS)
+        size = sum(self._reset_robosuite(0)[key].size for key in OBS_KEYS)
         self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (7,), np.float32)
 
@@ -88,8 +99,8 @@ class RobosuiteEnv(gymnasium.Env):
         return self.observation_parts()
 
     def observation_parts(self) -> dict[str, np.ndarray]:
-        """Returns the current value of each of Robomimic's low-dim keys (DEFAULT_OBS_KEYS) as float64 arrays."""
-        return {key: np.asarray(self._raw[_ROBOSUITE_KEY.get(key, key)], np.float64) for key in DEFAULT_OBS_KEYS}
+        """Returns the current value of each of Robomimic's low-dim keys (OBS_KEYS) as float64 arrays."""
+        return {key: np.asarray(self._raw[_ROBOSUITE_KEY.get(key, key)], np.float64) for key in OBS_KEYS}
 
     def _observation(self) -> np.ndarray:
         return np.concatenate(list(self.observation_parts().values())).astype(np.float32)
