@@ -63,8 +63,11 @@ def test_observation_is_the_readers_vector(robosuite_env):
     assert robosuite_env.OBS_KEYS == DEFAULT_OBS_KEYS and list(parts) == list(DEFAULT_OBS_KEYS)
     np.testing.assert_array_equal(obs, np.concatenate(list(parts.values())).astype(np.float32))
     assert parts["object"].shape == (14,) and obs.shape == (14 + 3 + 4 + 2,)
-    # The can's pose relative to the gripper (the first 7 numbers) is filled at reset already, not zeros.
-    assert np.abs(parts["object"][:7]).sum() > 0.1
+    # Robomimic's datasets' order: the can's position and quaternion, then its pose relative to the gripper (filled
+    # at reset already, not zeros as robosuite's first observation has it).
+    np.testing.assert_allclose(parts["object"][:3], env.body_pose("Can_main")[0])
+    distance = np.linalg.norm(env.body_pose("Can_main")[0] - parts["robot0_eef_pos"])
+    np.testing.assert_allclose(np.linalg.norm(parts["object"][7:10]), distance, rtol=1e-6)  # in the gripper's frame
     env.close()
 
 

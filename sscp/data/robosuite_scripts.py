@@ -5,8 +5,8 @@ on the gripper's position and orientation error, with the gripper opened and clo
 Each task has two strategies (modes), one drawn per episode, so that the demonstrations are multimodal in what the
 arm does and not only in noise:
 
-- Lift: the fingers close on the pair of cube faces nearest the gripper's yaw (`near`, a turn of at most 45 degrees)
-  or on the other pair (`far`, a turn of 45 to 135 degrees).
+- Lift: the fingers close on the pair of cube faces nearest the gripper's start yaw (`near`, a turn of at most 45
+  degrees) or on the other pair (`far`, a turn of 45 to 135 degrees).
 - PickPlaceCan: the can is grasped with the gripper's yaw at 0 (`yaw0`) or 90 degrees (`yaw90`) from its start.
 - NutAssemblySquare: the nut, held by its handle, is turned square to the peg clockwise (`cw`) or
   counter-clockwise (`ccw`), so its handle ends on different sides of the peg (never pointing away from the robot,
@@ -70,7 +70,8 @@ class Motion:
     mode: str = ""
 
     def action(self, position: np.ndarray, rotation: np.ndarray, grip: float) -> np.ndarray:
-        """Returns the delta action towards the target pose: a share GAIN of the error, capped by the speed."""
+        """Returns the delta action towards the target pose: GAIN times the error, the position part capped at the
+        episode's speed and the rotation part at twice that."""
         here, current = self.env.eef_pose()
         move = GAIN * (position - here) / POSITION_SCALE
         turn = GAIN * Rotation.from_matrix(rotation @ current.T).as_rotvec() / ROTATION_SCALE
@@ -114,6 +115,7 @@ def _at(env, body: str, offset) -> Target:
 
 
 def _fixed(value: np.ndarray) -> Target:
+    """Returns a target that stays at `value`."""
     return lambda: value
 
 

@@ -29,8 +29,14 @@ OBS_KEYS = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"
 data layer sits above this one, so the tuple is repeated here, and a test checks that the two agree)."""
 ROBOMIMIC_ENV_TYPE = 1
 """Robomimic's code for robosuite environments in a file's env_args (EnvType.ROBOSUITE_TYPE)."""
-_ROBOSUITE_KEY = {"object": "object-state"}
-"""Robomimic's observation key -> robosuite's, where they differ (Robomimic's `object` is robosuite's object-state)."""
+_POSES = ("pos", "quat", "to_robot0_eef_pos", "to_robot0_eef_quat")
+OBJECT_KEYS = {
+    "Lift": ("cube_pos", "cube_quat", "gripper_to_cube_pos"),
+    "PickPlaceCan": tuple(f"Can_{pose}" for pose in _POSES),
+    "NutAssemblySquare": tuple(f"SquareNut_{pose}" for pose in _POSES),
+}
+"""robosuite's observables that make Robomimic's `object` key, in the order of Robomimic's published datasets (made
+with robosuite 1.2 to 1.4); robosuite 1.5's own object-state puts the poses relative to the gripper first."""
 
 
 def _panda_controller() -> dict:
@@ -100,7 +106,8 @@ class RobosuiteEnv(gymnasium.Env):
 
     def observation_parts(self) -> dict[str, np.ndarray]:
         """Returns the current value of each of Robomimic's low-dim keys (OBS_KEYS) as float64 arrays."""
-        return {key: np.asarray(self._raw[_ROBOSUITE_KEY.get(key, key)], np.float64) for key in OBS_KEYS}
+        raw = {**self._raw, "object": np.concatenate([self._raw[key] for key in OBJECT_KEYS[self.task]])}
+        return {key: np.asarray(raw[key], np.float64) for key in OBS_KEYS}
 
     def _observation(self) -> np.ndarray:
         return np.concatenate(list(self.observation_parts().values())).astype(np.float32)
