@@ -139,12 +139,16 @@ the can's 3.3 cm radius clear of the bin's dividers."""
 
 
 def _carrying(env, body: str, goal: Target) -> Target:
-    """Returns a gripper target that brings a held `body` to `goal` (the body's offset from the gripper re-read at
-    every step, so a grasp that slips is corrected)."""
+    """Returns a gripper target that brings a held `body` to `goal`, the body's offset from the gripper re-read at
+    every step (it turns with the gripper, and a grasp may slip a little). Once the body is 2 cm further from or
+    nearer to the gripper than at the start (dropped, or caught on something), the target is where the gripper is:
+    following the offset then would run away with the gripper."""
+    held = np.linalg.norm(env.eef_pose()[0] - env.body_pose(body)[0])
 
     def target() -> np.ndarray:
-        position = env.body_pose(body)[0]
-        return goal() + env.eef_pose()[0] - position
+        here = env.eef_pose()[0]
+        offset = here - env.body_pose(body)[0]
+        return goal() + offset if abs(np.linalg.norm(offset) - held) < 0.02 else here
 
     return target
 
@@ -195,14 +199,17 @@ def square(motion: Motion, mode: str) -> Iterator[np.ndarray]:
     """Yields NutAssemblySquare's actions: above the nut's handle, down, close, up above the peg's top, the nut
     turned square to the peg while it is carried over the peg, down the peg, open and up."""
     env, rng = motion.env, motion.rng
-    rotation = env.body_pose("SquareNut_main")[1]
-    grasp, placed, motion.mode = _square_yaws(yaw_of(rotation), mode)
     handle = lambda: env.body_pose("SquareNut_main")[0] + env.body_pose("SquareNut_main")[1] @ HANDLE  # noqa: E731
-    yield from motion.move(lambda: handle() + [0, 0, rng.uniform(0.06, 0.1)], _fixed(down(grasp)), OPEN, 0.004)
-    yield from motion.move(lambda: handle() + [0, 0, 0.005], _fixed(down(grasp)), OPEN, 0.006, limit=40)
-    yield from motion.hold(CLOSE, int(rng.integers(8, 12, endpoint=True)))
     high = rng.uniform(1.0, 1.04)  # the nut 1 cm thick, the peg's top at 0.95 m
-    yield from motion.move(_fixed(np.array([*env.eef_pose()[0][:2], high])), _fixed(down(grasp)), CLOSE, 0.03)
+    for _ in range(2):  # a grasp that misses the handle is tried once more, from the nut's pose then
+        grasp, placed, motion.mode = _square_yaws(yaw_of(env.body_pose("SquareNut_main")[1]), mode)
+        yield from motion.move(lambda: handle() + [0, 0, rng.uniform(0.06, 0.1)], _fixed(down(grasp)), OPEN, 0.004)
+        yield from motion.move(lambda: handle() + [0, 0, 0.005], _fixed(down(grasp)), OPEN, 0.006, limit=40)
+        yield from motion.hold(CLOSE, int(rng.integers(8, 12, endpoint=True)))
+        yield from motion.move(_fixed(np.array([*env.eef_pose()[0][:2], high])), _fixed(down(grasp)), CLOSE, 0.03)
+        if env.body_pose("SquareNut_main")[0][2] > 0.95:
+            break
+        yield from motion.hold(OPEN, 5)
     peg = env.body_pose("peg1")[0]
     over = _carrying(env, "SquareNut_main", _fixed(np.array([*peg[:2], high])))
     yield from motion.move(over, _fixed(down(placed)), CLOSE, tolerance=0.004, limit=120)
