@@ -59,6 +59,21 @@ def test_actions_map_linearly_onto_custom_pixel_bounds(pusht):
         pusht.PushTEnv(action_low=(10.0, 10.0), action_high=(5.0, 20.0))
 
 
+def test_the_env_observes_as_its_store_was_rescaled(pusht, tmp_path):
+    from sscp.data import pusht_demos, registry
+    from sscp.data.zarr_replay import load_zarr_replay
+    from sscp.envs import make_env
+
+    (path,) = pusht_demos.make("pusht-demos-v0", tmp_path, episodes=1, seed=0)
+    spec = registry.resolve(str(path))
+    env = make_env(spec.env_name)  # the store's action and observation bounds ride in the env name
+    state = load_zarr_replay(path, rescale_observations=False)["observations"][0]
+    obs, _ = env.reset(seed=0, options={"reset_to_state": _reset_state(tuple(state[:2]), state[2:])})
+    np.testing.assert_allclose(obs, load_zarr_replay(path)["observations"][0], atol=1e-4)
+    with pytest.raises(ConfigError, match="obs_low"):
+        pusht.PushTEnv(obs_low=[0.0] * 4, obs_high=[1.0] * 5)
+
+
 def test_success_once_the_goal_is_covered_and_truncation(pusht):
     from sscp.data.pusht_planner import GOAL_POSE
 

@@ -10,7 +10,7 @@ import zarr
 
 from sscp import cli
 from sscp.data import registry
-from sscp.data.zarr_replay import action_bounds, load_zarr_replay
+from sscp.data.zarr_replay import action_bounds, load_zarr_replay, observation_bounds
 from sscp.errors import DataError
 
 
@@ -35,7 +35,7 @@ def write(path, lengths=(3, 4), zarr_format=2, **changes):
 
 
 def test_episodes_become_transitions_and_actions_are_rescaled(tmp_path):
-    data = load_zarr_replay(write(tmp_path / "pusht.zarr"))
+    data = load_zarr_replay(write(tmp_path / "pusht.zarr"), rescale_observations=False)
     # episodes of 3 and 4 steps give 2 + 3 transitions (each episode's last step has no next observation)
     np.testing.assert_array_equal(data["observations"][:, :2], [[0, 0], [0, 1], [1, 0], [1, 1], [1, 2]])
     np.testing.assert_array_equal(data["next_observations"][:, 1], data["observations"][:, 1] + 1)
@@ -52,6 +52,21 @@ def test_episodes_become_transitions_and_actions_are_rescaled(tmp_path):
 
     both = load_zarr_replay(tmp_path / "pusht.zarr", ("state", "keypoint"))
     assert both["observations"].shape == (5, 5 + 18)
+
+
+def test_observations_outside_one_are_rescaled_per_dimension_and_the_env_can_do_the_same(tmp_path):
+    path = write(tmp_path / "pusht.zarr")  # state = (episode 0..1, step 0..3, 0, 0, 0) over the whole store
+    raw = load_zarr_replay(path, rescale_observations=False)["observations"]
+    data = load_zarr_replay(path)
+    low, high = observation_bounds(path)
+    np.testing.assert_array_equal(low, [0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(high, [1, 3, 0, 0, 0])
+    np.testing.assert_allclose(data["observations"][:, 1], 2 * raw[:, 1] / 3 - 1, atol=1e-6)
+    np.testing.assert_array_equal(data["observations"][:, 2:], -1)  # constant dimensions map to -1
+    np.testing.assert_allclose(data["next_observations"][:, 1], 2 * raw[:, 1] / 3 - 1 + 2 / 3, atol=1e-6)
+    small = write(tmp_path / "small.zarr", **{"data/state": np.full((7, 5), 0.5, np.float32)})
+    assert (load_zarr_replay(small)["observations"] == 0.5).all()  # already within [-1, 1]: left as they are
+    assert observation_bounds(small)[0].tolist() == [-1] * 5
 
 
 def test_zarr_v3_stores_and_zip_files_read_the_same(tmp_path):
@@ -110,12 +125,15 @@ def test_bc_trains_on_a_zarr_store_without_evaluation(capsys, tmp_path, monkeypa
     assert (run / "checkpoints" / "step_0000000020.ckpt").is_file() and not (run / "eval.csv").exists()
 
 
-def test_a_push_t_store_evaluates_in_push_t_with_its_action_bounds_when_gym_pusht_is_installed(tmp_path, monkeypatch):
+def test_a_push_t_store_evaluates_in_push_t_with_its_bounds_when_gym_pusht_is_installed(tmp_path, monkeypatch):
     from sscp import sims
     from sscp.envs import split_env_name
 
     monkeypatch.setattr(sims, "available", lambda module: True)
     env_id, kwargs = split_env_name(registry.resolve(str(write(tmp_path / "pusht.zarr"))).env_name)
-    assert env_id == "sscp/PushT-v0" and kwargs == {"action_low": [100.0, 397.0], "action_high": [130.0, 400.0]}
+    assert (
+        env_id == "sscp/PushT-v0" and kwargs["action_low"] == [100.0, 397.0] and kwargs["action_high"] == [130.0, 400.0]
+    )
+    assert kwargs["obs_low"] == [0.0] * 5 and kwargs["obs_high"] == [1.0, 3.0, 0.0, 0.0, 0.0]
     other = registry.resolve(str(write(tmp_path / "other.zarr", **{"data/state": np.zeros((7, 3), np.float32)})))
     assert other.env_name is None and "not Push-T's" in other.env_note

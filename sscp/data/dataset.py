@@ -139,7 +139,8 @@ def load_offline_data(
 
     With need_env, a dataset without an evaluation environment is refused (its file name may be wrong), except
     Robomimic data and zarr replay buffers (Push-T): where their simulator is not installed (or the file names none
-    sscp has, sscp.data.sim_data), they train without evaluation (env name None). Without it (training without evaluation) any dataset loads."""
+    sscp has, sscp.data.sim_data), they train without evaluation (env name None). Without it (training without
+    evaluation) any dataset loads."""
     specs = [registry.resolve(n, data_dir) for n in names]
     datasets, env_names = [], []
     for spec in specs:

@@ -69,9 +69,9 @@ def robomimic_env(path: Path) -> tuple[str | None, str | None]:
 
 
 def pusht_env(path: Path) -> tuple[str | None, str | None]:
-    """Returns (env name, note) for a zarr store: `sscp/PushT-v0` with the store's action bounds (so the policy's
-    rescaled actions map back to pixels) when the store has Push-T's shapes and gym-pusht is installed, else None and
-    why."""
+    """Returns (env name, note) for a zarr store: `sscp/PushT-v0` with the store's action and observation bounds (so
+    the policy's rescaled actions map back to pixels and the env's observations are rescaled as its data was) when
+    the store has Push-T's shapes and gym-pusht is installed, else None and why."""
     from sscp.data import zarr_replay
 
     shapes = zarr_replay.shapes(path)
@@ -80,7 +80,10 @@ def pusht_env(path: Path) -> tuple[str | None, str | None]:
     if not sims.available("gym_pusht"):
         return None, "no gym-pusht to evaluate Push-T in: pip install 'sscp[pusht]'"
     low, high = zarr_replay.action_bounds(path)
+    obs_low, obs_high = zarr_replay.observation_bounds(path)
     kwargs = {"action_low": [float(x) for x in low], "action_high": [float(x) for x in high]}
+    if (obs_low != -1).any() or (obs_high != 1).any():  # the reader rescaled the observations: so does the env
+        kwargs |= {"obs_low": [float(x) for x in obs_low], "obs_high": [float(x) for x in obs_high]}
     return env_name_with_kwargs(sims.PUSHT_ID, kwargs), None
 
 

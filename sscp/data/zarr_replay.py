@@ -11,7 +11,9 @@ Rewards are 0 and masks 1: the data is for imitation.
 
 Actions outside [−1, 1] (Push-T's pixels) are rescaled per dimension to [−1, 1] from the file's own minimum and
 maximum, as Diffusion Policy's normaliser does; `action_bounds` returns those bounds, to map the policy's actions
-back (a = low + (â + 1) / 2 · (high − low)).
+back (a = low + (â + 1) / 2 · (high − low)). Observations outside [−1, 1] (Push-T's positions in pixels) are
+rescaled the same way, as Diffusion Policy also does, and `observation_bounds` returns their bounds, with which an
+environment rescales what it observes (`sscp.sims.pusht_env`).
 
 `sscp train --dataset FILE.zarr` (a folder, or a `.zarr.zip` file) reads a store with the default keys; other keys
 need `load_zarr_replay` directly.
@@ -96,15 +98,21 @@ def _episode_ends(check: Checker, root, steps: int) -> np.ndarray:
     return ends
 
 
+def rescale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Returns (values in [−1, 1], low, high): values [N, D] with any entry outside [−1, 1] rescaled per dimension
+    from their minimum and maximum over the store (Diffusion Policy's "limits" normaliser; a constant dimension maps
+    to −1), else as they are (clipped) with bounds −1 and 1."""
+    low, high = values.min(axis=0), values.max(axis=0)
+    if (np.abs(values) <= 1.0 + ACTION_TOLERANCE).all():
+        ones = np.ones(values.shape[1], np.float32)
+        return np.clip(values, -1.0, 1.0), -ones, ones
+    span = np.where(high > low, high - low, 1.0)
+    return np.clip(2.0 * (values - low) / span - 1.0, -1.0, 1.0).astype(np.float32), low, high
+
+
 def _actions(check: Checker, root) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns the actions in [−1, 1] and the per-dimension bounds they were rescaled from (−1 and 1 if unscaled)."""
-    actions = check.floats(_read(check, root, "data/action"), "data/action", 2)
-    low, high = actions.min(axis=0), actions.max(axis=0)
-    if (np.abs(actions) <= 1.0 + ACTION_TOLERANCE).all():
-        ones = np.ones(actions.shape[1], np.float32)
-        return np.clip(actions, -1.0, 1.0), -ones, ones
-    span = np.where(high > low, high - low, 1.0)
-    return np.clip(2.0 * (actions - low) / span - 1.0, -1.0, 1.0).astype(np.float32), low, high
+    return rescale(check.floats(_read(check, root, "data/action"), "data/action", 2))
 
 
 def action_bounds(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +120,35 @@ def action_bounds(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     check = Checker(Path(path), _remedy(DEFAULT_OBS_KEYS))
     _, low, high = _actions(check, _open(Path(path), check))
     return low, high
+
+
+def observation_bounds(
+    path: str | os.PathLike, obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns the per-dimension (low, high) that load_zarr_replay rescaled the store's observations from (−1 and 1
+    where it left them as they are), to rescale an environment's observations the same way."""
+    check = Checker(Path(path), _remedy(obs_keys))
+    root = _open(Path(path), check)
+    _, low, high = rescale(_observations(check, root, obs_keys, len(_read(check, root, "data/action"))))
+    return low, high
+
+
+def _observations(check: Checker, root, obs_keys: tuple[str, ...], steps: int) -> np.ndarray:
+    """Returns the obs_keys flattened per step and concatenated [steps, obs_dim], as stored; image-sized keys and
+    lengths other than steps are refused."""
+    parts = []
+    for key in obs_keys:
+        values = _read(check, root, f"data/{key}")
+        flat = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
+        if flat.shape[1] > MAX_OBS_WIDTH:
+            raise check.error(
+                f"has shape {values.shape}: {flat.shape[1]} numbers per step, an image? sscp reads low-dim keys only "
+                "(choose them with obs_keys)",
+                f"data/{key}",
+            )
+        parts.append(check.floats(flat, f"data/{key}", 2))
+    check.same_length({f"data/{k}": p for k, p in zip(obs_keys, parts, strict=True)}, steps, "data/action")
+    return np.concatenate(parts, axis=1)
 
 
 def shapes(path: str | os.PathLike) -> dict[str, int]:
@@ -127,13 +164,16 @@ def shapes(path: str | os.PathLike) -> dict[str, int]:
     return found
 
 
-def load_zarr_replay(path: str | os.PathLike, obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS) -> dict[str, np.ndarray]:
+def load_zarr_replay(
+    path: str | os.PathLike, obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS, rescale_observations: bool = True
+) -> dict[str, np.ndarray]:
     """Returns the transitions of a Diffusion Policy zarr replay buffer, validated; raises DataError naming the store
     and the key.
 
-    Float32 `observations` and `next_observations` (obs_keys flattened per step and concatenated), `actions` (in
-    [−1, 1], rescaled if the store's are not), `rewards` (0), `masks` (1) and `terminals` (1 at each episode's last
-    transition), episodes in store order.
+    Float32 `observations` and `next_observations` (obs_keys flattened per step and concatenated; rescaled to
+    [−1, 1] per dimension when any lies outside, see `rescale`, unless rescale_observations is False), `actions`
+    (in [−1, 1], rescaled if the store's are not), `rewards` (0), `masks` (1) and `terminals` (1 at each episode's
+    last transition), episodes in store order.
     """
     check = Checker(Path(path), _remedy(obs_keys))
     if not obs_keys:
@@ -142,19 +182,9 @@ def load_zarr_replay(path: str | os.PathLike, obs_keys: tuple[str, ...] = DEFAUL
     actions, _, _ = _actions(check, root)
     steps = len(actions)
     ends = _episode_ends(check, root, steps)
-    parts = []
-    for key in obs_keys:
-        values = _read(check, root, f"data/{key}")
-        flat = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
-        if flat.shape[1] > MAX_OBS_WIDTH:
-            raise check.error(
-                f"has shape {values.shape}: {flat.shape[1]} numbers per step, an image? sscp reads low-dim keys only "
-                "(choose them with obs_keys)",
-                f"data/{key}",
-            )
-        parts.append(check.floats(flat, f"data/{key}", 2))
-    check.same_length({f"data/{k}": p for k, p in zip(obs_keys, parts, strict=True)}, steps, "data/action")
-    obs = np.concatenate(parts, axis=1)
+    obs = _observations(check, root, obs_keys, steps)
+    if rescale_observations:
+        obs = rescale(obs)[0]
     last = np.zeros(steps, bool)
     last[ends - 1] = True  # a step whose successor is another episode's first: no transition
     keep = ~last
