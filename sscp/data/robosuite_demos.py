@@ -121,25 +121,27 @@ def make(name: str, folder: str | os.PathLike, episodes: int | None = None, seed
     import sscp.sims  # noqa: F401  (registers the ids)
 
     env = gymnasium.make(DATASETS[name])
+    task = env.unwrapped.task
     kept: list[Demo] = []
     tries: dict[str, list[bool]] = {}
     start = time.perf_counter()
-    with tqdm(total=count, desc=name, unit="episode", mininterval=bar_interval()) as bar:
-        while len(kept) < count:
-            attempts = sum(len(t) for t in tries.values())
-            if attempts >= MAX_ATTEMPTS * count:
-                raise DataError(
-                    f"{name}: the demonstrator succeeded in only {len(kept)} of {attempts} episodes; "
-                    "run `sscp data make` again with another --seed"
-                )
-            rng = np.random.default_rng([seed, attempts])
-            demo = _play(env, rng, int(rng.integers(2**31)))
-            tries.setdefault(demo.mode, []).append(demo.success)
-            if demo.success:
-                kept.append(demo)
-                bar.update()
-    task = env.unwrapped.task
-    env.close()
+    try:
+        with tqdm(total=count, desc=name, unit="episode", mininterval=bar_interval()) as bar:
+            while len(kept) < count:
+                attempts = sum(len(t) for t in tries.values())
+                if attempts >= MAX_ATTEMPTS * count:
+                    raise DataError(
+                        f"{name}: the demonstrator succeeded in only {len(kept)} of {attempts} episodes; "
+                        "run `sscp data make` again with another --seed"
+                    )
+                rng = np.random.default_rng([seed, attempts])
+                demo = _play(env, rng, int(rng.integers(2**31)))
+                tries.setdefault(demo.mode, []).append(demo.success)
+                if demo.success:
+                    kept.append(demo)
+                    bar.update()
+    finally:
+        env.close()
     summary = _summary(tries, kept, time.perf_counter() - start)
     path = Path(folder) / f"{name}.hdf5"
     _write(path, task, kept, summary)
