@@ -125,3 +125,15 @@ def test_too_many_failures_raise_data_error(robosuite_env, tmp_path, monkeypatch
     with pytest.raises(DataError, match="succeeded in only 0 of 3"):
         robosuite_demos.make("lift-demos-v0", tmp_path, episodes=1)
     assert not list(tmp_path.iterdir())
+
+
+def test_workers_make_the_same_file(robosuite_env, tmp_path):
+    from sscp.data import robosuite_demos
+
+    (serial,) = robosuite_demos.make("lift-demos-v0", tmp_path / "serial", episodes=3, seed=4)
+    (parallel,) = robosuite_demos.make("lift-demos-v0", tmp_path / "parallel", episodes=3, seed=4, workers=2)
+    with h5py.File(serial, "r") as a, h5py.File(parallel, "r") as b:
+        assert sorted(a["data"]) == sorted(b["data"]) == ["demo_0", "demo_1", "demo_2"]
+        for demo in a["data"]:
+            np.testing.assert_array_equal(a[f"data/{demo}/actions"][...], b[f"data/{demo}/actions"][...])
+            assert a[f"data/{demo}"].attrs["sscp_seed"] == b[f"data/{demo}"].attrs["sscp_seed"]

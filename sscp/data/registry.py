@@ -351,7 +351,7 @@ def make_command(
             raise ConfigError(f"{flags} apply only to the locomotion datasets ({', '.join(locomotion.DATASETS)})")
         if name in sim_data.DATASETS:
             _refuse_overwrite([sim_data.path_of(name, folder)], overwrite)
-            paths = tuple(sim_data.make(name, folder, episodes=episodes, seed=seed))
+            paths = tuple(sim_data.make(name, folder, episodes=episodes, seed=seed, workers=workers))
         elif name in demos.FAMILIES or name in demos.DATASETS:
             _refuse_overwrite([folder / f"{n}.npz" for n in demos.task_names(name)], overwrite)
             paths = tuple(demos.make(name, folder, episodes=episodes, seed=seed))

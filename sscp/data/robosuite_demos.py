@@ -4,7 +4,9 @@ HDF5 files (`sscp data make lift-demos-v0` and so on; extra `robomimic`).
 Each episode resets its env (sscp.sims.robosuite_env) with a seed drawn from (seed, attempt), draws one of the
 task's two strategies and its timing (sscp.data.robosuite_scripts), and plays the script until the env reports
 success (the episode ends there, as Robomimic's rollouts do) or the horizon. Failed episodes are dropped and counted;
-attempts go on until `episodes` successes, up to MAX_ATTEMPTS times as many attempts.
+attempts go on until `episodes` successes, up to MAX_ATTEMPTS times as many attempts. With `workers` > 1, attempts
+run in that many processes, each with its own env; the first `episodes` successes in attempt order are kept, so the
+file is the same whatever the number of workers.
 
 The file has Robomimic's layout: `data/demo_<i>/{obs/<key>, next_obs/<key>, actions, rewards, dones, states}` with
 `num_samples` per demo, and `data` attributes `total` and `env_args` (the env's name, robosuite's type and the
@@ -13,9 +15,12 @@ Rewards are robosuite's sparse reward (1 at the success that ends each demo) and
 step. Each demo's strategy is its attribute `sscp_mode`.
 """
 
+import itertools
 import json
+import multiprocessing as mp
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,39 +114,69 @@ def _write(path: Path, task: str, kept: list[Demo], summary: dict) -> None:
         data.attrs["sscp_demonstrator"] = json.dumps(summary)
 
 
-def make(name: str, folder: str | os.PathLike, episodes: int | None = None, seed: int = 0) -> list[Path]:
+_worker_env: dict = {}
+"""A worker process's env and seed, set once by _start_worker."""
+
+
+def _start_worker(name: str, seed: int) -> None:
+    import sscp.sims  # noqa: F401  (registers the ids)
+
+    _worker_env.update(env=gymnasium.make(DATASETS[name]), seed=seed)
+
+
+def _attempt(index: int) -> Demo:
+    """Returns attempt `index` of the worker's dataset: its mode, timing and reset seed drawn from (seed, index)."""
+    rng = np.random.default_rng([_worker_env["seed"], index])
+    return _play(_worker_env["env"], rng, int(rng.integers(2**31)))
+
+
+def _attempts(name: str, seed: int, limit: int, workers: int) -> Iterator[Demo]:
+    """Yields attempts 0, 1, ... (at most `limit`) in order, played here or in `workers` processes (spawned: the
+    caller may hold a JAX runtime, which forking would copy)."""
+    if workers <= 1:
+        _start_worker(name, seed)
+        try:
+            yield from map(_attempt, range(limit))
+        finally:
+            _worker_env.pop("env").close()
+        return
+    with mp.get_context("spawn").Pool(workers, _start_worker, (name, seed)) as pool:
+        yield from pool.imap(_attempt, range(limit))
+
+
+def make(
+    name: str, folder: str | os.PathLike, episodes: int | None = None, seed: int = 0, workers: int = 0
+) -> list[Path]:
     """Returns [the file written] after writing `folder / f"{name}.hdf5"`: `episodes` (default DEFAULT_EPISODES)
     successful scripted episodes of dataset `name`'s task; prints the demonstrator's success rate, each mode's share
-    and success, the mean length and the time per episode. Raises DataError when too few attempts succeed."""
+    and success, the mean length and the time per episode. Raises DataError when too few attempts succeed. `workers`
+    > 1 plays attempts in that many processes (the same file)."""
     if name not in DATASETS:
         raise ConfigError(f"unknown robosuite demonstration dataset {name!r}; valid: {', '.join(DATASETS)}")
     count = DEFAULT_EPISODES if episodes is None else episodes
     if count < 1:
         raise ConfigError(f"{name}: --episodes must be at least 1, got {count}")
-    import sscp.sims  # noqa: F401  (registers the ids)
+    from sscp import sims
 
-    env = gymnasium.make(DATASETS[name])
-    task = env.unwrapped.task
+    task = {env_id: task for task, env_id in sims.ROBOSUITE_TASKS.items()}[DATASETS[name]]
     kept: list[Demo] = []
     tries: dict[str, list[bool]] = {}
     start = time.perf_counter()
-    try:
-        with tqdm(total=count, desc=name, unit="episode", mininterval=bar_interval()) as bar:
-            while len(kept) < count:
-                attempts = sum(len(t) for t in tries.values())
-                if attempts >= MAX_ATTEMPTS * count:
-                    raise DataError(
-                        f"{name}: the demonstrator succeeded in only {len(kept)} of {attempts} episodes; "
-                        "run `sscp data make` again with another --seed"
-                    )
-                rng = np.random.default_rng([seed, attempts])
-                demo = _play(env, rng, int(rng.integers(2**31)))
-                tries.setdefault(demo.mode, []).append(demo.success)
-                if demo.success:
-                    kept.append(demo)
-                    bar.update()
-    finally:
-        env.close()
+    attempts = _attempts(name, seed, MAX_ATTEMPTS * count, workers)
+    with tqdm(total=count, desc=name, unit="episode", mininterval=bar_interval()) as bar:
+        for demo in itertools.islice(attempts, MAX_ATTEMPTS * count):
+            tries.setdefault(demo.mode, []).append(demo.success)
+            if demo.success:
+                kept.append(demo)
+                bar.update()
+                if len(kept) == count:
+                    break
+    attempts.close()  # ends the workers
+    if len(kept) < count:
+        raise DataError(
+            f"{name}: the demonstrator succeeded in only {len(kept)} of {MAX_ATTEMPTS * count} episodes; "
+            "run `sscp data make` again with another --seed"
+        )
     summary = _summary(tries, kept, time.perf_counter() - start)
     path = Path(folder) / f"{name}.hdf5"
     _write(path, task, kept, summary)

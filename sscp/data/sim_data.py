@@ -21,6 +21,7 @@ import numpy as np
 
 from sscp import sims
 from sscp.envs import env_name as env_name_with_kwargs
+from sscp.errors import ConfigError
 
 DATASETS: dict[str, tuple[str, str, str]] = {
     "lift-demos-v0": ("sscp/Lift-v0", ".hdf5", "robosuite_demos"),
@@ -39,12 +40,17 @@ def path_of(name: str, folder: Path) -> Path:
     return folder / f"{name}{DATASETS[name][1]}"
 
 
-def make(name: str, folder: Path, episodes: int | None = None, seed: int = 0) -> list[Path]:
+def make(name: str, folder: Path, episodes: int | None = None, seed: int = 0, workers: int | None = None) -> list[Path]:
     """Returns the paths written after making dataset `name` with its demonstrator (which prints its success rate and
-    the share of each mode); a ConfigError names the extra to install when the simulator is missing."""
+    the share of each mode); a ConfigError names the extra to install when the simulator is missing. `workers` plays
+    the robosuite demonstrators' episodes in that many processes (the same file); Push-T's planner runs in one."""
     module_name = DATASETS[name][2]
     sims.require(_MODULE_NEEDS[module_name], name)
     module = importlib.import_module(f"sscp.data.{module_name}")
+    if module_name == "robosuite_demos":
+        return module.make(name, folder, episodes=episodes, seed=seed, workers=workers or 0)
+    if workers not in (None, 0, 1):
+        raise ConfigError(f"--workers applies to the robosuite demonstrations, not to {name} (one process)")
     return module.make(name, folder, episodes=episodes, seed=seed)
 
 
