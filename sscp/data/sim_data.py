@@ -43,12 +43,14 @@ def path_of(name: str, folder: Path) -> Path:
 def make(name: str, folder: Path, episodes: int | None = None, seed: int = 0, workers: int | None = None) -> list[Path]:
     """Returns the paths written after making dataset `name` with its demonstrator (which prints its success rate and
     the share of each mode); a ConfigError names the extra to install when the simulator is missing. `workers` plays
-    the robosuite demonstrators' episodes in that many processes (the same file); Push-T's planner runs in one."""
+    the robosuite demonstrators' episodes in that many processes (default: every core; the same file for any
+    number); Push-T's planner runs in one."""
     module_name = DATASETS[name][2]
     sims.require(_MODULE_NEEDS[module_name], name)
     module = importlib.import_module(f"sscp.data.{module_name}")
     if module_name == "robosuite_demos":
-        return module.make(name, folder, episodes=episodes, seed=seed, workers=workers or 0)
+        cores = os.cpu_count() or 1  # like the OGBench datasets: every core unless told (the same file either way)
+        return module.make(name, folder, episodes=episodes, seed=seed, workers=cores if workers is None else workers)
     if workers not in (None, 0, 1):
         raise ConfigError(f"--workers applies to the robosuite demonstrations, not to {name} (one process)")
     return module.make(name, folder, episodes=episodes, seed=seed)
