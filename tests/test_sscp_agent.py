@@ -362,3 +362,21 @@ def test_decayed_exploration_noise_follows_the_update_count_and_then_stays():
     np.testing.assert_allclose(stds, [0.4, 0.3, 0.2, 0.1, 0.1], atol=1e-6)
     with pytest.raises(ConfigError, match="exploration-noise-decay must be >= 0"):
         dataclasses.replace(TINY, exploration_noise_decay=-1)
+
+
+def test_q_action_one_step_scores_the_acting_action_and_leaves_the_rest(agent_and_batch):
+    """q_action="one_step": the Q term scores clip(z + h(s, z, 0, 1)) (the action the policy acts with), the flow and
+    completion losses stay those of the paper's "completed" (the same draws), and the actor gets the Q gradient."""
+    agent, batch = agent_and_batch
+    one_step = agent.replace(config=dataclasses.replace(agent.config, q_action="one_step"))
+    key = jax.random.PRNGKey(7)
+    paper, variant = agent.total_loss(batch, agent.params, key)[1], one_step.total_loss(batch, agent.params, key)[1]
+    _, _, z = one_step._draws(batch, key)
+    action = flow.one_step_sample(one_step.field(agent.params["actor"]), batch["observations"], z)
+    q = one_step.critic_def.apply(agent.params["critic"], batch["observations"], action).mean(axis=0)
+    np.testing.assert_allclose(float(variant["q_loss"]), float(-q.mean() / jnp.abs(q).mean()), rtol=1e-5)
+    assert abs(float(variant["q_loss"]) - float(paper["q_loss"])) > 1e-4
+    for name in ("flow_loss", "completion_loss", "critic_loss", "one_step_mse"):
+        np.testing.assert_allclose(float(variant[name]), float(paper[name]), rtol=1e-6)
+    norms = grad_norms(lambda p: one_step.total_loss(batch, p, key)[1]["q_loss"], agent.params)
+    assert norms["actor"] > 0 and norms["critic"] == 0

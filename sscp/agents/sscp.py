@@ -64,6 +64,10 @@ class SSCPConfig(PresetConfig):
     """α₁: weight of the flow-matching loss."""
     alpha_completion: float = 1.0
     """α₂: weight of the completion loss; the paper tunes it per task (D4RL values 0.05-0.75)."""
+    q_action: Literal["completed", "one_step"] = "completed"
+    """The action the actor's Q term scores: "completed" (the paper's), the completed action â_τ from the sampled
+    path point x_τ at a random τ; "one_step", the one-step action clip(z + h(s, z, 0, 1)) from fresh noise z, the
+    action the policy acts with (one more actor pass per update; a variant, not the paper's)."""
     normalize_q_loss: bool = True
     """Scale the actor's Q term by stopgrad(1 / mean|Q|), as the authors' code does."""
     critic_tau: float = 0.005
@@ -196,10 +200,13 @@ class SSCPAgent(Agent, flax.struct.PyTreeNode):
         field = self.field(params["actor"])
         velocity, completion = flow.flow_and_completion(field, obs, x_tau, tau)
         completed = flow.complete(x_tau, tau, completion)
-        q_pi = self.critic_def.apply(jax.lax.stop_gradient(params["critic"]), obs, jnp.clip(completed, -1.0, 1.0))
+        one_step = None
+        if self.config.q_action == "one_step" or self.config.log_one_step_mse:
+            one_step = flow.one_step_sample(field, obs, z_diag)  # clipped to [-1, 1]
+        scored = one_step if self.config.q_action == "one_step" else jnp.clip(completed, -1.0, 1.0)
+        q_pi = self.critic_def.apply(jax.lax.stop_gradient(params["critic"]), obs, scored)
         actor_loss, actor_info = self.policy_loss(actions, z, velocity, completed, q_pi)
         if self.config.log_one_step_mse:  # diagnostic: the online actor's one-step action vs the dataset action
-            one_step = flow.one_step_sample(field, obs, z_diag)
             actor_info["one_step_mse"] = jnp.mean((jax.lax.stop_gradient(one_step) - actions) ** 2)
         return critic_loss + actor_loss, {**info, **actor_info}
 
