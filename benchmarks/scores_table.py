@@ -2,6 +2,7 @@
 folders.
 
     python benchmarks/scores_table.py RUNS [--step N] [--agents A B ...] [--json OUT.json] [--ci]
+    python benchmarks/scores_table.py SWEEP_FOLDER [--step N] [--json OUT.json] [--ci]   # `sscp sweep --out` folder
     python benchmarks/scores_table.py TABLES.json [--ci] [--key KEY]    # render tables written earlier by --json
 
 RUNS holds one run folder per (label, family), `RUNS/<label>/<family>/eval.csv`, each with every task x seed of that
@@ -51,13 +52,32 @@ _SSCP_EVAL = re.compile(r"eval_(\d+)\.json$")
 
 def load(runs: str) -> dict[tuple[str, str], str]:
     """Returns {(label, family): run folder} of every run folder under runs that has an eval.csv or an
-    eval_<step>.json."""
+    eval_<step>.json; a sweep folder (`sscp sweep --out`, with its sweep.json) is read with load_sweep."""
+    if os.path.exists(os.path.join(runs, "sweep.json")):
+        return load_sweep(runs)
     out = {}
     for path in sorted(glob.glob(os.path.join(runs, "*", "*", "eval*"))):
         if os.path.basename(path) == "eval.csv" or _SSCP_EVAL.search(path):
             folder = os.path.dirname(path)
             out[(os.path.basename(os.path.dirname(folder)), os.path.basename(folder))] = folder
     return out
+
+
+def load_sweep(sweep: str) -> dict[tuple[str, str], str]:
+    """Returns {(label, dataset): run folder} of a sweep folder's groups, `runs/<agent>/<dataset>/<options>/`: the
+    label is the group's options ("default", "actor_ema=0.005", ...), after its agent where the sweep has several;
+    each dataset (a group's datasets vmapped in one folder, named after the first) is a table of its own."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(sweep, "runs", "*", "*", "*", "eval*"))):
+        if os.path.basename(path) == "eval.csv" or _SSCP_EVAL.search(path):
+            folder = os.path.dirname(path)
+            dataset_folder = os.path.dirname(folder)
+            found.append((os.path.basename(os.path.dirname(dataset_folder)), os.path.basename(dataset_folder), folder))
+    several = len({agent for agent, _, _ in found}) > 1
+    return {
+        (f"{agent} {os.path.basename(folder)}" if several else os.path.basename(folder), dataset): folder
+        for agent, dataset, folder in found
+    }
 
 
 def _eval_csv(folder: str) -> list[dict]:

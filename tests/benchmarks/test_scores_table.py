@@ -139,3 +139,18 @@ def test_tables_nested_under_a_key_and_the_first_files_layout_render(tmp_path, c
     path.write_text(json.dumps({"fam": table}))
     scores_table.main([str(path)])
     assert "| a | 0.30 ± 0.10 | **0.30 ± 0.10** | 77 |" in capsys.readouterr().out
+
+
+def test_a_sweep_folder_gives_a_row_per_group_and_a_table_per_dataset(tmp_path):
+    (tmp_path / "sweep.json").write_text("{}")
+    runs = tmp_path / "runs" / "sscp" / "fam-task2-demos-v0"
+    _eval_csv(runs / "default", [(200, 0, 2, 0, 0.5), (200, 1, 2, 1, 0.7)])
+    _eval_csv(runs / "actor_ema=0.005", [(200, 0, 2, 0, 0.9), (200, 1, 2, 1, 0.8)])
+    tables = scores_table.gather(str(tmp_path))
+    assert list(tables) == ["fam-task2-demos-v0"] and tables["fam-task2-demos-v0"]["step"] == 200
+    rows = tables["fam-task2-demos-v0"]["rows"]
+    assert rows["default"]["tasks"] == {"fam-task2-demos-v0": [0.5, 0.7]}
+    assert rows["actor_ema=0.005"]["tasks"] == {"fam-task2-demos-v0": [0.9, 0.8]}
+    _eval_csv(tmp_path / "runs" / "fql" / "fam-task2-demos-v0" / "default", [(200, 0, 2, 0, 0.1), (200, 1, 2, 1, 0.2)])
+    assert sorted(scores_table.gather(str(tmp_path))["fam-task2-demos-v0"]["rows"]) == [
+        "fql default", "sscp actor_ema=0.005", "sscp default"]  # fmt: skip
