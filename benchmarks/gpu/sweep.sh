@@ -12,8 +12,8 @@
 # results.csv when it finished, NAME-scores.json/.md (benchmarks/scores_table.py on the sweep: success with 95 %
 # intervals at the last step every group evaluated), and the sweep folder without checkpoints as
 # $OUT/NAME-sweep.tar.gz. A sweep that was ended early resumes from its checkpoints when PHASE=start runs again
-# with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished group (`sscp eval`, EVAL_EPISODES episodes, all groups
-# at once, for at most EVAL_S seconds; eval_<step>.json beside each run, in the archive), unless EVAL_S=0.
+# with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished group
+# (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside each run, in the archive), unless EVAL_S=0.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 SPEC=${SPEC:?set SPEC, a sweep spec}
