@@ -13,7 +13,8 @@
 # intervals at the last step every group evaluated), and the sweep folder without checkpoints as
 # $OUT/NAME-sweep.tar.gz. A sweep that was ended early resumes from its checkpoints when PHASE=start runs again
 # with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished group
-# (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside each run, in the archive), unless EVAL_S=0.
+# (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside each
+# run, in the archive), unless EVAL_S=0.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 SPEC=${SPEC:?set SPEC, a sweep spec}
