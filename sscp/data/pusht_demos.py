@@ -22,14 +22,14 @@ import numpy as np
 from tqdm import tqdm
 
 from sscp.atomic import fsync_directory
-from sscp.data import pusht_planner
+from sscp.data import pusht_planner, sim_data
 from sscp.data.generate import bar_interval
 from sscp.data.pusht_planner import SIDES, Pace, PushSim
 from sscp.errors import ConfigError, DataError
 from sscp.sims.pusht_env import ARENA, MAX_EPISODE_STEPS
 
-DATASETS = {"pusht-demos-v0": "sscp/PushT-v0"}
-"""Demonstration dataset name -> the env that evaluates it."""
+DATASETS = {name: env_id for name, (env_id, _, module) in sim_data.DATASETS.items() if module == "pusht_demos"}
+"""Demonstration dataset name -> the env that evaluates it (sim_data.DATASETS holds the names)."""
 DEFAULT_EPISODES = 200
 """Diffusion Policy's Push-T set has 206 human demonstrations."""
 MAX_ATTEMPTS = 2

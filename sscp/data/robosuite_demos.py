@@ -29,16 +29,13 @@ import numpy as np
 from tqdm import tqdm
 
 from sscp.atomic import replacing
+from sscp.data import sim_data
 from sscp.data.generate import bar_interval
 from sscp.data.robomimic import DEFAULT_OBS_KEYS
 from sscp.errors import ConfigError, DataError
 
-DATASETS = {
-    "lift-demos-v0": "sscp/Lift-v0",
-    "can-demos-v0": "sscp/PickPlaceCan-v0",
-    "square-demos-v0": "sscp/NutAssemblySquare-v0",
-}
-"""Each dataset made here -> the env whose demonstrator makes it."""
+DATASETS = {name: env_id for name, (env_id, _, module) in sim_data.DATASETS.items() if module == "robosuite_demos"}
+"""Each dataset made here -> the env whose demonstrator makes it (sim_data.DATASETS holds the names)."""
 DEFAULT_EPISODES = 200
 MAX_ATTEMPTS = 3
 """Attempts allowed per requested episode before the demonstrator is judged broken."""
