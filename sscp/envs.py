@@ -4,6 +4,7 @@ OGBench environments are heavy (about a second and ~150 MB each to build), so ev
 runs episodes through them in waves rather than building one env per episode.
 """
 
+import contextlib
 import functools
 import json
 import multiprocessing as mp
@@ -13,6 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from sscp.errors import ConfigError
+
+
+@contextlib.contextmanager
+def global_seed(seed: int):
+    """Seeds NumPy's global generator with `seed` for the block and puts its state back afterwards, for envs that draw
+    from it (OGBench's mazes, robosuite 1.5.1): their draws then depend on the seed alone, and nothing else in the
+    process sees a change."""
+    saved = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
 
 
 def env_name(env_id: str, make_kwargs: dict) -> str:
@@ -149,14 +163,10 @@ class _Slots:
             if slot in self.envs:
                 self.envs[slot][1].close()
             self.envs[slot] = (name, make_env(name))
-        # OGBench's maze envs draw their start and goal noise from NumPy's global RNG: seed it with the episode seed
-        # (and put it back afterwards), so an episode's start does not depend on what ran before in this process.
-        saved = np.random.get_state()
-        np.random.seed(seed % 2**32)
-        try:
+        # OGBench's maze envs draw their start and goal noise from NumPy's global RNG: seed it with the episode seed,
+        # so an episode's start does not depend on what ran before in this process.
+        with global_seed(seed):
             obs, info = self.envs[slot][1].reset(seed=seed, options=options)
-        finally:
-            np.random.set_state(saved)
         return np.asarray(obs, np.float32), info
 
     def reset(self, jobs: list[tuple[int, str, int]]) -> list[np.ndarray]:

@@ -12,11 +12,10 @@ Every random draw of a reset (object placement, the arm's initial joint noise) c
 (robosuite 1.5.2) or NumPy's global one (1.5.1, which the `robomimic` extra installs: 1.5.2 pins a mink that needs
 NumPy < 2), which `reset(seed=...)` reseeds (the global one only for the reset, then put back), so a seed fixes the
 episode's start. The model is built once, with its own draws (Lift's cube size) from seed 0, so it is the same in
-every process; Robomimic's hard resets rebuild it, and draw the
-cube's size anew, at every episode. robosuite is imported here only, when an env is made.
+every process; Robomimic's hard resets rebuild it, and draw the cube's size anew, at every episode. robosuite is
+imported here only, when an env is made.
 """
 
-import contextlib
 import inspect
 
 import gymnasium
@@ -25,6 +24,7 @@ import robosuite
 from robosuite.controllers import load_composite_controller_config
 from robosuite.environments.manipulation.lift import Lift
 
+from sscp.envs import global_seed
 from sscp.errors import ConfigError
 
 TASKS = ("Lift", "PickPlaceCan", "NutAssemblySquare")
@@ -34,24 +34,10 @@ OBS_KEYS = ("object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"
 """Robomimic's low-dim observation keys, in the order of the reader's `sscp.data.robomimic.DEFAULT_OBS_KEYS` (the
 data layer sits above this one, so the tuple is repeated here, and a test checks that the two agree)."""
 ROBOMIMIC_ENV_TYPE = 1
+"""Robomimic's code for robosuite environments in a file's env_args (EnvType.ROBOSUITE_TYPE)."""
 OWN_GENERATOR = "seed" in inspect.signature(Lift.__init__).parameters
 """Whether this robosuite draws from a generator of its own (1.5.2), seeded by its `seed` argument, rather than from
 NumPy's global one (1.5.1)."""
-
-
-@contextlib.contextmanager
-def _global_seed(seed: int):
-    """Seeds NumPy's global generator for the block and puts its state back afterwards, so robosuite 1.5.1's draws
-    depend on the seed alone and nothing else in the process sees a change."""
-    saved = np.random.get_state()
-    np.random.seed(seed % 2**32)
-    try:
-        yield
-    finally:
-        np.random.set_state(saved)
-
-
-"""Robomimic's code for robosuite environments in a file's env_args (EnvType.ROBOSUITE_TYPE)."""
 _POSES = ("pos", "quat", "to_robot0_eef_pos", "to_robot0_eef_quat")
 OBJECT_KEYS = {
     "Lift": ("cube_pos", "cube_quat", "gripper_to_cube_pos"),
@@ -109,7 +95,7 @@ class RobosuiteEnv(gymnasium.Env):
         if horizon < 1:
             raise ConfigError(f"RobosuiteEnv({task}): horizon is {horizon}; give a positive number of steps")
         self.task, self.horizon, self.render_mode = task, horizon, render_mode
-        with _global_seed(0):  # 1.5.1 draws the model's sizes from the global generator
+        with global_seed(0):  # 1.5.1 draws the model's sizes from the global generator
             self.robosuite_env = robosuite.make(task, horizon=horizon, **env_kwargs(task))
         self._raw: dict[str, np.ndarray] = {}
         self._steps = 0
@@ -125,7 +111,7 @@ class RobosuiteEnv(gymnasium.Env):
             self.robosuite_env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
             self.robosuite_env.reset()
         else:
-            with _global_seed(seed):
+            with global_seed(seed):
                 self.robosuite_env.reset()
         # robosuite's reset computes the object-to-gripper poses before the gripper pose they need (they come out
         # zero); a second pass reads them from the filled cache, as every step does.
