@@ -32,8 +32,6 @@ DATASETS: dict[str, tuple[str, str, str]] = {
 """Every simulator dataset `sscp data make` makes -> (the env that evaluates it, its file suffix, the module of
 sscp.data that makes it)."""
 
-_MODULE_NEEDS = {"robosuite_demos": "robosuite", "pusht_demos": "gym_pusht"}
-
 
 def path_of(name: str, folder: Path) -> Path:
     """Returns the file (or zarr folder) that dataset `name` (a key of DATASETS) is kept in under `folder`."""
@@ -45,8 +43,8 @@ def make(name: str, folder: Path, episodes: int | None = None, seed: int = 0, wo
     the share of each mode); a ConfigError names the extra to install when the simulator is missing. `workers` plays
     the robosuite demonstrators' episodes in that many processes (default: every core; the same file for any
     number); Push-T's planner runs in one."""
-    module_name = DATASETS[name][2]
-    sims.require(_MODULE_NEEDS[module_name], name)
+    env_id, _, module_name = DATASETS[name]
+    sims.require_for(env_id, name)
     module = importlib.import_module(f"sscp.data.{module_name}")
     if module_name == "robosuite_demos":
         cores = os.cpu_count() or 1  # like the OGBench datasets: every core unless told (the same file either way)
@@ -87,8 +85,7 @@ def pusht_env(path: Path) -> tuple[str | None, str | None]:
         return None, f"its shapes {shapes} are not Push-T's (state 5, action 2), the one zarr environment sscp has"
     if not sims.available("gym_pusht"):
         return None, "no gym-pusht to evaluate Push-T in: pip install 'sscp[pusht]'"
-    low, high = zarr_replay.action_bounds(path)
-    obs_low, obs_high = zarr_replay.observation_bounds(path)
+    (low, high), (obs_low, obs_high) = zarr_replay.bounds(path)
     kwargs = {"action_low": [float(x) for x in low], "action_high": [float(x) for x in high]}
     if (obs_low != -1).any() or (obs_high != 1).any():  # the reader rescaled the observations: so does the env
         kwargs |= {"obs_low": [float(x) for x in obs_low], "obs_high": [float(x) for x in obs_high]}

@@ -127,10 +127,17 @@ def observation_bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns the per-dimension (low, high) that load_zarr_replay rescaled the store's observations from (−1 and 1
     where it left them as they are), to rescale an environment's observations the same way."""
+    return bounds(path, obs_keys)[1]
+
+
+def bounds(path: str | os.PathLike, obs_keys: tuple[str, ...] = DEFAULT_OBS_KEYS) -> tuple[tuple, tuple]:
+    """Returns ((action low, high), (observation low, high)) as action_bounds and observation_bounds do, from one
+    reading of the store."""
     check = Checker(Path(path), _remedy(obs_keys))
     root = _open(Path(path), check)
-    _, low, high = rescale(_observations(check, root, obs_keys, len(_read(check, root, "data/action"))))
-    return low, high
+    actions, action_low, action_high = _actions(check, root)
+    _, obs_low, obs_high = rescale(_observations(check, root, obs_keys, len(actions)))
+    return (action_low, action_high), (obs_low, obs_high)
 
 
 def _observations(check: Checker, root, obs_keys: tuple[str, ...], steps: int) -> np.ndarray:

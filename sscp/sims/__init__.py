@@ -38,13 +38,13 @@ def require(module: str, what: str) -> None:
         raise ConfigError(f"{what} needs {module}, which is not installed: pip install 'sscp[{extra}]'")
 
 
-def require_for(env_id: str) -> None:
+def require_for(env_id: str, what: str | None = None) -> None:
     """Raises ConfigError naming the extra to install when `env_id` is one of this package's ids and its simulator
-    is missing; does nothing for other ids."""
+    is missing (`what`, default the id, is what needs it); does nothing for other ids."""
     if env_id in ROBOSUITE_TASKS.values():
-        require("robosuite", env_id)
+        require("robosuite", what or env_id)
     elif env_id == PUSHT_ID:
-        require("gym_pusht", env_id)
+        require("gym_pusht", what or env_id)
 
 
 def register() -> None:
