@@ -5,6 +5,7 @@ by checkpoints, config and result files, and every dataset writer."""
 import contextlib
 import errno
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,32 @@ def replacing(path: str | os.PathLike, hidden: bool = False) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def replacing_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary folder path beside `path` (`.NAME.tmp-PID`, not yet made) for the caller to fill, as
+    `replacing` does for a file. When the block ends without an error, the folder is renamed over `path` (a folder
+    already there is moved aside first, put back if the rename fails, and removed after) and the parent synced; on any
+    error the temporary folder is removed, a folder at `path` is untouched, and the error goes on to the caller."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)
+            raise
+        fsync_directory(path.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, hidden: bool = False) -> None:

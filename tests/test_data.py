@@ -384,6 +384,25 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    from sscp.atomic import replacing_folder
+
+    store = tmp_path / "store.zarr"
+    with replacing_folder(store) as tmp:
+        tmp.mkdir()
+        (tmp / "part").write_text("first")
+    assert (store / "part").read_text() == "first" and os.listdir(tmp_path) == ["store.zarr"]
+    with pytest.raises(KeyboardInterrupt), replacing_folder(store) as tmp:
+        tmp.mkdir()
+        (tmp / "part").write_text("half")
+        raise KeyboardInterrupt
+    assert (store / "part").read_text() == "first" and os.listdir(tmp_path) == ["store.zarr"]
+    with replacing_folder(store) as tmp:
+        tmp.mkdir()
+        (tmp / "other").write_text("second")
+    assert os.listdir(store) == ["other"] and os.listdir(tmp_path) == ["store.zarr"]
+
+
 def test_saved_file_round_trips(tmp_path):
     path = tmp_path / "nested" / "data.npz"
     save_npz_atomic(path, _valid_arrays())

@@ -13,12 +13,11 @@ import functools
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from sscp import envs
+from sscp import atomic, envs
 from sscp.data.checks import Checker
 from sscp.data.formats import episodes
 from sscp.errors import ConfigError, DataError
@@ -209,27 +208,24 @@ def save_minari(
     buffers = _episode_buffers(dataset, EpisodeBuffer)
     spec = _env_spec(env_name, gymnasium)
     box = gymnasium.spaces.Box
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     try:
-        (tmp / "data").mkdir(parents=True)
-        storage = MinariStorage.new(
-            tmp / "data",
-            observation_space=box(-np.inf, np.inf, (obs_dim,), np.float32),
-            action_space=box(-1.0, 1.0, (dataset["actions"].shape[1],), np.float32),
-            env_spec=spec,
-            data_format="hdf5",
-        )
-        metadata = {"dataset_id": dataset_id, "minari_version": minari_version, "algorithm_name": "sscp data export"}
-        if ref_scores is not None:
-            metadata |= {"ref_min_score": ref_scores[0], "ref_max_score": ref_scores[1]}
-        storage.update_metadata(metadata)
-        storage.update_episodes(buffers)
-        os.replace(tmp, folder)
-    except BaseException as error:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise DataError(f"{folder}: could not write the dataset ({error.strerror or error})") from None
-        raise
+        with atomic.replacing_folder(folder) as tmp:
+            (tmp / "data").mkdir(parents=True)
+            storage = MinariStorage.new(
+                tmp / "data",
+                observation_space=box(-np.inf, np.inf, (obs_dim,), np.float32),
+                action_space=box(-1.0, 1.0, (dataset["actions"].shape[1],), np.float32),
+                env_spec=spec,
+                data_format="hdf5",
+            )
+            metadata = {"dataset_id": dataset_id, "minari_version": minari_version}
+            metadata["algorithm_name"] = "sscp data export"
+            if ref_scores is not None:
+                metadata |= {"ref_min_score": ref_scores[0], "ref_max_score": ref_scores[1]}
+            storage.update_metadata(metadata)
+            storage.update_episodes(buffers)
+    except OSError as error:
+        raise DataError(f"{folder}: could not write the dataset ({error.strerror or error})") from None
     return folder
 
 

@@ -14,14 +14,12 @@ Episodes that reach 95 % coverage are kept, the others are dropped and counted; 
 group attribute `modes`).
 """
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from sscp.atomic import fsync_directory
+from sscp.atomic import replacing_folder
 from sscp.data import pusht_planner, sim_data
 from sscp.data.generate import bar_interval
 from sscp.data.pusht_planner import SIDES, Pace, PushSim
@@ -82,10 +80,7 @@ def write_store(path: Path, episodes: list[dict], modes: list[int]) -> Path:
         raise DataError(f"{path}: no episodes to write")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with replacing_folder(path) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
         root.attrs["modes"] = list(MODES)
         for key in ("state", "action"):
@@ -94,18 +89,6 @@ def write_store(path: Path, episodes: list[dict], modes: list[int]) -> Path:
         ends = np.cumsum([len(e["action"]) for e in episodes]).astype(np.int64)
         root.create_array("meta/episode_ends", data=ends, chunks=(len(ends),))
         root.create_array("meta/episode_mode", data=np.asarray(modes, np.int8), chunks=(len(ends),))
-        if path.exists():
-            os.replace(path, old)
-        try:
-            os.replace(tmp, path)
-        except OSError:
-            if old.exists():  # put the previous store back
-                os.replace(old, path)
-            raise
-        fsync_directory(path.parent)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return path
 
 
