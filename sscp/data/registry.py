@@ -370,9 +370,9 @@ def _print_made(name: str, paths: tuple[Path, ...], seconds: float) -> None:
     total_steps = 0
     for path in paths:
         if name in sim_data.DATASETS:
-            num_episodes, transitions = sim_data.episode_count(path)
-            print(f"{path}: {num_episodes} episodes, {transitions} transitions")
-            total_steps += transitions + num_episodes
+            num_episodes, steps = sim_data.episode_count(path)
+            print(f"{path}: {num_episodes} episodes, {steps} steps")
+            total_steps += steps
             continue
         with np.load(path) as archive:
             terminals = archive["terminals"]

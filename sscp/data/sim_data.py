@@ -17,8 +17,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from sscp import sims
 from sscp.envs import env_name as env_name_with_kwargs
 from sscp.errors import ConfigError
@@ -93,9 +91,15 @@ def pusht_env(path: Path) -> tuple[str | None, str | None]:
 
 
 def episode_count(path: Path) -> tuple[int, int]:
-    """Returns (episodes, transitions) of a simulator dataset's file, as its reader loads it."""
-    from sscp.data import robomimic, zarr_replay
+    """Returns (episodes, env steps) that a simulator dataset's file holds, read from its episode index (a zarr
+    store's `meta/episode_ends`, a Robomimic file's per-demo `actions`) without loading the data."""
+    if os.fspath(path).endswith(".zarr"):
+        import zarr
 
-    is_zarr = os.fspath(path).endswith(".zarr")
-    data = zarr_replay.load_zarr_replay(path) if is_zarr else robomimic.load_robomimic_hdf5(path)
-    return int(np.count_nonzero(data["terminals"])), len(data["terminals"])
+        ends = zarr.open_group(str(path), mode="r")["meta/episode_ends"][...]
+        return len(ends), int(ends[-1])
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        lengths = [len(demo["actions"]) for demo in file["data"].values()]
+    return len(lengths), sum(lengths)
