@@ -15,7 +15,7 @@ Rewards are robosuite's sparse reward (1 at the success that ends each demo) and
 step. Each demo's strategy is its attribute `sscp_mode`.
 """
 
-import itertools
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -159,16 +159,15 @@ def make(
     kept: list[Demo] = []
     tries: dict[str, list[bool]] = {}
     start = time.perf_counter()
-    attempts = _attempts(name, seed, MAX_ATTEMPTS * count, workers)
-    with tqdm(total=count, desc=name, unit="episode", mininterval=bar_interval()) as bar:
-        for demo in itertools.islice(attempts, MAX_ATTEMPTS * count):
+    attempts = contextlib.closing(_attempts(name, seed, MAX_ATTEMPTS * count, workers))  # closing ends the workers
+    with attempts as played, tqdm(total=count, desc=name, unit="episode", mininterval=bar_interval()) as bar:
+        for demo in played:
             tries.setdefault(demo.mode, []).append(demo.success)
             if demo.success:
                 kept.append(demo)
                 bar.update()
                 if len(kept) == count:
                     break
-    attempts.close()  # ends the workers
     if len(kept) < count:
         raise DataError(
             f"{name}: the demonstrator succeeded in only {len(kept)} of {MAX_ATTEMPTS * count} episodes; "
