@@ -19,6 +19,7 @@ import pytest
 from conftest import EVAL_MAX_STEPS, TASKS, TINY_AGENT, checkpoint_steps, killable, tiny_agent_args
 
 from sscp import checkpoint
+from sscp.agents.base import domain_key
 from sscp.agents.sscp import SSCPConfig
 from sscp.errors import CheckpointError, ConfigError, DivergenceError
 from sscp.runlog import CSVLogger, read_csv
@@ -527,16 +528,21 @@ def test_resuming_with_more_steps_records_the_new_options(trained_run, tmp_path)
 
 
 def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(capsys, tiny_config, tmp_path):
-    """--agent.preset auto: the paper's α₂ per D4RL locomotion dataset, found from D4RL's and sscp's spellings;
-    options given explicitly win; datasets with different presets cannot share a process; an unknown dataset keeps
-    the paper's defaults and the run says so."""
+    """--agent.preset auto: the paper's α₂ per D4RL locomotion dataset, found from D4RL's and sscp's spellings, and the
+    values swept here per OGBench domain (any task or file of it); options given explicitly win; datasets with
+    different presets cannot share a process; an unknown dataset keeps the paper's defaults and the run says so."""
     auto = SSCPConfig(preset="auto")
     for name in ("hopper-medium-v2", "/data/hopper_medium-v2.hdf5", "hopper-medium-v5", "hopper-medium-v5.npz"):
         assert auto.with_preset([name]).alpha_completion == 0.05, name
     resolved = auto.with_preset(["walker2d-medium-expert-v5"])
     assert (resolved.preset, resolved.alpha_completion) == ("walker2d-medium-expert", 0.10)
     assert resolved.with_preset(["walker2d-medium-expert-v5"]) == resolved
-    assert resolved.preset_note() == "preset walker2d-medium-expert: alpha_completion 0.1"
+    assert resolved.preset_note() == "preset walker2d-medium-expert: alpha_completion 0.1 (the paper's α₂ for D4RL)"
+    for name in ("cube-single-play-singletask-task4-v0", "/data/scene-play-v0.npz"):  # swept here: the paper's won
+        swept = SSCPConfig(preset="auto", actor_ema=0.005).with_preset([name])
+        assert (swept.preset, swept.alpha_completion, swept.actor_ema) == (domain_key(name), 1.0, 0.0005), name
+        assert "tuned here, not the paper's" in swept.preset_note()
+    assert auto.with_preset(["cube-double-play-singletask-task2-v0"]).preset == "none"  # not swept yet
     kept = SSCPConfig(preset="auto", alpha_completion=0.3).with_preset(["hopper-medium-v2"], {"alpha_completion"})
     assert kept.alpha_completion == 0.3
     assert SSCPConfig().with_preset(["hopper-medium-v2"]).alpha_completion == 1.0  # "none", the default
@@ -556,7 +562,6 @@ def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(caps
 def test_fql_presets_are_its_published_alpha_per_ogbench_domain():
     """FQL's `--agent.preset auto` finds the dataset's OGBench domain (any task, file or version of it) and applies the
     α of FQL's published commands; a domain without one keeps the default α; an explicit α wins."""
-    from sscp.agents.base import domain_key
     from sscp.agents.fql import FQLConfig
 
     assert domain_key("cube-single-play-singletask-task2-v0") == "cube-single"

@@ -64,6 +64,8 @@ class PresetConfig(AgentConfig):
 
     PRESETS: ClassVar[dict[str, dict]] = {}
     """Preset name -> field values; each agent sets its own."""
+    PRESET_SOURCES: ClassVar[dict[str, str]] = {}
+    """Preset name -> where its values come from, printed after them (optional)."""
 
     def check_preset(self) -> None:
         """Raises a ConfigError for a preset name that is not none, auto or one of PRESETS."""
@@ -101,7 +103,8 @@ class PresetConfig(AgentConfig):
         if self.preset == "none":
             return None
         values = ", ".join(f"{k} {getattr(self, k)}" for k in self.PRESETS[self.preset])
-        return f"preset {self.preset}: {values}"
+        source = self.PRESET_SOURCES.get(self.preset)
+        return f"preset {self.preset}: {values}" + (f" ({source})" if source else "")
 
 
 @dataclass(frozen=True)
