@@ -5,6 +5,9 @@ folders.
     python benchmarks/scores_table.py SWEEP_FOLDER [--step N] [--json OUT.json] [--ci]   # `sscp sweep --out` folder
     python benchmarks/scores_table.py TABLES.json [--ci] [--key KEY]    # render tables written earlier by --json
 
+Cells are success rates unless `--metric` names another eval.csv column (`eval/normalized_return` for the locomotion
+datasets, `eval/return`): the table's heading then names it, its cells have one decimal, and its JSON keeps it.
+
 RUNS holds one run folder per (label, family), `RUNS/<label>/<family>/eval.csv`, each with every task x seed of that
 family vmapped (as `benchmarks/gpu/cube_scores.sh` and `bc_scores.sh` make them); a label is an agent name or any
 variant name. Evaluations of the same checkpoint at another number of sampling steps (`sscp eval --sample-steps K`,
@@ -48,6 +51,7 @@ def _task_name(dataset: str) -> str:
 
 
 _SSCP_EVAL = re.compile(r"eval_(\d+)\.json$")
+SUCCESS = "eval/success"  # the default metric; --metric picks another eval.csv column
 
 
 def load(runs: str) -> dict[tuple[str, str], str]:
@@ -82,7 +86,7 @@ def load_sweep(sweep: str) -> dict[tuple[str, str], str]:
 
 def _eval_csv(folder: str) -> list[dict]:
     """Returns the rows of the folder's eval.csv, then one row per run of each eval_<step>.json (in eval.csv's
-    columns: step, task, seed, eval/success)."""
+    columns: step, task, seed and eval/<each number the file holds>)."""
     rows = []
     if os.path.exists(os.path.join(folder, "eval.csv")):
         with open(os.path.join(folder, "eval.csv")) as f:
@@ -91,7 +95,8 @@ def _eval_csv(folder: str) -> list[dict]:
         if match := _SSCP_EVAL.search(path):
             with open(path) as f:
                 rows += [
-                    {"step": match.group(1), "task": r["dataset"], "seed": r["seed"], "eval/success": r["success"]}
+                    {"step": match.group(1), "task": r["dataset"], "seed": r["seed"]}
+                    | {f"eval/{k}": v for k, v in r.items() if k not in ("dataset", "seed")}
                     for r in json.load(f)
                 ]
     return rows
@@ -107,9 +112,10 @@ def updates_per_sec(folder: str) -> float | None:
     return float(np.median(values[1:] if len(values) > 1 else values)) if values else None
 
 
-def gather(runs: str, step: int | None = None, order: list[str] | None = None) -> dict:
-    """Returns {family: {"step": N, "rows": {label: {"tasks": {task: [success per seed]}, "updates_per_sec": v}}}}
-    at the given or the last common step; rows in `order` first, the k=K rows after their own label."""
+def gather(runs: str, step: int | None = None, order: list[str] | None = None, metric: str = SUCCESS) -> dict:
+    """Returns {family: {"step": N, "rows": {label: {"tasks": {task: [metric per seed]}, "updates_per_sec": v}}}}
+    at the given or the last common step; rows in `order` first, the k=K rows after their own label. A metric other
+    than success (eval.csv's column, e.g. eval/normalized_return) is recorded as the table's "metric"."""
     folders = load(runs)
     if not folders:
         raise SystemExit(f"no eval.csv under {runs}/<label>/<family>/")
@@ -134,7 +140,7 @@ def gather(runs: str, step: int | None = None, order: list[str] | None = None) -
                     for k in goals:
                         tasks[k[len("eval/success_") :]].append((int(r["seed"]), float(r[k])))
                 else:
-                    tasks[r["task"]].append((int(r["seed"]), float(r["eval/success"])))
+                    tasks[r["task"]].append((int(r["seed"]), _value(r, metric, folders[(lb, family)])))
             speed = updates_per_sec(folders[(lb, family)])
             rows[lb] = {"tasks": _by_seed(tasks), "updates_per_sec": speed}
             for path in sorted(glob.glob(os.path.join(folders[(lb, family)], f"eval_{at}_steps*.json"))):
@@ -142,10 +148,19 @@ def gather(runs: str, step: int | None = None, order: list[str] | None = None) -
                 extra = defaultdict(list)
                 with open(path) as f:
                     for r in json.load(f):
-                        extra[r["dataset"]].append((int(r["seed"]), float(r["success"])))
+                        extra[r["dataset"]].append((int(r["seed"]), _value(r, metric, path)))
                 rows[f"{lb} k={k}"] = {"tasks": _by_seed(extra), "updates_per_sec": speed}
-        out[family] = {"step": at, "rows": rows}
+        out[family] = {"step": at, "rows": rows} | ({} if metric == SUCCESS else {"metric": metric})
     return out
+
+
+def _value(row: dict, metric: str, where: str) -> float:
+    """Returns the row's metric (an eval.csv column, or the same name without `eval/` in an `sscp eval` JSON)."""
+    value = row.get(metric, row.get(metric.removeprefix("eval/")))
+    if value in (None, ""):
+        names = sorted(k for k in row if k not in ("step", "run", "task", "seed", "env", "dataset"))
+        raise SystemExit(f"error: {where} has no {metric} (it has: {', '.join(names)})")
+    return float(value)
 
 
 def _by_seed(tasks: dict[str, list[tuple[int, float]]]) -> dict[str, list[float]]:
@@ -156,21 +171,26 @@ def _mean(samples: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1)
 
 
-def _cell(per_task: list[list[float]], ci: bool) -> str:
+def _digits(table: dict) -> int:
+    """Decimals of a table's cells: 2 for success rates, 1 for returns and normalised returns (0-100)."""
+    return 2 if table.get("metric", SUCCESS).startswith(SUCCESS) else 1
+
+
+def _cell(per_task: list[list[float]], ci: bool, digits: int = 2) -> str:
     """Returns "mean ± std" over seeds of the per-seed mean over the given tasks, or with ci "mean [low, high]", the
     95 % stratified bootstrap interval of the mean (each task's seeds resampled separately)."""
     per_seed = np.array(per_task).mean(axis=0)
     if not ci:
-        return f"{per_seed.mean():.2f} ± {per_seed.std():.2f}"
+        return f"{per_seed.mean():.{digits}f} ± {per_seed.std():.{digits}f}"
     low, high = stratified_bootstrap_ci([np.asarray(t) for t in per_task], _mean)
-    return f"{np.mean(per_task):.2f} [{low:.2f}, {high:.2f}]"
+    return f"{np.mean(per_task):.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def _iqm_cell(tasks: dict[str, list[float]]) -> str:
+def _iqm_cell(tasks: dict[str, list[float]], digits: int = 2) -> str:
     """Returns "IQM [low, high]" of all tasks x seeds, with the 95 % stratified bootstrap interval."""
     result = aggregate(tasks)
     low, high = result["iqm_ci"]
-    return f"{result['iqm']:.2f} [{low:.2f}, {high:.2f}]"
+    return f"{result['iqm']:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def render(tables: dict, ci: bool = False, iqm: bool = False) -> str:
@@ -183,16 +203,19 @@ def render(tables: dict, ci: bool = False, iqm: bool = False) -> str:
             continue
         tasks = sorted({t for row in table["rows"].values() for t in row["tasks"]}, key=_task_name)
         step = table["step"]  # a number, or a text where rows were evaluated at different steps (said per row)
-        lines.append(f"### {family}, {f'{step:,}' if isinstance(step, int) else step} updates per run\n")
+        digits, metric = _digits(table), f" ({table['metric']})" if "metric" in table else ""
+        lines.append(f"### {family}, {f'{step:,}' if isinstance(step, int) else step} updates per run{metric}\n")
         extra = " IQM |" if iqm else ""
         lines.append(
             "| agent | " + " | ".join(_task_name(t) for t in tasks) + f" | **all** |{extra} updates/s per run |"
         )
         lines.append("|---|" + "---|" * (len(tasks) + 2 + iqm))
         for label, row in table["rows"].items():
-            cells = [_cell([s], ci) if (s := row["tasks"].get(t)) else "–" for t in tasks]
+            cells = [_cell([s], ci, digits) if (s := row["tasks"].get(t)) else "–" for t in tasks]
             present = {t: row["tasks"][t] for t in tasks if t in row["tasks"]}
-            every = f"**{_cell(list(present.values()), ci)}**" + (f" | {_iqm_cell(present)}" if iqm else "")
+            every = f"**{_cell(list(present.values()), ci, digits)}**" + (
+                f" | {_iqm_cell(present, digits)}" if iqm else ""
+            )
             speed = row["updates_per_sec"]
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {every} | {f'{speed:.0f}' if speed else '–'} |")
         lines.append("")
@@ -212,7 +235,7 @@ def render_summary(tables: dict, ci: bool = False) -> str:
             if row is None:
                 cells.append("–")
                 continue
-            cells.append(_cell(list(row["tasks"].values()), ci))
+            cells.append(_cell(list(row["tasks"].values()), ci, _digits(table)))
         step = table["step"]
         step = "–" if step is None else f"{step:,}" if isinstance(step, int) else step
         lines.append(f"| {family} | {step} | " + " | ".join(cells) + " |")
@@ -261,11 +284,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ci", action="store_true", help="cells: mean [95 %% bootstrap interval] instead of ± std")
     parser.add_argument("--iqm", action="store_true", help="add a column: IQM of all tasks x seeds [95 %% interval]")
     parser.add_argument("--key", default=None, help="with a JSON file: the key under which its tables are")
+    parser.add_argument(
+        "--metric", default=SUCCESS, help="with run folders: the eval.csv column to tabulate (eval/normalized_return)"
+    )
     args = parser.parse_args(argv)
     if os.path.isfile(args.runs) and args.runs.endswith(".json"):
         tables = read_tables(args.runs, args.key)
     elif os.path.isdir(args.runs):
-        tables = gather(args.runs, args.step, args.agents)
+        tables = gather(args.runs, args.step, args.agents, args.metric)
     else:
         sys.exit(f"error: {args.runs} is neither a folder of run folders nor a JSON file of tables")
     print(render(tables, args.ci, args.iqm))

@@ -9,12 +9,12 @@
 #
 # The sweep makes its missing datasets first (every core), then trains PARALLEL groups at once on the GPU. Collecting
 # writes $OUT/NAME-progress.txt (each run's last step, updates/s and evaluations), the sweep's results.md and
-# results.csv when it finished, NAME-scores.json/.md (benchmarks/scores_table.py on the sweep: success with 95 %
-# intervals at the last step every group evaluated), and the sweep folder without checkpoints as
-# $OUT/NAME-sweep.tar.gz. A sweep that was ended early resumes from its checkpoints when PHASE=start runs again
-# with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished group
-# (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside each
-# run, in the archive), unless EVAL_S=0.
+# results.csv when it finished, NAME-scores.json/.md (benchmarks/scores_table.py on the sweep: success, or the
+# eval.csv column METRIC, with 95 % intervals at the last step every group evaluated), and the sweep folder without
+# checkpoints as $OUT/NAME-sweep.tar.gz. A sweep that was ended early resumes from its checkpoints when PHASE=start
+# runs again with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished
+# group (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside
+# each run, in the archive), unless EVAL_S=0.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 SPEC=${SPEC:?set SPEC, a sweep spec}
@@ -23,6 +23,7 @@ WAIT_S=${WAIT_S:-560}
 EVAL_S=${EVAL_S:-240}
 EVAL_EPISODES=${EVAL_EPISODES:-50}
 PARALLEL=${PARALLEL:-8}
+METRIC=${METRIC:-eval/success}  # the scores' eval.csv column (eval/normalized_return for locomotion datasets)
 NAME=$(basename "$SPEC" .yaml)
 SWEEP=${SWEEP:-sweeps/$NAME}
 T0=$(date +%s)
@@ -95,7 +96,8 @@ collect() {
   progress | tee "$OUT/$NAME-progress.txt"
   for f in results.md results.csv driver.log; do [ -f "$SWEEP/$f" ] && cp "$SWEEP/$f" "$OUT/$NAME-$f"; done
   # the success tables with intervals, a table per dataset and a row per group (the JSON docs/results.md renders)
-  python3 benchmarks/scores_table.py "$SWEEP" --ci --json "$OUT/$NAME-scores.json" >"$OUT/$NAME-scores.md" 2>&1
+  python3 benchmarks/scores_table.py "$SWEEP" --ci --metric "$METRIC" --json "$OUT/$NAME-scores.json" \
+    >"$OUT/$NAME-scores.md" 2>&1
   tar -czf "$OUT/$NAME-sweep.tar.gz" --exclude=checkpoints -C "$(dirname "$SWEEP")" "$(basename "$SWEEP")"
 }
 

@@ -154,3 +154,32 @@ def test_a_sweep_folder_gives_a_row_per_group_and_a_table_per_dataset(tmp_path):
     _eval_csv(tmp_path / "runs" / "fql" / "fam-task2-demos-v0" / "default", [(200, 0, 2, 0, 0.1), (200, 1, 2, 1, 0.2)])
     assert sorted(scores_table.gather(str(tmp_path))["fam-task2-demos-v0"]["rows"]) == [
         "fql default", "sscp actor_ema=0.005", "sscp default"]  # fmt: skip
+
+
+def test_another_metric_is_tabulated_with_its_name_and_a_missing_one_is_named(tmp_path, capsys):
+    """--metric eval/normalized_return (the locomotion datasets' score): the column read from eval.csv and from an
+    `sscp eval` JSON, one decimal, the metric named in the heading and kept when rendered again from --json."""
+    folder = tmp_path / "sscp" / "hopper-medium-v5"
+    folder.mkdir(parents=True)
+    (folder / "eval.csv").write_text(
+        "step,run,task,seed,env,eval/success,eval/normalized_return\n"
+        "100,0,hopper-medium-v5,0,Hopper-v5,0,50.25\n100,1,hopper-medium-v5,1,Hopper-v5,0,60.25\n"
+    )
+    (folder / "eval_200.json").write_text(
+        json.dumps(
+            [{"dataset": "hopper-medium-v5", "seed": s, "success": 0.0, "normalized_return": 70.0 + s} for s in (0, 1)]
+        )
+    )
+    tables = scores_table.gather(str(tmp_path), metric="eval/normalized_return")
+    assert tables["hopper-medium-v5"]["metric"] == "eval/normalized_return"
+    assert tables["hopper-medium-v5"]["rows"]["sscp"]["tasks"] == {"hopper-medium-v5": [70.0, 71.0]}  # at 200
+    text = scores_table.render(scores_table.gather(str(tmp_path), step=100, metric="eval/normalized_return"))
+    assert "### hopper-medium-v5, 100 updates per run (eval/normalized_return)" in text
+    assert "| sscp | 55.2 ± 5.0 | **55.2 ± 5.0** | – |" in text
+    scores_table.main([str(tmp_path), "--json", str(tmp_path / "t.json"), "--metric", "eval/normalized_return"])
+    capsys.readouterr()
+    scores_table.main([str(tmp_path / "t.json")])  # rendered again from the JSON: the metric and its decimals kept
+    again = capsys.readouterr().out
+    assert "(eval/normalized_return)" in again and "| sscp | 70.5 ± 0.5 |" in again
+    with pytest.raises(SystemExit, match=r"hopper-medium-v5 has no eval/return \(it has: eval/normalized_return"):
+        scores_table.gather(str(tmp_path), step=100, metric="eval/return")
