@@ -17,6 +17,7 @@ set -uo pipefail
 OUT=${OUT:?set OUT}
 BUDGET_S=${BUDGET_S:-575}
 ENVS=${ENVS:-"halfcheetah hopper walker2d"}
+ENV_STEPS_PER_CALL=${ENV_STEPS_PER_CALL:-1}  # the SAC run's --env-steps-per-call (50: ~2x faster on a GPU)
 start=$(date +%s)
 export PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
@@ -34,6 +35,7 @@ for env in $ENVS; do
   echo "$env: making for at most ${left}s"
   timeout "$left" python3 -m sscp.cli data make "$env-medium-v5" --out data --train-steps "$TRAIN_STEPS" \
     --transitions "$TRANSITIONS" --eval-every "$EVAL_EVERY" --eval-episodes "$eval_eps" \
+    --env-steps-per-call "$ENV_STEPS_PER_CALL" \
     >>"$OUT/locomotion-$env.log" 2>&1 &
   pids+=($!)
 done
