@@ -79,7 +79,8 @@ class EvalArgs:
     workers: int = -1
     """Processes stepping envs (-1: one per CPU core, 0: in this process)."""
     slots: int = 0
-    """Envs stepped side by side (0: twice the workers, at least 4); results do not depend on it."""
+    """Envs stepped side by side (0: twice the workers, at least 4, on a CPU; eight per worker, at least 16, on an
+    accelerator); results do not depend on it."""
     eval_max_steps: int | None = None
     """Cap each episode at this many steps (default: the cap the run was trained with, its --eval-max-steps in
     config.json; 0: the environment's own limit)."""
@@ -143,7 +144,7 @@ def cmd_eval(args: list[str]) -> None:
     if a.video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # before MuJoCo is imported: offscreen rendering without a display
     if a.slots < 0:
-        raise ConfigError(f"--slots must be >= 0 (0: twice the workers, at least 4), got {a.slots}")
+        raise ConfigError(f"--slots must be >= 0 (0: set by workers and device), got {a.slots}")
     run_dir = Path(a.run_dir)
     trainer = restore_run(run_dir, a.sample_steps, a.eval_max_steps)
     if a.video and trainer.chunking is not None:

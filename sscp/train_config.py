@@ -79,7 +79,8 @@ class TrainConfig:
     """Processes stepping eval envs; -1 = one per CPU core, 0 = in this process."""
     eval_slots: int = 0
     """Envs stepped side by side in evaluation (each policy call acts for all of them); 0 = twice the workers, at
-    least 4. Results do not depend on it; more slots mean fewer, larger policy calls and more envs to build."""
+    least 4, on a CPU, eight per worker, at least 16, on an accelerator. Results do not depend on it; more slots mean
+    fewer, larger policy calls and more envs to build."""
     eval_max_steps: int | None = None
     """Cap episode length in evaluation, for smoke tests (default: the environment's own limit, 200-1000 steps)."""
     save_every: int = 100_000

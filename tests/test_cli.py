@@ -178,7 +178,7 @@ def test_eval_at_another_number_of_sampling_steps(capsys, trained_run):
     code, _, err = sscp(capsys, "eval", str(trainer.run_dir), "--sample-steps", "0")
     assert code == 2 and err == "sscp: error: --sample-steps must be at least 1, got 0\n"
     code, _, err = sscp(capsys, "eval", str(trainer.run_dir), "--slots", "-1")
-    assert code == 2 and err == "sscp: error: --slots must be >= 0 (0: twice the workers, at least 4), got -1\n"
+    assert code == 2 and err == "sscp: error: --slots must be >= 0 (0: set by workers and device), got -1\n"
 
 
 def test_eval_sample_steps_needs_an_agent_with_a_step_count(capsys, tmp_path, trained_run):

@@ -478,6 +478,16 @@ def test_evaluation_reuses_envs_and_its_results_do_not_depend_on_slots(monkeypat
     assert per_slots[1] == per_slots[3]
 
 
+def test_default_eval_slots_follow_the_device(monkeypatch):
+    """--eval-slots 0: twice the workers (at least 4) on a CPU; eight per worker (at least 16) on an accelerator,
+    where a policy call waits for a device shared with other training processes."""
+    from sscp.train import default_eval_slots
+
+    assert (default_eval_slots(0), default_eval_slots(3), default_eval_slots(16)) == (4, 6, 32)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert (default_eval_slots(0), default_eval_slots(3), default_eval_slots(16)) == (16, 24, 128)
+
+
 def test_stochastic_evaluation_does_not_depend_on_slots(trained_run, monkeypatch):
     """SSCP acts with fresh noise; each slot's noise key comes from (run, episode, step in episode), so a trained
     run's evaluation takes the same actions with 1 env slot (--eval-slots 1) as with 4 (the default follows the CPU
