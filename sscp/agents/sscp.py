@@ -18,6 +18,9 @@ from sscp.agents.common import adam, apply_gradients, global_norm, require_posit
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
 
+SWEPT_DOMAINS = ("cube-single", "scene")
+"""OGBench domains whose settings a sweep here chose (docs/results.md, "SSCP's settings"): the paper's won on both."""
+
 
 def sscp_presets() -> dict[str, dict]:
     """Returns the per-dataset settings that `--agent.preset auto` looks up by dataset name: the paper's α₂ for the
@@ -31,16 +34,14 @@ def sscp_presets() -> dict[str, dict]:
         "walker2d": {"medium": 0.50, "medium-replay": 0.10, "medium-expert": 0.10},
     }
     d4rl = {f"{env}-{data}": {"alpha_completion": a} for env, d in alpha_completion.items() for data, a in d.items()}
-    swept = {domain: {"alpha_completion": 1.0, "actor_ema": 0.0005} for domain in ("cube-single", "scene")}
+    swept = {domain: {"alpha_completion": 1.0, "actor_ema": 0.0005} for domain in SWEPT_DOMAINS}
     return {**d4rl, **swept}
 
 
 def sscp_preset_sources() -> dict[str, str]:
     """Returns where each preset of sscp_presets comes from, printed with the values a run uses."""
-    sources = {name: "the paper's α₂ for D4RL" for name in sscp_presets()}
-    for domain in ("cube-single", "scene"):
-        sources[domain] = "tuned here, not the paper's: a sweep kept the paper's values (docs/results.md)"
-    return sources
+    swept = "tuned here, not the paper's: a sweep kept the paper's values (docs/results.md)"
+    return {name: swept if name in SWEPT_DOMAINS else "the paper's α₂ for D4RL" for name in sscp_presets()}
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class SSCPConfig(PresetConfig):
     preset: str = "none"
     """Per-dataset settings: "none" keeps the defaults below; "auto" looks the datasets' settings up by name (the
     paper's α₂ for the D4RL locomotion datasets, the values swept here per OGBench domain: docs/method.md,
-    "Presets"); or a preset name. Options given on the
-    command line win over the preset; the values used are printed and saved in config.json."""
+    "Presets"); or a preset name. Options given on the command line win over the preset; the values used are printed
+    and saved in config.json."""
 
     lr: float = 3e-4
     """Adam learning rate of the one optimiser on critic + actor loss."""
