@@ -448,9 +448,10 @@ def test_online_resume_after_sigkill_is_exact(tmp_path):
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
     }
-    reference = subprocess.run(_online_command(reference_dir), capture_output=True, text=True, timeout=300, env=env)
-    assert reference.returncode == 0, reference.stdout + reference.stderr
-
+    # The reference run starts beside the run to be killed (2 cores run both in about the time of one); the kill
+    # waits for files, not for a time.
+    with open(tmp_path / "reference.log", "w") as ref_log:
+        reference = subprocess.Popen(_online_command(reference_dir), stdout=ref_log, stderr=subprocess.STDOUT, env=env)
     with open(tmp_path / "killed.log", "w") as log:
         victim = subprocess.Popen(_online_command(killed_dir), stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
@@ -461,10 +462,15 @@ def test_online_resume_after_sigkill_is_exact(tmp_path):
                 time.sleep(0.002)
             victim.kill()
             assert victim.wait() == -9
+        except BaseException:
+            reference.kill()
+            reference.wait()
+            raise
         finally:
             if victim.poll() is None:
                 victim.kill()
                 victim.wait()
+    assert reference.wait(timeout=300) == 0, (tmp_path / "reference.log").read_text()
     killed_at = max(checkpoint_steps(killed_dir))
     assert killed_at < ONLINE_STEPS
     print(f"killed with checkpoint {killed_at}")
