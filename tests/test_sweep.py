@@ -234,9 +234,12 @@ def test_interrupted_sweep_resumes_unfinished_groups_when_started_again(tmp_path
     assert "resuming" in (run_dir / "sweep.log").read_text()
 
 
+# The runs' curves.png is left out (matplotlib's import and two drawings, about 2.5 s here): only parameters are read.
 SHARDED = """
 import sys, jax, numpy as np
+import sscp.train
 from sscp.train import TrainConfig, Trainer
+sscp.train.plot_run = lambda run_dir: None
 agent = {agent!r}
 params = {{}}
 for devices in (1, 0):
