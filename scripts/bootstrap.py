@@ -3,7 +3,7 @@
 sscp alone for `demo` and `sscp`, sscp with its development extra (pytest, ruff, Ray, ...) for `test`.
 
     python3 scripts/bootstrap.py demo [DEMO OPTIONS]    # the built-in demo: make data, train SSCP, evaluate
-    python3 scripts/bootstrap.py test [PYTEST OPTIONS]  # the test suite
+    python3 scripts/bootstrap.py test [PYTEST OPTIONS]  # the test suite, one worker per core (pytest-xdist)
     python3 scripts/bootstrap.py sscp ARGS...           # any sscp command
 
 Needs only Python 3.11+ and access to PyPI.
@@ -63,8 +63,9 @@ def main() -> int:
     cmd, rest = sys.argv[1], sys.argv[2:]
     ensure_venv(EXTRAS[cmd])
     env = {**os.environ, "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore")}
-    if cmd == "test":
-        args = [str(BIN / "python"), "-m", "pytest", "-q", *rest]
+    if cmd == "test":  # one pytest worker per core (at most 4), each test file on one worker; `-n 0`: serial
+        workers = str(max(1, min(4, os.cpu_count() or 1)))
+        args = [str(BIN / "python"), "-m", "pytest", "-q", "-n", workers, "--dist", "loadfile", *rest]
     elif cmd == "demo":
         args = [str(BIN / "sscp"), "demo", *rest]
     else:

@@ -70,7 +70,7 @@ def plot_run(run_dir: Path) -> Path:
 
 # Train options that say where and how a run was logged or spread over devices, not what it learnt: folders that
 # differ only in these (and in their datasets and seeds, which are told apart per task and run) are pooled.
-_NOT_EXPERIMENT = ("dataset", "seeds", "run_dir", "data_dir", "progress", "tensorboard", "wandb", "wandb_mode",
+_NOT_EXPERIMENT = ("dataset", "seeds", "run_dir", "data_dir", "progress", "plot", "tensorboard", "wandb", "wandb_mode",
                    "wandb_project", "eval_workers", "eval_slots", "devices")  # fmt: skip
 
 

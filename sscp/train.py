@@ -321,6 +321,8 @@ class Trainer:
             if self.cfg.online_steps:
                 summary += ", return " + " ".join(f"{r['return']:.1f}" for r in results)
             bar.write(f"step {self.total_step}: success {summary}")
+        if not self.cfg.plot:
+            return results
         try:
             plot_run(self.run_dir)
         except OSError as e:  # the plot is a convenience: a full disk must not stop training here

@@ -103,6 +103,7 @@ def tiny_config(tiny_data_dir):
         save_every=100,
         keep_checkpoints=2,
         progress=False,
+        plot=False,  # curves.png: drawn where a test reads it (trained_run), about a second per evaluation otherwise
     )
 
     def make(run_dir: Path, **changes) -> TrainConfig:
@@ -116,6 +117,8 @@ def trained_run(tiny_config, tmp_path_factory):
     """Returns (trainer, final results) of 2 single-task variants × 2 seeds trained for 300 steps in one process."""
     from sscp.train import Trainer
 
-    cfg = tiny_config(tmp_path_factory.mktemp("trained") / "run", dataset=TASKS, seeds=(0, 1), eval_every=150)
+    cfg = tiny_config(
+        tmp_path_factory.mktemp("trained") / "run", dataset=TASKS, seeds=(0, 1), eval_every=150, plot=True
+    )
     trainer = Trainer(cfg, TINY_AGENT)
     return trainer, trainer.train()

@@ -573,6 +573,7 @@ def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(caps
     assert trainer.agent_cfg.preset == "none" and trainer.agent_cfg.alpha_completion == 1.0
     trainer.train()
     assert f"--agent.preset auto: no preset for {TASKS[0]}; the defaults" in capsys.readouterr().out
+    assert not (tmp_path / "run2" / "curves.png").exists()  # plot=False (tiny_config's): no drawing
 
 
 def test_fql_presets_are_its_published_alpha_per_ogbench_domain():
