@@ -88,6 +88,7 @@ def _online_config(run_dir: Path, **changes) -> TrainConfig:
         eval_workers=0,
         save_every=0,
         progress=False,
+        plot=False,  # curves.png: none of these tests reads it; the SIGKILL resume test below draws online curves
     )
     return dataclasses.replace(base, **changes)
 
@@ -186,15 +187,6 @@ def test_append_sampling_is_uniform_over_the_dataset_followed_by_the_buffer():
 # ---- the online loop ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_curves(monkeypatch):
-    """Leaves out drawing curves.png at evaluations (about 1.5 s each with an online run's panels, on 2 CPU cores) in
-    tests that read only the buffers, agents and CSV logs; the SIGKILL resume test below draws them for online runs
-    and tests/test_train.py checks the file."""
-    monkeypatch.setattr("sscp.train.plot_run", lambda run_dir: None)
-
-
-@pytest.mark.usefixtures("no_curves")
 @pytest.mark.slow
 def test_masks_bootstrap_through_truncation_and_next_observations_are_the_episodes_last(tmp_path):
     trainer = Trainer(_online_config(tmp_path / "run"), TINY_AGENT)
@@ -223,7 +215,6 @@ def test_discounted_returns_and_the_states_whose_returns_are_fair_targets():
     assert value_check_states(200, terminated=False, discount=0.99) == 0
 
 
-@pytest.mark.usefixtures("no_curves")
 @pytest.mark.slow
 def test_online_rows_check_q_against_the_returns_of_the_last_episode(tmp_path):
     """Each online.csv row holds the critic's mean Q(s, a) over the states of the episode finished last and the mean
@@ -243,7 +234,6 @@ def test_online_rows_check_q_against_the_returns_of_the_last_episode(tmp_path):
     assert not any(k.startswith("value/") for k in read_csv(tmp_path / "bc" / "online.csv")[0])
 
 
-@pytest.mark.usefixtures("no_curves")
 @pytest.mark.slow
 def test_random_phase_then_utd_updates_per_env_step(tmp_path, monkeypatch):
     monkeypatch.setattr(SSCPAgent, "sample_actions", lambda self, obs, key: jnp.full((*obs.shape[:-1], 1), 0.5))
@@ -264,7 +254,6 @@ def _count_policy(self, obs, key):
     return jnp.broadcast_to(_count_leaf(self).astype(jnp.float32) / 100.0, (*obs.shape[:-1], 1))
 
 
-@pytest.mark.usefixtures("no_curves")
 @pytest.mark.slow
 def test_online_chunks_act_with_the_agent_of_the_chunks_start_and_make_the_same_updates(tmp_path, monkeypatch):
     cfg = _online_config(tmp_path / "run", online_steps=16, random_steps=4, utd=2, log_every=8, env_steps_per_call=4)
@@ -332,7 +321,6 @@ def test_host_copy_refreshes_only_what_acting_reads_and_acts_as_a_full_copy():
     assert not all(np.array_equal(a, b) for a, b in moved)  # while the update changed it
 
 
-@pytest.mark.usefixtures("no_curves")
 @pytest.mark.slow
 def test_offline_to_online_appends_the_online_transitions_to_the_dataset(tiny_config, tmp_path):
     cfg = tiny_config(tmp_path / "run", steps=20, online_steps=30, log_every=10)
@@ -389,7 +377,6 @@ def test_online_rewards_and_masks_match_ogbench_relabelling():
     assert sorted(set(rewards)) == [-1.0, 0.0]
 
 
-@pytest.mark.usefixtures("no_curves")
 @pytest.mark.slow
 def test_online_sac_improves_pendulum_return(tmp_path):
     cfg = _online_config(

@@ -234,18 +234,17 @@ def test_interrupted_sweep_resumes_unfinished_groups_when_started_again(tmp_path
     assert "resuming" in (run_dir / "sweep.log").read_text()
 
 
-# The runs' curves.png is left out (matplotlib's import and two drawings, about 2.5 s here): only parameters are read.
+# The runs' curves.png is left out (plot=False: matplotlib's import and two drawings, about 2.5 s here): only
+# parameters are read.
 SHARDED = """
 import sys, jax, numpy as np
-import sscp.train
 from sscp.train import TrainConfig, Trainer
-sscp.train.plot_run = lambda run_dir: None
 agent = {agent!r}
 params = {{}}
 for devices in (1, 0):
     cfg = TrainConfig(dataset=({task!r},), seeds=(0, 1), steps=100, data_dir={data!r}, log_every=50, eval_every=0,
                       eval_episodes=1, eval_workers=0, eval_max_steps=5, save_every=0, progress=False,
-                      devices=devices, run_dir={out!r} + str(devices))
+                      plot=False, devices=devices, run_dir={out!r} + str(devices))
     t = Trainer(cfg, agent)
     t.train()
     params[devices] = jax.device_get(t.agents.params)
