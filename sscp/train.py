@@ -35,8 +35,8 @@ __all__ = ["Run", "TrainConfig", "Trainer"]
 def default_eval_slots(workers: int) -> int:
     """Returns the envs stepped side by side when --eval-slots is 0: twice the workers (at least 4) on a CPU, where a
     policy call is cheap and building envs dominates; eight per worker (at least 16) on an accelerator, where each
-    lockstep step waits for a policy call on a device that a sweep's other processes keep busy (their evaluations
-    took ~13 ms per step with 6 slots), so fewer, larger calls finish sooner. Results do not depend on it."""
+    lockstep step waits for a policy call on a device that a sweep's other processes keep busy, so fewer, larger
+    calls finish sooner (docs/reliability.md, "--eval-slots"). Results do not depend on it."""
     return max(4, 2 * workers) if jax.default_backend() == "cpu" else max(16, 8 * workers)
 
 

@@ -92,9 +92,8 @@ class TrainConfig:
     progress: bool = True
     """Show a progress bar."""
     plot: bool = True
-    """Redraw <run-dir>/curves.png after each evaluation (matplotlib: about a second per drawing on a small CPU, more
-    for the first in a process); --no-plot leaves it out (`sscp plot RUN` draws learning curves from the logs at any
-    time)."""
+    """Redraw <run-dir>/curves.png after each evaluation (matplotlib's import and drawing are slow on a small CPU);
+    --no-plot leaves it out (`sscp plot RUN` draws learning curves from the logs at any time)."""
     tensorboard: bool = False
     """Also log every CSV row to TensorBoard event files in <run-dir>/tensorboard/ (needs the `tensorboard` extra)."""
     wandb: bool = False
