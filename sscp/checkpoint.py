@@ -72,7 +72,7 @@ def save(ckpt_dir: Path, step: int, state: Any, meta: dict, keep: int = 2) -> Pa
     except OSError as e:
         raise CheckpointError(f"could not create {ckpt_dir}: {e.strerror or e}") from None
     payload = {"step": step, "meta": meta, "state": serialization.to_state_dict(jax.device_get(state))}
-    path = ckpt_dir / f"step_{step:010d}.ckpt"
+    path = path_of(ckpt_dir, step)
     body = serialization.msgpack_serialize(payload)
     write_atomic(path, _MAGIC + hashlib.sha256(body).digest() + body)
     for stray in ckpt_dir.glob(".step_*.ckpt.tmp-*"):  # left by a process killed mid-save; never a checkpoint
@@ -86,6 +86,16 @@ def save(ckpt_dir: Path, step: int, state: Any, meta: dict, keep: int = 2) -> Pa
         for old in newer + older[: max(0, len(older) - (keep - 1))]:
             old.unlink(missing_ok=True)
     return path
+
+
+def path_of(ckpt_dir: Path, step: int) -> Path:
+    """Returns the path the checkpoint of update `step` has in ckpt_dir (whether or not it exists)."""
+    return Path(ckpt_dir) / f"step_{step:010d}.ckpt"
+
+
+def step_of(path: Path) -> int:
+    """Returns the update number in a checkpoint file's name."""
+    return int(_NAME.match(Path(path).name).group(1))
 
 
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:

@@ -70,10 +70,13 @@ def cmd_train(args: list[str]) -> None:
 
 @dataclass(frozen=True)
 class EvalArgs:
-    """Evaluate the latest checkpoint of a run folder."""
+    """Evaluate the latest checkpoint of a run folder (or the one of --step)."""
 
     run_dir: Annotated[str, tyro.conf.Positional]
     """Run folder written by `sscp train`."""
+    step: int | None = None
+    """Evaluate the checkpoint of this update instead of the newest (kept ones: --keep-checkpoints of the run), e.g.
+    to compare runs that a time limit stopped at different steps at the same budget."""
     episodes: int = 50
     """Episodes per run."""
     workers: int = -1
@@ -95,9 +98,12 @@ class EvalArgs:
     to eval_<step>_steps<K>.json."""
 
 
-def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: int | None = None):
+def restore_run(
+    run_dir: Path, sample_steps: int | None = None, eval_max_steps: int | None = None, step: int | None = None
+):
     """Returns a Trainer built from a run folder's config.json, holding the agents of its newest readable
-    checkpoint (trainer.step is that checkpoint's step), or a ConfigError. sample_steps, if given, replaces the
+    checkpoint, or of the checkpoint of update `step` if given (trainer.step is that checkpoint's step), or a
+    ConfigError. sample_steps, if given, replaces the
     agent's acting step count (the config field its class names in acting_steps_field); eval_max_steps, if given,
     the evaluation episode cap (0: none)."""
     from sscp import checkpoint
@@ -128,7 +134,15 @@ def restore_run(run_dir: Path, sample_steps: int | None = None, eval_max_steps: 
             raise ConfigError(f"--sample-steps must be at least 1, got {sample_steps}")
         agent[field] = sample_steps
     trainer = Trainer(TrainConfig(**train), agent, record.get("example_shapes"))  # older runs: from the data
-    restored = checkpoint.load_latest(run_dir / run_folder.CHECKPOINTS, trainer.agents)
+    ckpt_dir = run_dir / run_folder.CHECKPOINTS
+    if step is not None:
+        path = checkpoint.path_of(ckpt_dir, step)
+        if not path.is_file():
+            kept = ", ".join(str(checkpoint.step_of(p)) for p in checkpoint.list_checkpoints(ckpt_dir)) or "none"
+            raise ConfigError(f"{run_dir}: no checkpoint of step {step} in {ckpt_dir} (kept: {kept})")
+        restored = checkpoint.load(path, trainer.agents)  # an unreadable file: a one-line CheckpointError
+    else:
+        restored = checkpoint.load_latest(ckpt_dir, trainer.agents)
     if restored is None:
         raise ConfigError(f"{run_dir}: no readable checkpoint in {run_dir / 'checkpoints'}")
     trainer.step, trainer.agents, _ = restored
@@ -146,7 +160,7 @@ def cmd_eval(args: list[str]) -> None:
     if a.slots < 0:
         raise ConfigError(f"--slots must be >= 0 (0: set by workers and device), got {a.slots}")
     run_dir = Path(a.run_dir)
-    trainer = restore_run(run_dir, a.sample_steps, a.eval_max_steps)
+    trainer = restore_run(run_dir, a.sample_steps, a.eval_max_steps, a.step)
     if a.video and trainer.chunking is not None:
         raise ConfigError(
             f"{run_dir} predicts action chunks (--agent.chunk-size / --agent.obs-history); --video records one-step "

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import jax
+import numpy as np
 import pytest
 from conftest import BASE_DATASET, TASKS, TINY_AGENT, tiny_agent_args
 
@@ -179,6 +181,24 @@ def test_eval_at_another_number_of_sampling_steps(capsys, trained_run):
     assert code == 2 and err == "sscp: error: --sample-steps must be at least 1, got 0\n"
     code, _, err = sscp(capsys, "eval", str(trainer.run_dir), "--slots", "-1")
     assert code == 2 and err == "sscp: error: --slots must be >= 0 (0: set by workers and device), got -1\n"
+
+
+def test_eval_at_a_chosen_checkpoint_step(capsys, tmp_path, trained_run):
+    """sscp eval --step N evaluates the kept checkpoint of update N (not the newest) into eval_N.json; a step without
+    a checkpoint is a one-line error listing the kept steps."""
+    trainer, _ = trained_run  # checkpoints every 100 updates, the newest 2 kept: 200 and 300
+    run = tmp_path / "run"
+    shutil.copytree(trainer.run_dir, run, ignore=shutil.ignore_patterns("eval_*.json", "policy_*"))
+    older, newest = cli.restore_run(run, step=200), cli.restore_run(run)
+    assert (older.step, newest.step) == (200, 300)
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(older.agents), jax.tree.leaves(newest.agents)))
+    code, out, err = sscp(capsys, "eval", str(run), "--step", "200", "--episodes", "1", "--workers", "0")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("step 200, 1 episodes per run")
+    assert (run / "eval_200.json").is_file() and not (run / "eval_300.json").exists()
+    code, _, err = sscp(capsys, "eval", str(run), "--step", "250", "--workers", "0")
+    assert code == 2 and err.count("\n") == 1
+    assert f"no checkpoint of step 250 in {run / 'checkpoints'} (kept: 200, 300)" in err
 
 
 def test_eval_sample_steps_needs_an_agent_with_a_step_count(capsys, tmp_path, trained_run):

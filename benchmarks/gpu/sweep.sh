@@ -14,7 +14,9 @@
 # checkpoints as $OUT/NAME-sweep.tar.gz. A sweep that was ended early resumes from its checkpoints when PHASE=start
 # runs again with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished
 # group (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside
-# each run, in the archive), unless EVAL_S=0.
+# each run, in the archive), unless EVAL_S=0. With EVAL_STEP (a number of updates, or `common`: the largest step that
+# every group has a checkpoint of; the spec must keep them, keep_checkpoints) PHASE=finish evaluates every group at
+# that one step instead, so agents that a time limit stopped at different steps are compared at an equal budget.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 SPEC=${SPEC:?set SPEC, a sweep spec}
@@ -22,6 +24,7 @@ PHASE=${PHASE:-start}
 WAIT_S=${WAIT_S:-560}
 EVAL_S=${EVAL_S:-240}
 EVAL_EPISODES=${EVAL_EPISODES:-50}
+EVAL_STEP=${EVAL_STEP:-}  # empty: the newest checkpoint of each unfinished group; N or common: every group at one step
 PARALLEL=${PARALLEL:-8}
 METRIC=${METRIC:-eval/success}  # the scores' eval.csv column (eval/normalized_return for locomotion datasets)
 NAME=$(basename "$SPEC" .yaml)
@@ -92,6 +95,35 @@ evaluate_unfinished() {  # the newest checkpoint of every group without result.j
   return 0
 }
 
+common_step() {  # the largest step of which every group in the sweep has a checkpoint (empty if none)
+  python3 - "$SWEEP" <<'PY'
+import glob, os, re, sys
+kept = [{int(m.group(1)) for f in os.listdir(d) if (m := re.match(r"step_(\d{10})\.ckpt$", f))}
+        for d in glob.glob(os.path.join(sys.argv[1], "runs", "*", "*", "*", "checkpoints"))]
+both = set.intersection(*kept) if kept else set()
+print(max(both) if both else "")
+PY
+}
+
+evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eval --step), all at once, at most EVAL_S
+  [ "$EVAL_S" -gt 0 ] || return 0
+  local step=$EVAL_STEP d groups=() workers
+  [ "$step" = common ] && step=$(common_step)
+  [ -n "$step" ] || { echo "EVAL_STEP=common: no step has a checkpoint in every group"; return 0; }
+  for d in "$SWEEP"/runs/*/*/*/; do
+    grep -q "^$step," "$d/eval.csv" 2>/dev/null || groups+=("$d")  # not evaluated at that step in training
+  done
+  workers=$(( $(nproc) / (${#groups[@]} > 0 ? ${#groups[@]} : 1) )); [ "$workers" -ge 1 ] || workers=1
+  for d in "${groups[@]}"; do
+    timeout "$EVAL_S" python3 -m sscp.cli eval "$d" --step "$step" --episodes "$EVAL_EPISODES" --workers "$workers" \
+      >"$d/eval_checkpoint.log" 2>&1 &
+  done
+  wait
+  echo "evaluated ${#groups[@]} group(s) at step $step (the others evaluated there in training)"
+  for d in "${groups[@]}"; do tail -n 2 "$d/eval_checkpoint.log"; done
+  return 0
+}
+
 collect() {
   progress | tee "$OUT/$NAME-progress.txt"
   for f in results.md results.csv driver.log; do [ -f "$SWEEP/$f" ] && cp "$SWEEP/$f" "$OUT/$NAME-$f"; done
@@ -104,7 +136,7 @@ collect() {
 case "$PHASE" in
   start) start; sleep 5; wait_for ;;
   wait) wait_for ;;
-  finish) wait_for; stop; evaluate_unfinished; collect ;;
+  finish) wait_for; stop; if [ -n "$EVAL_STEP" ]; then evaluate_at; else evaluate_unfinished; fi; collect ;;
   collect) collect ;;
   *) echo "unknown PHASE=$PHASE (start, wait, finish, collect)"; exit 2 ;;
 esac
