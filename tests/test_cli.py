@@ -191,7 +191,8 @@ def test_eval_at_a_chosen_checkpoint_step(capsys, tmp_path, trained_run):
     shutil.copytree(trainer.run_dir, run, ignore=shutil.ignore_patterns("eval_*.json", "policy_*"))
     older, newest = cli.restore_run(run, step=200), cli.restore_run(run)
     assert (older.step, newest.step) == (200, 300)
-    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(older.agents), jax.tree.leaves(newest.agents)))
+    pairs = zip(jax.tree.leaves(older.agents), jax.tree.leaves(newest.agents), strict=True)
+    assert not all(np.array_equal(a, b) for a, b in pairs)  # another checkpoint, not the newest
     code, out, err = sscp(capsys, "eval", str(run), "--step", "200", "--episodes", "1", "--workers", "0")
     assert code == 0, err
     assert out.splitlines()[0].startswith("step 200, 1 episodes per run")
