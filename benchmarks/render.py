@@ -290,6 +290,40 @@ ONLINE_LOOP = [
 DEPLOYED_LATENCY = [c for c in LATENCY if c[0] not in ("network", "ms / action", "actions/s", "threads set")]
 
 
+BC_AGENTS = (("sscp_bc", "SSCP-BC (1 call)"), ("bc", "Gaussian BC"), ("flow_bc", "flow BC (10)"),
+             ("diffusion_bc", "diffusion BC (10 DDIM)"))  # fmt: skip
+
+
+def bc_sims_latency_rows() -> list[dict]:
+    """Returns one row per (file, run, shape) of the bc-sims-latency files: each BC agent's ms per policy call at
+    batch 1 on one simulator's shapes, and SSCP-BC's time as a share of diffusion BC's."""
+    rows = []
+    for path in sorted(RESULTS.glob("bc-sims-latency-*.json")):
+        data = json.loads(path.read_text())
+        for run, results in data["runs"].items():
+            shapes: dict[tuple, dict] = {}
+            for r in results:
+                shapes.setdefault((r["obs_dim"], r["action_dim"]), {})[r["agent"]] = r
+            for (obs, act), by_agent in shapes.items():
+                first = next(iter(by_agent.values()))
+                row = {"device": first["device"], "run": run, "date": first["date"]}
+                row["shape"] = data["shapes"][f"{obs}-{act}"].split(" (")[0] + f" ({obs} → {act})"
+                row.update({name: f"{by_agent[name]['latency_ms']:.3f}" for name, _ in BC_AGENTS})
+                share = by_agent["sscp_bc"]["latency_ms"] / by_agent["diffusion_bc"]["latency_ms"]
+                row["share"] = f"{share:.2f} (1/{1 / share:.1f})"
+                rows.append(row)
+    return rows
+
+
+BC_SIMS_LATENCY = [
+    ("device", lambda r: r["device"]),
+    ("run", lambda r: r["run"]),
+    ("shapes (observation → action numbers per call)", lambda r: r["shape"]),
+    *[(f"{label}, ms", lambda r, name=name: r[name]) for name, label in BC_AGENTS],
+    ("SSCP-BC ÷ diffusion BC", lambda r: r["share"]),
+]
+
+
 def markers(name: str) -> tuple[str, str]:
     """Returns the begin and end markers of a generated block; a document with one block uses the unnamed pair."""
     tag = f" {name}" if name else ""
@@ -359,6 +393,7 @@ def rendered() -> dict[Path, str]:
     blocks = {
         ROOT / "docs" / "performance.md": performance_blocks(),
         ROOT / "docs" / "archive" / "benchmarks-notebook.md": {"": notebook_block()},
+        ROOT / "docs" / "behaviour_cloning.md": {"": "\n\n" + table(BC_SIMS_LATENCY, bc_sims_latency_rows()) + "\n\n"},
         ROOT / "docs" / "expressiveness.md": {
             "": "\n\n" + table(EXPRESSIVENESS, load("expressiveness-*.json")) + "\n\n"
         },
