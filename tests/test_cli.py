@@ -468,3 +468,16 @@ def test_runs_in_an_env_without_a_success_measure_show_no_success_rate(capsys, t
     assert code == 0, err
     assert next(line for line in out.splitlines() if line.startswith("Pendulum-v1")).split()[2] == "–"
     assert "(–: Pendulum-v1 report no success; compare the returns)" in out.splitlines()
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    """`sscp ... | head` closes the pipe before sscp has printed everything: sscp stops with 141 (the shell's code for
+    SIGPIPE) and no traceback, instead of a BrokenPipeError."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("agents: [sscp, fql]\ndatasets: [cube-single-play-singletask-task1-v0]\nseeds: [0, 1]\n")
+    command = [sys.executable, "-m", "sscp.cli", "sweep", str(spec), "--executor", "serial", "--dry-run"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    child.stdout.close()  # the reader is gone before sscp prints its first line
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
