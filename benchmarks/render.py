@@ -1,6 +1,7 @@
 """Renders benchmarks/results/*.json as the tables of docs/performance.md (the current best numbers),
-docs/archive/benchmarks-notebook.md (every row, with the dated notes) and docs/expressiveness.md, each between its
-generated-table markers.
+docs/archive/benchmarks-notebook.md (every row, with the dated notes), docs/expressiveness.md and
+docs/behaviour_cloning.md (the BC agents' latency on the simulators' shapes), each between its generated-table
+markers.
 
 python benchmarks/render.py            # rewrite the tables
 python benchmarks/render.py --check    # exit 1, naming the files, if a table differs from what its JSON renders
