@@ -103,9 +103,8 @@ def restore_run(
 ):
     """Returns a Trainer built from a run folder's config.json, holding the agents of its newest readable
     checkpoint, or of the checkpoint of update `step` if given (trainer.step is that checkpoint's step), or a
-    ConfigError. sample_steps, if given, replaces the
-    agent's acting step count (the config field its class names in acting_steps_field); eval_max_steps, if given,
-    the evaluation episode cap (0: none)."""
+    ConfigError. sample_steps, if given, replaces the agent's acting step count (the config field its class names in
+    acting_steps_field); eval_max_steps, if given, the evaluation episode cap (0: none)."""
     from sscp import checkpoint
     from sscp.agents import AGENTS
     from sscp.train import TrainConfig, Trainer
@@ -144,7 +143,7 @@ def restore_run(
     else:
         restored = checkpoint.load_latest(ckpt_dir, trainer.agents)
     if restored is None:
-        raise ConfigError(f"{run_dir}: no readable checkpoint in {run_dir / 'checkpoints'}")
+        raise ConfigError(f"{run_dir}: no readable checkpoint in {ckpt_dir}")
     trainer.step, trainer.agents, _ = restored
     return trainer
 

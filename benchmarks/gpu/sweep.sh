@@ -81,31 +81,41 @@ stop() {
   return 0
 }
 
-evaluate_unfinished() {  # the newest checkpoint of every group without result.json, all at once, at most EVAL_S
-  [ "$EVAL_S" -gt 0 ] || return 0
-  local d n=0
-  for d in "$SWEEP"/runs/*/*/*/; do
-    [ -f "$d/result.json" ] || [ ! -d "$d/checkpoints" ] && continue
-    timeout "$EVAL_S" python3 -m sscp.cli eval "$d" --episodes "$EVAL_EPISODES" --workers 2 >"$d/eval_checkpoint.log" 2>&1 &
-    n=$(( n + 1 ))
+evaluate_groups() {  # `sscp eval` of the group folders after the first two arguments, all at once, at most EVAL_S each;
+  # $1: env-stepping workers per group, $2: further eval options ("" or "--step N"); the logs: <group>/eval_checkpoint.log
+  local workers=$1 options=$2 d; shift 2
+  for d in "$@"; do
+    # shellcheck disable=SC2086  # options is empty or two words
+    timeout "$EVAL_S" python3 -m sscp.cli eval "$d" $options --episodes "$EVAL_EPISODES" --workers "$workers" \
+      >"$d/eval_checkpoint.log" 2>&1 &
   done
   wait
-  echo "evaluated the newest checkpoints of $n unfinished group(s)"
-  for d in "$SWEEP"/runs/*/*/*/; do [ -f "$d/eval_checkpoint.log" ] && tail -n 2 "$d/eval_checkpoint.log"; done
+  for d in "$@"; do tail -n 2 "$d/eval_checkpoint.log"; done
+}
+
+evaluate_unfinished() {  # the newest checkpoint of every group without result.json
+  [ "$EVAL_S" -gt 0 ] || return 0
+  local d groups=()
+  for d in "$SWEEP"/runs/*/*/*/; do
+    [ -f "$d/result.json" ] || [ ! -d "$d/checkpoints" ] || groups+=("$d")
+  done
+  echo "evaluating the newest checkpoints of ${#groups[@]} unfinished group(s)"
+  evaluate_groups 2 "" "${groups[@]}"
   return 0
 }
 
 common_step() {  # the largest step of which every group in the sweep has a checkpoint (empty if none)
   python3 - "$SWEEP" <<'PY'
-import glob, os, re, sys
-kept = [{int(m.group(1)) for f in os.listdir(d) if (m := re.match(r"step_(\d{10})\.ckpt$", f))}
+import glob, os, sys
+from sscp import checkpoint
+kept = [{checkpoint.step_of(p) for p in checkpoint.list_checkpoints(d)}
         for d in glob.glob(os.path.join(sys.argv[1], "runs", "*", "*", "*", "checkpoints"))]
 both = set.intersection(*kept) if kept else set()
 print(max(both) if both else "")
 PY
 }
 
-evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eval --step), all at once, at most EVAL_S
+evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eval --step)
   [ "$EVAL_S" -gt 0 ] || return 0
   local step=$EVAL_STEP d groups=() workers
   [ "$step" = common ] && step=$(common_step)
@@ -114,13 +124,8 @@ evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eva
     grep -q "^$step," "$d/eval.csv" 2>/dev/null || groups+=("$d")  # not evaluated at that step in training
   done
   workers=$(( $(nproc) / (${#groups[@]} > 0 ? ${#groups[@]} : 1) )); [ "$workers" -ge 1 ] || workers=1
-  for d in "${groups[@]}"; do
-    timeout "$EVAL_S" python3 -m sscp.cli eval "$d" --step "$step" --episodes "$EVAL_EPISODES" --workers "$workers" \
-      >"$d/eval_checkpoint.log" 2>&1 &
-  done
-  wait
-  echo "evaluated ${#groups[@]} group(s) at step $step (the others evaluated there in training)"
-  for d in "${groups[@]}"; do tail -n 2 "$d/eval_checkpoint.log"; done
+  echo "evaluating ${#groups[@]} group(s) at step $step (the others evaluated there in training)"
+  evaluate_groups "$workers" "--step $step" "${groups[@]}"
   return 0
 }
 
