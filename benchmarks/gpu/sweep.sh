@@ -47,18 +47,21 @@ start() {
 }
 
 progress() {
-  python3 - "$SWEEP" <<'PY'
+  python3 - "$SWEEP" "$METRIC" <<'PY'
 import csv, json, os, sys
-root = sys.argv[1]
+root, metric = sys.argv[1:3]
 for d, _, files in sorted(os.walk(os.path.join(root, "runs"))):
-    if "train.csv" not in files:
+    log = next((name for name in ("train.csv", "online.csv") if name in files), None)  # offline, online
+    if log is None:
         continue
     rows = lambda name: list(csv.DictReader(open(os.path.join(d, name)))) if name in files else []
-    train, ev = rows("train.csv"), rows("eval.csv")
+    train, ev = rows(log), rows("eval.csv")
+    if not train:
+        continue
     evals = {}
     for r in ev:
-        evals.setdefault(int(r["step"]), []).append(float(r["eval/success"]))
-    shown = "  ".join(f"eval {s}: {sum(v) / len(v):.2f}" for s, v in sorted(evals.items()))
+        evals.setdefault(int(r["step"]), []).append(float(r[metric]))
+    shown = "  ".join(f"eval {s}: {sum(v) / len(v):.4g}" for s, v in sorted(evals.items()))
     for name in sorted(f for f in files if f.startswith("eval_") and f.endswith(".json")):  # checkpoint evaluations
         results = json.load(open(os.path.join(d, name)))
         shown += f"  checkpoint {name[5:-5]}: {sum(r['success'] for r in results) / len(results):.2f}"
