@@ -101,13 +101,16 @@ def run_group(group: dict, sweep_dir: str) -> dict:
     runs = []
     for r, res in zip(trainer.runs, results, strict=True):
         runs.append({"dataset": r.dataset, "seed": r.seed, **{k: float(v) for k, v in res.items()}})
+    # gradient updates per run: the offline steps and one per env step after the random phase, times the UTD
+    updates = trainer.step + max(trainer.env_steps - trainer.cfg.random_steps, 0) * trainer.cfg.utd
     record = {
         "group": g.record(),
         "runs": runs,
         "steps": trainer.step,
         "env_steps": trainer.env_steps,
+        "updates": updates,
         "train_s": trainer.elapsed,
-        "updates_per_sec": trainer.step / trainer.elapsed if trainer.step else float("nan"),  # none: online only
+        "updates_per_sec": updates / trainer.elapsed if updates else float("nan"),
         "devices": trainer.num_devices,
         "wall_s": time.perf_counter() - started,
         "finished": time.time(),
@@ -194,7 +197,7 @@ def sweep(args: SweepArgs) -> int:
 
 def _record_timing(done: list[dict | None], wall: float, executor: str, failed: int, sweep_dir: Path) -> None:
     """Prints and writes last_invocation.json: this invocation's groups, updates and updates/s."""
-    updates = sum(r["steps"] * len(r["runs"]) for r in done if r)
+    updates = sum(r.get("updates", r["steps"]) * len(r["runs"]) for r in done if r)  # older records: offline only
     print(f"ran {len(done)} groups in {wall:.0f} s: {updates:,} updates in all, {updates / wall:,.0f} updates/s")
     timing = {
         "groups": len(done),
