@@ -14,7 +14,8 @@ variant name. Evaluations of the same checkpoint at another number of sampling s
 `eval_<step>_steps<K>.json` in the run folder) become rows "<label> k=K"; evaluations that `sscp eval` wrote at the
 run's own sampling steps (`eval_<step>.json`) count as evaluations at that step, so a run stopped before its
 in-training evaluation and evaluated afterwards from its checkpoint has a row too. Every row is compared at the same
-number of updates: by default the largest step that every run folder of the family has evaluated. Per task: the mean
+number of updates (of env steps, for runs trained online from scratch: the table's "unit"): by default the largest
+step that every run folder of the family has evaluated. Per task: the mean
 over seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds. With `--ci`
 every cell is instead the mean and its 95 % bootstrap interval over seeds, "mean [low, high]": per task, seeds
 resampled with replacement; "all", a stratified bootstrap (each task's seeds resampled separately, sscp.stats).
@@ -151,7 +152,14 @@ def gather(runs: str, step: int | None = None, order: list[str] | None = None, m
                         extra[r["dataset"]].append((int(r["seed"]), _value(r, metric, path)))
                 rows[f"{lb} k={k}"] = {"tasks": _by_seed(extra), "updates_per_sec": speed}
         out[family] = {"step": at, "rows": rows} | ({} if metric == SUCCESS else {"metric": metric})
+        if all(_online_only(folders[(lb, family)]) for lb in labels):  # its step counts env steps, not updates
+            out[family]["unit"] = "env steps"
     return out
+
+
+def _online_only(folder: str) -> bool:
+    """Whether the run folder trained online from scratch: an online log and no offline one."""
+    return os.path.exists(os.path.join(folder, "online.csv")) and not os.path.exists(os.path.join(folder, "train.csv"))
 
 
 def _value(row: dict, metric: str, where: str) -> float:
@@ -204,7 +212,8 @@ def render(tables: dict, ci: bool = False, iqm: bool = False) -> str:
         tasks = sorted({t for row in table["rows"].values() for t in row["tasks"]}, key=_task_name)
         step = table["step"]  # a number, or a text where rows were evaluated at different steps (said per row)
         digits, metric = _digits(table), f" ({table['metric']})" if "metric" in table else ""
-        lines.append(f"### {family}, {f'{step:,}' if isinstance(step, int) else step} updates per run{metric}\n")
+        unit = table.get("unit", "updates")  # online runs from scratch: env steps
+        lines.append(f"### {family}, {f'{step:,}' if isinstance(step, int) else step} {unit} per run{metric}\n")
         extra = " IQM |" if iqm else ""
         lines.append(
             "| agent | " + " | ".join(_task_name(t) for t in tasks) + f" | **all** |{extra} updates/s per run |"

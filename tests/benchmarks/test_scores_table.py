@@ -183,3 +183,21 @@ def test_another_metric_is_tabulated_with_its_name_and_a_missing_one_is_named(tm
     assert "(eval/normalized_return)" in again and "| sscp | 70.5 ± 0.5 |" in again
     with pytest.raises(SystemExit, match=r"hopper-medium-v5 has no eval/return \(it has: eval/normalized_return"):
         scores_table.gather(str(tmp_path), step=100, metric="eval/return")
+
+
+def test_runs_trained_online_from_scratch_count_env_steps(tmp_path, capsys):
+    """A table whose every run folder has online.csv and no train.csv is headed in env steps, also from its JSON; one
+    offline (or offline-to-online) folder among them keeps the heading in updates."""
+    for label in ("sscp", "sac"):
+        folder = tmp_path / label / "HalfCheetah-v5"
+        folder.mkdir(parents=True)
+        (folder / "eval.csv").write_text(HEADER + "100,0,HalfCheetah-v5,0,env,0,1500,1000,1\n")
+        (folder / "online.csv").write_text("step,env_steps\n100,100\n")
+    tables = scores_table.gather(str(tmp_path), metric="eval/return")
+    assert tables["HalfCheetah-v5"]["unit"] == "env steps"
+    scores_table.main([str(tmp_path), "--json", str(tmp_path / "t.json"), "--metric", "eval/return"])
+    assert "### HalfCheetah-v5, 100 env steps per run (eval/return)" in capsys.readouterr().out
+    scores_table.main([str(tmp_path / "t.json")])
+    assert "100 env steps per run" in capsys.readouterr().out
+    (tmp_path / "sscp" / "HalfCheetah-v5" / "train.csv").write_text("step\n")
+    assert "unit" not in scores_table.gather(str(tmp_path), metric="eval/return")["HalfCheetah-v5"]
