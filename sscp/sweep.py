@@ -26,6 +26,7 @@ import tyro
 
 from sscp import checkpoint
 from sscp.data import registry
+from sscp.envs import reports_success
 from sscp.errors import ConfigError, SSCPError
 from sscp.recipes.locomotion import make as make_locomotion
 from sscp.sweep_spec import Group, as_tuples, expand, load_spec, record_identity
@@ -371,10 +372,10 @@ def _run_ray(ray, todo: list[Group], sweep_dir: Path, max_retries: int) -> dict[
 
 
 def _report(record: dict, g: Group) -> None:
-    success = np.mean([r["success"] for r in record["runs"]])
-    print(
-        f"{g.key} seeds {list(g.seeds)}: success {success:.2f}, {record['updates_per_sec']:.0f} updates/s", flush=True
-    )
+    """Prints the group's mean success (its return for envs without a success measure) and updates/s."""
+    key = "success" if not g.envs or all(map(reports_success, g.envs)) else "return"
+    score = np.mean([r[key] for r in record["runs"]])
+    print(f"{g.key} seeds {list(g.seeds)}: {key} {score:.4g}, {record['updates_per_sec']:.0f} updates/s", flush=True)
 
 
 def write_tables(
@@ -406,6 +407,7 @@ def write_tables(
     writer.writerows(rows)
     checkpoint.write_atomic(csv_path, text.getvalue().encode())
 
+    groups_envs = {e for g in groups for e in g.envs}
     cells: dict[tuple, list[dict]] = {}
     for row in rows:
         cells.setdefault((row["agent"], row["options"], row["dataset"]), []).append(row)
@@ -416,6 +418,8 @@ def write_tables(
     for (agent, options, dataset), members in cells.items():
         done = [m for m in members if m["status"] == "finished"]
         stat = [_mean_std([m[k] for m in done]) for k in ("success", "return")]
+        if dataset in groups_envs and not reports_success(dataset):  # Gymnasium's envs: compare the returns
+            stat[0] = "–"
         speed = f"{np.mean([m['updates_per_sec'] for m in done]):.0f}" if done else "—"
         states = sorted({m["status"].split(":")[0] for m in members})
         lines.append(

@@ -234,9 +234,9 @@ def test_interrupted_sweep_resumes_unfinished_groups_when_started_again(tmp_path
     assert "resuming" in (run_dir / "sweep.log").read_text()
 
 
-def test_online_group_records_its_updates_and_their_rate(tmp_path):
+def test_online_group_records_its_updates_and_their_rate(tmp_path, capsys):
     # online, the updates are one per env step after the random phase (the offline step counter stays 0)
-    from sscp.sweep import run_group
+    from sscp.sweep import _report, run_group, write_tables
     from sscp.sweep_spec import Group
 
     train = {"online_steps": 60, "random_steps": 20, "utd": 2, "log_every": 20, "eval_every": 0, "save_every": 0}
@@ -245,6 +245,10 @@ def test_online_group_records_its_updates_and_their_rate(tmp_path):
     record = run_group(group.record(), str(tmp_path))
     assert record["steps"] == 0 and record["env_steps"] == 60 and record["updates"] == (60 - 20) * 2
     assert record["updates_per_sec"] == pytest.approx(80 / record["train_s"])
+    _report(record, group)  # Pendulum measures no success: the line and the table give the return instead
+    assert f"return {record['runs'][0]['return']:.4g}, " in capsys.readouterr().out
+    write_tables([group], {group.key: record}, tmp_path, {})
+    assert "| sscp | default | Pendulum-v1 | 1/1 | – | " in (tmp_path / "results.md").read_text()
 
 
 # The runs' curves.png is left out (plot=False: matplotlib's import and two drawings, about 2.5 s here): only
