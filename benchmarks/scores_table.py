@@ -15,8 +15,8 @@ variant name. Evaluations of the same checkpoint at another number of sampling s
 run's own sampling steps (`eval_<step>.json`) count as evaluations at that step, so a run stopped before its
 in-training evaluation and evaluated afterwards from its checkpoint has a row too. Every row is compared at the same
 number of updates (of env steps, for runs trained online from scratch: the table's "unit"): by default the largest
-step that every run folder of the family has evaluated. Per task: the mean
-over seeds ± the population std; "all": each seed's mean over the tasks, then mean ± std over seeds. With `--ci`
+step that every run folder of the family has evaluated. Per task: the mean over seeds ± the population std; "all":
+each seed's mean over the tasks, then mean ± std over seeds. With `--ci`
 every cell is instead the mean and its 95 % bootstrap interval over seeds, "mean [low, high]": per task, seeds
 resampled with replacement; "all", a stratified bootstrap (each task's seeds resampled separately, sscp.stats).
 `--iqm` adds a column with the interquartile mean of all tasks x seeds and its stratified bootstrap interval

@@ -375,7 +375,8 @@ def _report(record: dict, g: Group) -> None:
     """Prints the group's mean success (its return for envs without a success measure) and updates/s."""
     key = "success" if not g.envs or all(map(reports_success, g.envs)) else "return"
     score = np.mean([r[key] for r in record["runs"]])
-    print(f"{g.key} seeds {list(g.seeds)}: {key} {score:.4g}, {record['updates_per_sec']:.0f} updates/s", flush=True)
+    shown = f"{score:.2f}" if key == "success" else f"{score:.1f}"
+    print(f"{g.key} seeds {list(g.seeds)}: {key} {shown}, {record['updates_per_sec']:.0f} updates/s", flush=True)
 
 
 def write_tables(
