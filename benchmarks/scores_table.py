@@ -104,12 +104,15 @@ def _eval_csv(folder: str) -> list[dict]:
 
 
 def updates_per_sec(folder: str) -> float | None:
-    """Median updates/s per run over train.csv's rows (each row: one jitted call of log_every updates)."""
-    path = os.path.join(folder, "train.csv")
+    """Median updates/s per run over train.csv's rows (each row: one jitted call of log_every updates), or over
+    online.csv's rows with updates for a run trained online from scratch."""
+    online = _online_only(folder)
+    path = os.path.join(folder, "online.csv" if online else "train.csv")
     if not os.path.exists(path):
         return None
     with open(path) as f:
         values = [float(r["time/updates_per_sec"]) for r in csv.DictReader(f) if r["run"] == "0"]
+    values = [v for v in values if v > 0] if online else values  # the random phase makes no updates
     return float(np.median(values[1:] if len(values) > 1 else values)) if values else None
 
 

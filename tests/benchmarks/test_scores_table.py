@@ -192,9 +192,13 @@ def test_runs_trained_online_from_scratch_count_env_steps(tmp_path, capsys):
         folder = tmp_path / label / "HalfCheetah-v5"
         folder.mkdir(parents=True)
         (folder / "eval.csv").write_text(HEADER + "100,0,HalfCheetah-v5,0,env,0,1500,1000,1\n")
-        (folder / "online.csv").write_text("step,env_steps\n100,100\n")
+        (folder / "online.csv").write_text(
+            "step,env_steps,run,time/updates_per_sec\n50,50,0,0\n100,100,0,300\n150,150,0,100\n200,200,0,200\n"
+        )
     tables = scores_table.gather(str(tmp_path), metric="eval/return")
     assert tables["HalfCheetah-v5"]["unit"] == "env steps"
+    # the median of the rows with updates after the first (compiling): the random phase's 0 left out
+    assert tables["HalfCheetah-v5"]["rows"]["sscp"]["updates_per_sec"] == 150.0
     scores_table.main([str(tmp_path), "--json", str(tmp_path / "t.json"), "--metric", "eval/return"])
     assert "### HalfCheetah-v5, 100 env steps per run (eval/return)" in capsys.readouterr().out
     scores_table.main([str(tmp_path / "t.json")])
