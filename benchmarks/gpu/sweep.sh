@@ -64,7 +64,8 @@ for d, _, files in sorted(os.walk(os.path.join(root, "runs"))):
     shown = "  ".join(f"eval {s}: {sum(v) / len(v):.4g}" for s, v in sorted(evals.items()))
     for name in sorted(f for f in files if f.startswith("eval_") and f.endswith(".json")):  # checkpoint evaluations
         results = json.load(open(os.path.join(d, name)))
-        shown += f"  checkpoint {name[5:-5]}: {sum(r['success'] for r in results) / len(results):.2f}"
+        values = [r[metric.removeprefix("eval/")] for r in results]  # sscp eval's keys drop the eval/ prefix
+        shown += f"  checkpoint {name[5:-5]}: {sum(values) / len(values):.4g}"
     done = " finished" if "result.json" in files else ""
     ups = float(train[-1].get("time/updates_per_sec") or "nan")
     print(f"{os.path.relpath(d, root):<64} step {train[-1]['step']:>7} {ups:6.0f}/s  {shown}{done}")
