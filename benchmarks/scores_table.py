@@ -2,7 +2,7 @@
 folders.
 
     python benchmarks/scores_table.py RUNS [--step N] [--agents A B ...] [--json OUT.json] [--ci]
-    python benchmarks/scores_table.py SWEEP_FOLDER [--step N] [--json OUT.json] [--ci]   # `sscp sweep --out` folder
+    python benchmarks/scores_table.py SWEEP_FOLDER [--step N] [--only A B ...] [--json OUT.json]   # `sscp sweep --out`
     python benchmarks/scores_table.py TABLES.json [--ci] [--key KEY]    # render tables written earlier by --json
 
 Cells are success rates unless `--metric` names another eval.csv column (`eval/normalized_return` for the locomotion
@@ -116,13 +116,26 @@ def updates_per_sec(folder: str) -> float | None:
     return float(np.median(values[1:] if len(values) > 1 else values)) if values else None
 
 
-def gather(runs: str, step: int | None = None, order: list[str] | None = None, metric: str = SUCCESS) -> dict:
+def gather(
+    runs: str,
+    step: int | None = None,
+    order: list[str] | None = None,
+    metric: str = SUCCESS,
+    only: list[str] | None = None,
+) -> dict:
     """Returns {family: {"step": N, "rows": {label: {"tasks": {task: [metric per seed]}, "updates_per_sec": v}}}}
-    at the given or the last common step; rows in `order` first, the k=K rows after their own label. A metric other
-    than success (eval.csv's column, e.g. eval/normalized_return) is recorded as the table's "metric"."""
+    at the given or the last common step; rows in `order` first, the k=K rows after their own label; with `only`,
+    just those labels (so a step that a dropped row never reached can still be compared). A metric other than
+    success (eval.csv's column, e.g. eval/normalized_return) is recorded as the table's "metric"."""
     folders = load(runs)
     if not folders:
         raise SystemExit(f"no eval.csv under {runs}/<label>/<family>/")
+    if only is not None:
+        missing = sorted(set(only) - {label for label, _ in folders})
+        if missing:
+            known = ", ".join(sorted({label for label, _ in folders}))
+            raise SystemExit(f"error: --only {', '.join(missing)}: no such row under {runs} (it has: {known})")
+        folders = {key: folder for key, folder in folders.items() if key[0] in only}
     rank = {label: i for i, label in enumerate(order or [])}
     out = {}
     for family in sorted({family for _, family in folders}):
@@ -291,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", help="a folder of run folders, or a JSON file written earlier by --json")
     parser.add_argument("--step", type=int, default=None, help="the step to compare at (default: the last common)")
     parser.add_argument("--agents", nargs="*", default=None, help="row order (default: alphabetical)")
+    parser.add_argument("--only", nargs="+", default=None, help="with run folders: only these rows (labels)")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     parser.add_argument("--summary", action="store_true", help="also print a table of families x labels")
     parser.add_argument("--ci", action="store_true", help="cells: mean [95 %% bootstrap interval] instead of ± std")
@@ -303,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     if os.path.isfile(args.runs) and args.runs.endswith(".json"):
         tables = read_tables(args.runs, args.key)
     elif os.path.isdir(args.runs):
-        tables = gather(args.runs, args.step, args.agents, args.metric)
+        tables = gather(args.runs, args.step, args.agents, args.metric, args.only)
     else:
         sys.exit(f"error: {args.runs} is neither a folder of run folders nor a JSON file of tables")
     print(render(tables, args.ci, args.iqm))

@@ -48,6 +48,18 @@ def test_rows_are_compared_at_the_last_common_step_with_their_extra_sampling_ste
     assert scores_table.gather(str(tmp_path), step=200)["fam"]["step"] is None  # b has no 200
 
 
+def test_only_keeps_the_named_rows_so_a_step_a_dropped_row_never_reached_compares(tmp_path):
+    runs = [(t, seed) for t in (1, 2) for seed in (0, 1)]
+    _eval_csv(tmp_path / "a" / "fam", [(s, r, t, seed, 0.5) for s in (100, 200) for r, (t, seed) in enumerate(runs)])
+    _eval_csv(tmp_path / "b" / "fam", [(s, r, t, seed, 0.2) for s in (100, 200) for r, (t, seed) in enumerate(runs)])
+    _eval_csv(tmp_path / "c" / "fam", [(100, r, t, seed, 0.9) for r, (t, seed) in enumerate(runs)])  # stopped early
+    assert scores_table.gather(str(tmp_path), step=200)["fam"]["step"] is None
+    table = scores_table.gather(str(tmp_path), step=200, only=["b", "a"])["fam"]
+    assert table["step"] == 200 and sorted(table["rows"]) == ["a", "b"]
+    with pytest.raises(SystemExit, match=r"--only d: no such row under .*\(it has: a, b, c\)"):
+        scores_table.gather(str(tmp_path), only=["a", "d"])
+
+
 def test_a_folder_without_evaluations_is_a_clear_exit(tmp_path):
     with pytest.raises(SystemExit, match="no eval.csv under"):
         scores_table.gather(str(tmp_path))
