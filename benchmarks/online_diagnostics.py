@@ -10,12 +10,13 @@ RUNS is searched for run folders (any folder holding online.csv); each is named 
 """
 
 import argparse
-import csv
 import json
 import os
 import sys
 
 import numpy as np
+
+from sscp.runlog import read_csv
 
 COLUMNS = {
     "action_std": "train/action_std",
@@ -29,8 +30,7 @@ COLUMNS = {
 def diagnose(folder: str, window: int = 10_000, at: int | None = None) -> dict:
     """Returns {"final_step": N, name: [mean per seed, in seed order]} for one run folder's online.csv, over the
     WINDOW env steps up to `at` (default: the folder's last multiple of WINDOW)."""
-    with open(os.path.join(folder, "online.csv")) as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(os.path.join(folder, "online.csv"))  # a run still writing: its torn last line is skipped
     if not rows:
         raise SystemExit(f"error: {folder}/online.csv has no rows")
     end = at if at is not None else max(int(r["step"]) for r in rows) // window * window
