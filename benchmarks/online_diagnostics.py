@@ -28,20 +28,22 @@ COLUMNS = {
 
 
 def diagnose(folder: str, window: int = 10_000, at: int | None = None) -> dict:
-    """Returns {"final_step": N, name: [mean per seed, in seed order]} for one run folder's online.csv, over the
-    WINDOW env steps up to `at` (default: the folder's last multiple of WINDOW)."""
+    """Returns {"final_step": N, "seeds": [...], name: [mean per seed, in that order]} for one run folder's online.csv,
+    over the WINDOW env steps up to `at` (default: the folder's last multiple of WINDOW). A seed with no valid value of
+    a column in the window (no finished episode, say) gets NaN there, so every list lines up with "seeds"."""
     rows = read_csv(os.path.join(folder, "online.csv"))  # a run still writing: its torn last line is skipped
     if not rows:
         raise SystemExit(f"error: {folder}/online.csv has no rows")
     end = at if at is not None else max(int(r["step"]) for r in rows) // window * window
     last = [r for r in rows if end - window < int(r["step"]) <= end]
-    out = {"final_step": end}
+    seeds = sorted({int(r["seed"]) for r in last})
+    out = {"final_step": end, "seeds": seeds}
     for name, column in COLUMNS.items():
-        by_seed: dict[int, list[float]] = {}
+        by_seed: dict[int, list[float]] = {seed: [] for seed in seeds}
         for r in last:
             if r.get(column) not in (None, "", "nan"):
-                by_seed.setdefault(int(r["seed"]), []).append(float(r[column]))
-        out[name] = [float(np.mean(v)) for _, v in sorted(by_seed.items())]
+                by_seed[int(r["seed"])].append(float(r[column]))
+        out[name] = [float(np.mean(by_seed[seed])) if by_seed[seed] else float("nan") for seed in seeds]
     return out
 
 

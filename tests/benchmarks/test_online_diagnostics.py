@@ -1,5 +1,7 @@
 """benchmarks/online_diagnostics.py: the per-seed diagnostics of online runs that docs/online.md quotes."""
 
+import math
+
 import pytest
 
 from benchmarks import online_diagnostics
@@ -24,6 +26,7 @@ def test_each_seed_is_averaged_over_the_window_before_the_final_step_or_a_given_
     assert group["final_step"] == 20_000
     assert group["action_std"] == pytest.approx([0.2, 0.3])
     assert group["q_visited"] == [200.0, 10.0] and group["mc_return_visited"] == [100.0, 20.0]
+    assert group["seeds"] == [0, 1]
     at = online_diagnostics.gather(str(tmp_path), window=10_000, at=10_000)["groups"]["sscp/Hopper-v5"]
     assert (
         at["final_step"] == 10_000
@@ -33,6 +36,16 @@ def test_each_seed_is_averaged_over_the_window_before_the_final_step_or_a_given_
     online_diagnostics.main([str(tmp_path), "--json", str(tmp_path / "d.json")])
     assert "sscp/Hopper-v5 (to 20,000): action_std 0.2 0.3" in capsys.readouterr().out
     assert (tmp_path / "d.json").exists()
+
+
+def test_a_seed_without_a_value_in_the_window_is_nan_so_the_lists_line_up_with_the_seeds(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    rows = ["10000,0,0,0.1,nan,nan,nan,nan", "10000,1,1,0.2,5,6,7,8"]  # seed 0 finished no episode
+    (folder / "online.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    group = online_diagnostics.gather(str(tmp_path))["groups"]["run"]
+    assert group["seeds"] == [0, 1] and group["action_std"] == pytest.approx([0.1, 0.2])
+    assert math.isnan(group["episode_return"][0]) and group["episode_return"][1] == 8.0
 
 
 def test_a_folder_without_online_runs_and_a_bad_window_are_clear_exits(tmp_path):
