@@ -65,6 +65,9 @@ class SweepArgs:
     gpus: int = 0
     """With --executor processes: spread the groups over this many local GPUs, each child process seeing one
     (CUDA_VISIBLE_DEVICES), the one running the fewest groups; 0 leaves the children's view as it is."""
+    only: tuple[str, ...] = ()
+    """Run only the groups whose folder (agent/dataset/options, as --dry-run prints it) contains one of these texts,
+    e.g. --only Hopper-v5 sac/; the others are left as they are (the tables still list them)."""
     dry_run: bool = False
     """Print the groups and their run folders, then stop."""
 
@@ -156,23 +159,27 @@ def sweep(args: SweepArgs) -> int:
     if args.gpus < 0:
         raise ConfigError(f"--gpus must be >= 0, got {args.gpus}")
     groups = expand(spec, str(args.spec))  # every name and option checked before Ray starts
-    todo = [g for g in groups if finished_result(g, sweep_dir) is None]
+    if args.only and not any(text in g.key for g in groups for text in args.only):
+        raise ConfigError(f"--only {' '.join(args.only)} matches no group of {args.spec} (--dry-run lists them)")
+    chosen = lambda g: not args.only or any(text in g.key for text in args.only)  # noqa: E731
+    todo = [g for g in groups if chosen(g) and finished_result(g, sweep_dir) is None]
     runs = sum(len(g.seeds) * max(len(g.datasets), len(g.envs)) for g in groups)
     print(
         f"sweep {sweep_dir}: {len(groups)} groups ({runs} runs), {len(groups) - len(todo)} finished, {len(todo)} to run"
     )
     if args.dry_run:
         for g in groups:
-            print(f"  {g.key}  seeds {list(g.seeds)}  ({'to run' if g in todo else 'finished'})")
+            state = "to run" if g in todo else "finished" if chosen(g) else "left out (--only)"
+            print(f"  {g.key}  seeds {list(g.seeds)}  ({state})")
         return 0
     ray = _start_ray(args) if args.executor == "ray" and todo else None
     wall, failures = 0.0, {}
     try:
         if ray is not None:  # the default GPUs per group depend on the cluster
             groups = expand(spec, str(args.spec), float(ray.cluster_resources().get("GPU", 0)))
-            todo = [g for g in groups if finished_result(g, sweep_dir) is None]
+            todo = [g for g in groups if chosen(g) and finished_result(g, sweep_dir) is None]
         _prepare(sweep_dir, spec, groups)
-        _prepare_data(groups)
+        _prepare_data(todo)
         start = time.perf_counter()
         if ray is not None:
             failures = _run_ray(ray, todo, sweep_dir, args.max_retries)

@@ -234,6 +234,22 @@ def test_interrupted_sweep_resumes_unfinished_groups_when_started_again(tmp_path
     assert "resuming" in (run_dir / "sweep.log").read_text()
 
 
+def test_only_runs_the_groups_it_names_and_an_unmatched_text_is_a_clear_error(tmp_path, tiny_data_dir, capsys):
+    from sscp.sweep import SweepArgs, sweep
+
+    spec_path, out = tmp_path / "tiny.yaml", tmp_path / "sweep"
+    spec_path.write_text(yaml.safe_dump(tiny_spec(tiny_data_dir, steps=100, seeds=[0])))
+    assert sweep(SweepArgs(str(spec_path), out=str(out), executor="serial", only=("bc/",), dry_run=True)) == 0
+    listed = capsys.readouterr().out
+    assert f"sscp/{TASKS[0]}/default  seeds [0]  (left out (--only))" in listed
+    assert f"bc/{TASKS[0]}/default  seeds [0]  (to run)" in listed
+    assert sweep(SweepArgs(str(spec_path), out=str(out), executor="serial", only=("bc/",))) == 0
+    assert (out / "runs" / f"bc/{TASKS[0]}/default" / "result.json").exists()
+    assert not (out / "runs" / f"sscp/{TASKS[0]}/default").exists()
+    with pytest.raises(ConfigError, match="--only Hopper matches no group of .*tiny.yaml"):
+        sweep(SweepArgs(str(spec_path), out=str(out), executor="serial", only=("Hopper",)))
+
+
 def test_online_group_records_its_updates_and_their_rate(tmp_path, capsys):
     # online, the updates are one per env step after the random phase (the offline step counter stays 0)
     from sscp.sweep import _report, run_group, write_tables

@@ -17,6 +17,7 @@
 # each run, in the archive), unless EVAL_S=0. With EVAL_STEP (a number of updates, or `common`: the largest step that
 # every group has a checkpoint of; the spec must keep them, keep_checkpoints) PHASE=finish evaluates every group at
 # that one step instead, so agents that a time limit stopped at different steps are compared at an equal budget.
+# ONLY (texts, space-separated: `sscp sweep --only`) starts only the groups whose folder contains one of them.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 SPEC=${SPEC:?set SPEC, a sweep spec}
@@ -41,7 +42,8 @@ alive() { [ -f "$SWEEP/driver.pid" ] && kill -0 "$(cat "$SWEEP/driver.pid")" 2>/
 start() {
   if alive; then echo "the sweep in $SWEEP is running already"; return 0; fi
   echo "sscp sweep $SPEC --executor processes --parallel $PARALLEL --out $SWEEP (commit $SSCP_COMMIT)"
-  setsid python3 -m sscp.cli sweep "$SPEC" --executor processes --parallel "$PARALLEL" --out "$SWEEP" \
+  # shellcheck disable=SC2086
+  setsid python3 -m sscp.cli sweep "$SPEC" --executor processes --parallel "$PARALLEL" --out "$SWEEP" ${ONLY:+--only $ONLY} \
     </dev/null >>"$SWEEP/driver.log" 2>&1 &
   echo $! >"$SWEEP/driver.pid"
 }
