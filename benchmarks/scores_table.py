@@ -20,7 +20,9 @@ each seed's mean over the tasks, then mean ± std over seeds. With `--ci`
 every cell is instead the mean and its 95 % bootstrap interval over seeds, "mean [low, high]": per task, seeds
 resampled with replacement; "all", a stratified bootstrap (each task's seeds resampled separately, sscp.stats).
 `--iqm` adds a column with the interquartile mean of all tasks x seeds and its stratified bootstrap interval
-(sscp.stats.aggregate, as `sscp plot` reports it).
+(sscp.stats.aggregate, as `sscp plot` reports it). `--paired A B` adds a line per family: row A minus row B seed by
+seed (rows trained on the same seeds, such as a fine-tuned run and its offline-only control), the mean difference
+and its 95 % bootstrap interval, which is narrower than the two rows' intervals when the pairs share their spread.
 
 A JSON file whose tables sit under one of its keys (several result files keep them under "suites" or "datasets"
 beside their metadata) is read with `--key KEY`; the first files' layout ("agents" for "rows",
@@ -247,6 +249,34 @@ def render(tables: dict, ci: bool = False, iqm: bool = False) -> str:
     return "\n".join(lines)
 
 
+def render_paired(tables: dict, a: str, b: str) -> str:
+    """Returns one line per family: the per-seed difference of row a minus row b (the same seeds, so a pair shares
+    whatever the two runs have in common, such as an offline phase before a fine-tuned run and its control split),
+    mean over tasks and seeds and its 95 % stratified bootstrap interval (each task's seed differences resampled)."""
+    lines = []
+    for family, table in tables.items():
+        rows = table["rows"]
+        missing = [label for label in (a, b) if label not in rows]
+        if missing or table["step"] is None:
+            sys.exit(f"error: --paired: {family} has no row {', '.join(missing)} (it has: {', '.join(rows)})"
+                     if missing else f"error: --paired: {family} has no step evaluated by every row")  # fmt: skip
+        diffs = []
+        for task, mine in rows[a]["tasks"].items():
+            theirs = rows[b]["tasks"].get(task)
+            if theirs is None or len(theirs) != len(mine):
+                sys.exit(f"error: --paired: {family}/{task} has {len(mine)} seeds in {a}, "
+                         f"{'none' if theirs is None else len(theirs)} in {b}; pairs need the same seeds")  # fmt: skip
+            diffs.append(np.asarray(mine) - np.asarray(theirs))
+        digits = _digits(table)
+        low, high = stratified_bootstrap_ci(diffs, _mean)
+        per_seed = np.mean(diffs, axis=0)
+        lines.append(
+            f"{family}: {a} − {b}, paired by seed: {np.mean(diffs):+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+            f" (per seed {', '.join(f'{d:+.{digits}f}' for d in per_seed)})"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def render_summary(tables: dict, ci: bool = False) -> str:
     """Returns one markdown table: a row per family (and its step), a column per label, cells "all" mean ± std."""
     labels = []
@@ -311,6 +341,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iqm", action="store_true", help="add a column: IQM of all tasks x seeds [95 %% interval]")
     parser.add_argument("--key", default=None, help="with a JSON file: the key under which its tables are")
     parser.add_argument(
+        "--paired", nargs=2, default=None, metavar=("A", "B"),
+        help="also print row A minus row B per seed (same seeds), mean and 95 %% bootstrap interval, per family",
+    )  # fmt: skip
+    parser.add_argument(
         "--metric", default=SUCCESS, help="with run folders: the eval.csv column to tabulate (eval/normalized_return)"
     )
     args = parser.parse_args(argv)
@@ -323,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     print(render(tables, args.ci, args.iqm))
     if args.summary:
         print(render_summary(tables, args.ci))
+    if args.paired:
+        print(render_paired(tables, *args.paired))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(tables, f, indent=1)

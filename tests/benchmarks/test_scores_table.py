@@ -217,3 +217,21 @@ def test_runs_trained_online_from_scratch_count_env_steps(tmp_path, capsys):
     assert "100 env steps per run" in capsys.readouterr().out
     (tmp_path / "sscp" / "HalfCheetah-v5" / "train.csv").write_text("step\n")
     assert "unit" not in scores_table.gather(str(tmp_path), metric="eval/return")["HalfCheetah-v5"]
+
+
+def test_paired_difference_is_taken_seed_by_seed_and_needs_the_same_seeds(tmp_path, capsys):
+    runs = [(t, seed) for t in (1, 2) for seed in (0, 1, 2)]
+    _eval_csv(tmp_path / "a" / "fam", [(100, r, t, seed, 0.1 * seed + 0.05) for r, (t, seed) in enumerate(runs)])
+    _eval_csv(tmp_path / "b" / "fam", [(100, r, t, seed, 0.1 * seed) for r, (t, seed) in enumerate(runs)])
+    _eval_csv(tmp_path / "c" / "fam", [(100, r, t, seed, 0.3) for r, (t, seed) in enumerate(runs[:2])])
+    tables = scores_table.gather(str(tmp_path), only=["a", "b"])
+    # the rows' own intervals overlap (seeds spread 0 to 0.2); every pair differs by +0.05, so the interval is a point
+    assert scores_table.render_paired(tables, "a", "b") == (
+        "fam: a − b, paired by seed: +0.05 [+0.05, +0.05] (per seed +0.05, +0.05, +0.05)\n"
+    )
+    scores_table.main([str(tmp_path), "--only", "a", "b", "--paired", "b", "a"])
+    assert "fam: b − a, paired by seed: -0.05 [-0.05, -0.05]" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--paired: fam has no row d"):
+        scores_table.render_paired(tables, "a", "d")
+    with pytest.raises(SystemExit, match="fam/fam-task1-demos-v0 has 3 seeds in a, 2 in c; pairs need the same seeds"):
+        scores_table.render_paired(scores_table.gather(str(tmp_path), only=["a", "c"], step=100), "a", "c")
