@@ -164,9 +164,9 @@ def sweep(args: SweepArgs) -> int:
     chosen = lambda g: not args.only or any(text in g.key for text in args.only)  # noqa: E731
     todo = [g for g in groups if chosen(g) and finished_result(g, sweep_dir) is None]
     runs = sum(len(g.seeds) * max(len(g.datasets), len(g.envs)) for g in groups)
-    print(
-        f"sweep {sweep_dir}: {len(groups)} groups ({runs} runs), {len(groups) - len(todo)} finished, {len(todo)} to run"
-    )
+    left = sum(not chosen(g) for g in groups)
+    print(f"sweep {sweep_dir}: {len(groups)} groups ({runs} runs), {len(groups) - len(todo) - left} finished, "
+          f"{len(todo)} to run" + (f", {left} left out (--only)" if left else ""))  # fmt: skip
     if args.dry_run:
         for g in groups:
             state = "to run" if g in todo else "finished" if chosen(g) else "left out (--only)"

@@ -241,6 +241,7 @@ def test_only_runs_the_groups_it_names_and_an_unmatched_text_is_a_clear_error(tm
     spec_path.write_text(yaml.safe_dump(tiny_spec(tiny_data_dir, steps=100, seeds=[0])))
     assert sweep(SweepArgs(str(spec_path), out=str(out), executor="serial", only=("bc/",), dry_run=True)) == 0
     listed = capsys.readouterr().out
+    assert "2 groups (2 runs), 0 finished, 1 to run, 1 left out (--only)" in listed
     assert f"sscp/{TASKS[0]}/default  seeds [0]  (left out (--only))" in listed
     assert f"bc/{TASKS[0]}/default  seeds [0]  (to run)" in listed
     assert sweep(SweepArgs(str(spec_path), out=str(out), executor="serial", only=("bc/",))) == 0
