@@ -159,9 +159,12 @@ def sweep(args: SweepArgs) -> int:
     if args.gpus < 0:
         raise ConfigError(f"--gpus must be >= 0, got {args.gpus}")
     groups = expand(spec, str(args.spec))  # every name and option checked before Ray starts
-    if args.only and not any(text in g.key for g in groups for text in args.only):
+
+    def chosen(g: Group) -> bool:  # by --only
+        return not args.only or any(text in g.key for text in args.only)
+
+    if args.only and not any(map(chosen, groups)):
         raise ConfigError(f"--only {' '.join(args.only)} matches no group of {args.spec} (--dry-run lists them)")
-    chosen = lambda g: not args.only or any(text in g.key for text in args.only)  # noqa: E731
     todo = [g for g in groups if chosen(g) and finished_result(g, sweep_dir) is None]
     runs = sum(len(g.seeds) * max(len(g.datasets), len(g.envs)) for g in groups)
     left = sum(not chosen(g) for g in groups)
