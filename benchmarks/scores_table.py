@@ -257,9 +257,10 @@ def render_paired(tables: dict, a: str, b: str) -> str:
     for family, table in tables.items():
         rows = table["rows"]
         missing = [label for label in (a, b) if label not in rows]
-        if missing or table["step"] is None:
-            sys.exit(f"error: --paired: {family} has no row {', '.join(missing)} (it has: {', '.join(rows)})"
-                     if missing else f"error: --paired: {family} has no step evaluated by every row")  # fmt: skip
+        if missing:
+            sys.exit(f"error: --paired: {family} has no row {', '.join(missing)} (it has: {', '.join(rows)})")
+        if table["step"] is None:
+            sys.exit(f"error: --paired: {family} has no step evaluated by every row")
         diffs = []
         for task, mine in rows[a]["tasks"].items():
             theirs = rows[b]["tasks"].get(task)
