@@ -258,7 +258,8 @@ def render_paired(tables: dict, a: str, b: str) -> str:
         rows = table["rows"]
         missing = [label for label in (a, b) if label not in rows]
         if missing:
-            sys.exit(f"error: --paired: {family} has no row {', '.join(missing)} (it has: {', '.join(rows)})")
+            shown, present = " or ".join(map(repr, missing)), ", ".join(map(repr, rows))
+            sys.exit(f"error: --paired: {family} has no row {shown} (it has: {present})")
         if table["step"] is None:
             sys.exit(f"error: --paired: {family} has no step evaluated by every row")
         diffs = []

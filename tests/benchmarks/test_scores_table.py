@@ -231,7 +231,7 @@ def test_paired_difference_is_taken_seed_by_seed_and_needs_the_same_seeds(tmp_pa
     )
     scores_table.main([str(tmp_path), "--only", "a", "b", "--paired", "b", "a"])
     assert "fam: b − a, paired by seed: -0.05 [-0.05, -0.05]" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="--paired: fam has no row d"):
+    with pytest.raises(SystemExit, match="--paired: fam has no row 'd' \\(it has: 'a', 'b'"):
         scores_table.render_paired(tables, "a", "d")
     with pytest.raises(SystemExit, match="fam/fam-task1-demos-v0 has 3 seeds in a, 2 in c; pairs need the same seeds"):
         scores_table.render_paired(scores_table.gather(str(tmp_path), only=["a", "c"], step=100), "a", "c")
