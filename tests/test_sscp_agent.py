@@ -364,6 +364,37 @@ def test_decayed_exploration_noise_follows_the_update_count_and_then_stays():
         dataclasses.replace(TINY, exploration_noise_decay=-1)
 
 
+def test_policy_noise_smooths_the_td_targets_next_action_only(agent_and_batch):
+    """policy_noise σ (TD3's target-policy smoothing): the TD target scores the one-step next action plus
+    clip(N(0, σ²), ±noise_clip), from a key of its own, so the paper's draws (policy_noise 0) stay as they were; the
+    actor's losses do not change."""
+    agent, batch = agent_and_batch
+    key = jax.random.PRNGKey(7)
+
+    def losses(**options):
+        return agent.replace(config=dataclasses.replace(TINY, **options)).total_loss(batch, agent.params, key)[1]
+
+    plain, smooth = losses(), losses(policy_noise=0.3)
+    z_next = jax.random.normal(jax.random.split(key)[0], batch["actions"].shape)
+    obs_next = batch["next_observations"]
+    next_actions = flow.one_step_sample(agent.field(agent.target_params["actor"]), obs_next, z_next)
+    noise = jnp.clip(0.3 * jax.random.normal(jax.random.fold_in(key, 1), next_actions.shape), -0.5, 0.5)
+    next_q = agent.critic_def.apply(agent.target_params["critic"], obs_next, jnp.clip(next_actions + noise, -1, 1))
+    target = batch["rewards"] + TINY.discount * batch["masks"] * next_q.min(axis=0)
+    q = agent.critic_def.apply(agent.params["critic"], batch["observations"], agent._clipped_actions(batch))
+    np.testing.assert_allclose(smooth["critic_loss"], jnp.mean((q - target[None]) ** 2), rtol=1e-5)
+    assert abs(float(smooth["critic_loss"]) - float(plain["critic_loss"])) > 1e-6
+    for name in ("flow_loss", "completion_loss", "q_loss"):
+        assert float(smooth[name]) == float(plain[name])
+    np.testing.assert_allclose(
+        losses(policy_noise=0.3, noise_clip=1e-7)["critic_loss"], plain["critic_loss"], rtol=1e-5
+    )
+    with pytest.raises(ConfigError, match="policy-noise must be >= 0"):
+        dataclasses.replace(TINY, policy_noise=-0.1)
+    with pytest.raises(ConfigError, match="noise-clip must be positive"):
+        dataclasses.replace(TINY, noise_clip=0.0)
+
+
 def test_q_action_one_step_scores_the_acting_action_and_leaves_the_rest(agent_and_batch):
     """q_action="one_step": the Q term scores clip(z + h(s, z, 0, 1)) (the action the policy acts with), the flow and
     completion losses stay those of the paper's "completed" (the same draws), and the actor gets the Q gradient."""

@@ -39,6 +39,13 @@ def soft_update(online: Any, target: Any, rate: float) -> Any:
     return jax.tree.map(lambda o, t: rate * o + (1.0 - rate) * t, online, target)
 
 
+def smoothed(actions: jax.Array, key: jax.Array, std: float, clip: float) -> jax.Array:
+    """Returns actions + clip(N(0, std²), −clip, clip), clipped to [−1, 1]: TD3's target-policy smoothing of the TD
+    target's next action, so the critic's target averages Q over a small neighbourhood of it."""
+    noise = jnp.clip(std * jax.random.normal(key, actions.shape), -clip, clip)
+    return jnp.clip(actions + noise, -1.0, 1.0)
+
+
 def apply_gradients(optimizer: optax.GradientTransformation, params: Any, opt_state: Any, grads: Any):
     """Returns (new params, new optimiser state) after one optimiser step."""
     updates, opt_state = optimizer.update(grads, opt_state, params)

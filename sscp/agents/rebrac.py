@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from sscp.agents.base import Agent, AgentConfig
-from sscp.agents.common import adam, apply_gradients, require_positive, soft_update
+from sscp.agents.common import adam, apply_gradients, require_positive, smoothed, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import Actor, Ensemble
 
@@ -75,8 +75,7 @@ class ReBRACAgent(Agent, flax.struct.PyTreeNode):
         cfg = self.config
         next_obs = batch["next_observations"]
         next_actions = self.actor_def.apply(self.target_params["actor"], next_obs)
-        noise = jnp.clip(cfg.policy_noise * jax.random.normal(key, next_actions.shape), -cfg.noise_clip, cfg.noise_clip)
-        next_actions = jnp.clip(next_actions + noise, -1.0, 1.0)
+        next_actions = smoothed(next_actions, key, cfg.policy_noise, cfg.noise_clip)
         next_q = self.critic_def.apply(self.target_params["critic"], next_obs, next_actions).min(axis=0)
         if cfg.alpha_critic > 0:  # checked in create: the batch then carries next_actions
             next_q = next_q - cfg.alpha_critic * jnp.sum((next_actions - batch["next_actions"]) ** 2, axis=-1)

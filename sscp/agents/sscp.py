@@ -14,7 +14,7 @@ import optax
 
 from sscp import flow
 from sscp.agents.base import Agent, PresetConfig
-from sscp.agents.common import adam, apply_gradients, global_norm, require_positive, soft_update
+from sscp.agents.common import adam, apply_gradients, global_norm, require_positive, smoothed, soft_update
 from sscp.errors import ConfigError
 from sscp.nets import Ensemble, VectorField
 
@@ -93,6 +93,12 @@ class SSCPConfig(PresetConfig):
     """EMA rate of a separate actor that gives the TD target's next action. None (the paper's): the acting EMA actor
     plays both roles. Setting it keeps a second EMA copy, so the two roles can be tuned apart (1 follows the online
     actor one step behind)."""
+    policy_noise: float = 0.0
+    """Std of TD3's target-policy smoothing: clipped Gaussian noise on the TD target's next action. 0 is the paper's
+    (the next action is the one-step action alone, and its own noise z barely spreads it, docs/method.md, "The
+    one-step action is a conditional mean"); an online option (docs/online.md), as ReBRAC's option of this name."""
+    noise_clip: float = 0.5
+    """The smoothing noise is clipped to [−noise_clip, noise_clip] (TD3's 0.5)."""
     action_clip_eps: float = 1e-5
     """Dataset actions are clipped to ±(1 − eps) before every loss (the critic's Q(s, a) and the flow losses), as the
     authors' code clips them once when the dataset is loaded."""
@@ -136,8 +142,8 @@ class SSCPConfig(PresetConfig):
 
     def __post_init__(self):
         self.check_preset()
-        require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim")
-        for name in ("exploration_noise", "exploration_noise_final", "exploration_noise_decay"):
+        require_positive(self, "lr", "batch_size", "num_critics", "sample_steps", "time_embed_dim", "noise_clip")
+        for name in ("exploration_noise", "exploration_noise_final", "exploration_noise_decay", "policy_noise"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--agent.{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.explore_sample_steps < 0:
@@ -208,6 +214,10 @@ class SSCPAgent(Agent, flax.struct.PyTreeNode):
         obs, obs_next, actions = batch["observations"], batch["next_observations"], self._clipped_actions(batch)
         z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
         next_actions = flow.one_step_sample(self.field(self.td_actor()), obs_next, z_next)
+        if self.config.policy_noise > 0:  # its own key, so the paper's draws stay as they are without it
+            next_actions = smoothed(
+                next_actions, jax.random.fold_in(key, 1), self.config.policy_noise, self.config.noise_clip
+            )
         next_q = self.critic_def.apply(self.target_params["critic"], obs_next, next_actions)
         q = self.critic_def.apply(params["critic"], obs, actions)
         critic_loss, info = self.td_loss(batch, q, next_q)
