@@ -103,12 +103,13 @@ class Trainer:
         if self.goal_conditioned:
             self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset[0], explicit)
             return None
-        if not (isinstance(self.agent_cfg, PresetConfig) and cfg.dataset):
+        names = cfg.dataset or cfg.env  # online from scratch: the env ids stand for the datasets
+        if not (isinstance(self.agent_cfg, PresetConfig) and names):
             return None
         asked = self.agent_cfg.preset
-        self.agent_cfg = self.agent_cfg.with_preset(cfg.dataset, explicit)
+        self.agent_cfg = self.agent_cfg.with_preset(names, explicit)
         if asked == "auto" and self.agent_cfg.preset == "none":
-            return f"--agent.preset auto: no preset for {', '.join(cfg.dataset)}; the defaults"
+            return f"--agent.preset auto: no preset for {', '.join(names)}; the defaults"
         return self.agent_cfg.preset_note()
 
     def _load_data(self) -> OfflineData | ChunkedData | GoalData | None:

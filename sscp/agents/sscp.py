@@ -22,6 +22,20 @@ SWEPT_DOMAINS = ("cube-single", "scene")
 """OGBench domains whose settings a sweep here chose (docs/results.md, "SSCP's settings"): the paper's won on both."""
 
 
+ONLINE_PRESET = {
+    "normalize_q_loss": False,
+    "explore_actor": "online",
+    "exploration_noise": 0.1,
+    "policy_noise": 0.2,
+    "actor_hidden_dims": (256, 256),
+    "critic_hidden_dims": (256, 256),
+    "batch_size": 256,
+}
+"""`--agent.preset online`, online from scratch: TD3's recipe around SSCP's losses (the Q term unscaled, collecting with
+the trained actor plus noise 0.1, target-policy smoothing 0.2) at SAC's network and batch size, the best of the
+combinations screened on Hopper and Walker2d (docs/online.md, "What makes SSCP learn online"); never picked by auto."""
+
+
 def sscp_presets() -> dict[str, dict]:
     """Returns the per-dataset settings that `--agent.preset auto` looks up by dataset name: the paper's α₂ for the
     D4RL locomotion datasets (docs/method.md), which apply to the D4RL files and to the D4RL-style datasets made here
@@ -35,13 +49,15 @@ def sscp_presets() -> dict[str, dict]:
     }
     d4rl = {f"{env}-{data}": {"alpha_completion": a} for env, d in alpha_completion.items() for data, a in d.items()}
     swept = {domain: {"alpha_completion": 1.0, "actor_ema": 0.0005} for domain in SWEPT_DOMAINS}
-    return {**d4rl, **swept}
+    return {**d4rl, **swept, "online": ONLINE_PRESET}
 
 
 def sscp_preset_sources() -> dict[str, str]:
     """Returns where each preset of sscp_presets comes from, printed with the values a run uses."""
     swept = "tuned here, not the paper's: a sweep kept the paper's values (docs/results.md)"
-    return {name: swept if name in SWEPT_DOMAINS else "the paper's α₂ for D4RL" for name in sscp_presets()}
+    sources = {name: swept if name in SWEPT_DOMAINS else "the paper's α₂ for D4RL" for name in sscp_presets()}
+    online = "tuned here, not the paper's: TD3's recipe around SSCP's losses, screened online (docs/online.md)"
+    return {**sources, "online": online}
 
 
 @dataclass(frozen=True)
