@@ -190,15 +190,11 @@ def test_append_sampling_is_uniform_over_the_dataset_followed_by_the_buffer():
 def test_the_online_preset_applies_to_runs_from_scratch_and_yields_to_explicit_options(tmp_path, capsys):
     """`--agent.preset online` on an env run sets the measured online recipe (docs/online.md) on every option not
     given explicitly and the run prints it; `auto` finds no preset for an env id and says the defaults are kept."""
-    trainer = Trainer(_online_config(tmp_path / "run"), {**TINY_AGENT, "preset": "online"})
+    trainer = Trainer(_online_config(tmp_path / "run"), {"preset": "online", "batch_size": 32})  # nothing trained
     cfg = trainer.agent_cfg
-    assert (cfg.normalize_q_loss, cfg.explore_actor, cfg.exploration_noise, cfg.policy_noise) == (
-        False,
-        "online",
-        0.1,
-        0.2,
-    )
-    assert cfg.batch_size == TINY_AGENT["batch_size"] != 256  # given explicitly: it wins over the preset's 256
+    assert cfg.normalize_q_loss is False and cfg.explore_actor == "online"
+    assert (cfg.exploration_noise, cfg.policy_noise, cfg.actor_hidden_dims) == (0.1, 0.2, (256, 256))
+    assert cfg.batch_size == 32  # given explicitly: it wins over the preset's 256
     assert "preset online: normalize_q_loss False" in trainer.preset_note and "not the paper's" in trainer.preset_note
     auto = Trainer(_online_config(tmp_path / "auto"), {**TINY_AGENT, "preset": "auto"})
     assert auto.agent_cfg.preset == "none" and auto.agent_cfg.normalize_q_loss

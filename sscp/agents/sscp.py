@@ -230,10 +230,9 @@ class SSCPAgent(Agent, flax.struct.PyTreeNode):
         obs, obs_next, actions = batch["observations"], batch["next_observations"], self._clipped_actions(batch)
         z_next, (z, tau, x_tau), z_diag = self._draws(batch, key)
         next_actions = flow.one_step_sample(self.field(self.td_actor()), obs_next, z_next)
-        if self.config.policy_noise > 0:  # its own key, so the paper's draws stay as they are without it
-            next_actions = smoothed(
-                next_actions, jax.random.fold_in(key, 1), self.config.policy_noise, self.config.noise_clip
-            )
+        if self.config.policy_noise > 0:  # a key of its own: without the option the paper's draws are unchanged
+            noise_key = jax.random.fold_in(key, 1)
+            next_actions = smoothed(next_actions, noise_key, self.config.policy_noise, self.config.noise_clip)
         next_q = self.critic_def.apply(self.target_params["critic"], obs_next, next_actions)
         q = self.critic_def.apply(params["critic"], obs, actions)
         critic_loss, info = self.td_loss(batch, q, next_q)
