@@ -10,8 +10,6 @@ started again skips the groups whose `result.json` matches and resumes the other
 """
 
 import contextlib
-import csv
-import io
 import json
 import os
 import socket
@@ -21,19 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import tyro
 
 from sscp import checkpoint
 from sscp.data import registry
-from sscp.envs import reports_success
 from sscp.errors import ConfigError, SSCPError
 from sscp.recipes.locomotion import make as make_locomotion
+from sscp.sweep_results import ATTEMPTS_FILE, report_group, write_tables
 from sscp.sweep_spec import Group, as_tuples, expand, load_spec, record_identity
 from sscp.train import TrainConfig, Trainer
 
 RESULT_FILE = "result.json"
-ATTEMPTS_FILE = "attempts.jsonl"
 FAILURE_FILE = "failure.txt"
 
 
@@ -134,14 +130,6 @@ def finished_result(group: Group, sweep_dir: Path) -> dict | None:
     if not isinstance(old, dict):
         return None
     return record if record_identity(old) == group.identity() else None
-
-
-def attempts(group: Group, sweep_dir: Path) -> int:
-    """Returns how many processes have started this group (across retries and restarts of the sweep)."""
-    try:
-        return len((sweep_dir / "runs" / group.key / ATTEMPTS_FILE).read_text().splitlines())
-    except OSError:
-        return 0
 
 
 # ---- the sweep ---------------------------------------------------------------------------------------------------
@@ -262,7 +250,7 @@ def _run_serial(todo: list[Group], sweep_dir: Path) -> dict[str, str]:
     for i, g in enumerate(todo):
         print(f"[{i + 1}/{len(todo)}] {g.key} seeds {list(g.seeds)}", flush=True)
         try:
-            _report(run_group(g.record(), str(sweep_dir)), g)
+            report_group(run_group(g.record(), str(sweep_dir)), g)
         except SSCPError as e:
             failures[g.key] = str(e)
             print(f"  failed: {e}", flush=True)
@@ -313,7 +301,7 @@ def _run_processes(
                 done += 1
                 print(f"[{done}/{len(todo)}] ", end="")
                 if record is not None:
-                    _report(record, g)
+                    report_group(record, g)
                     continue
                 failures[g.key] = _failure(g, sweep_dir, proc.exitcode, tries)
                 print(f"{g.key} failed: {failures[g.key]}", flush=True)
@@ -370,7 +358,7 @@ def _run_ray(ray, todo: list[Group], sweep_dir: Path, max_retries: int) -> dict[
         done += 1
         print(f"[{done}/{len(todo)}] ", end="")
         try:
-            _report(ray.get(ready[0]), g)
+            report_group(ray.get(ready[0]), g)
             continue
         except ray.exceptions.RayTaskError as e:
             cause = e.cause if isinstance(e.cause, BaseException) else e
@@ -379,71 +367,3 @@ def _run_ray(ray, todo: list[Group], sweep_dir: Path, max_retries: int) -> dict[
             failures[g.key] = f"worker died {max_retries + 1} times; the run folder resumes on the next start"
         print(f"{g.key} failed: {failures[g.key]}", flush=True)
     return failures
-
-
-def _report(record: dict, g: Group) -> None:
-    """Prints the group's mean success (its return for envs without a success measure) and updates/s."""
-    key = "success" if not g.envs or all(map(reports_success, g.envs)) else "return"
-    score = np.mean([r[key] for r in record["runs"]])
-    shown = f"{score:.2f}" if key == "success" else f"{score:.1f}"
-    print(f"{g.key} seeds {list(g.seeds)}: {key} {shown}, {record['updates_per_sec']:.0f} updates/s", flush=True)
-
-
-def write_tables(
-    groups: list[Group], records: dict[str, dict | None], sweep_dir: Path, failures: dict[str, str]
-) -> tuple[Path, Path]:
-    """Writes results.csv (one row per run) and results.md (mean ± std over seeds per agent, options and dataset)
-    from each group's finished result (records: group key -> result.json, None where unfinished)."""
-    rows = []
-    for g in groups:
-        record = records[g.key]
-        status = "finished" if record else failures.get(g.key, "not finished")
-        base = {"agent": g.agent, "options": g.label.split("/seed")[0], "group": g.key, "status": status}
-        base["attempts"] = attempts(g, sweep_dir)
-        if record is None:
-            for d in g.datasets or g.envs:
-                for s in g.seeds:
-                    rows.append({**base, "dataset": d, "seed": s})
-            continue
-        for run in record["runs"]:
-            row = {**base, "dataset": run["dataset"], "seed": run["seed"]}
-            row.update({k: v for k, v in run.items() if k not in ("dataset", "seed")})
-            row.update(updates_per_sec=record["updates_per_sec"], train_s=record["train_s"], steps=record["steps"])
-            rows.append(row)
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    csv_path = sweep_dir / "results.csv"
-    text = io.StringIO()
-    writer = csv.DictWriter(text, columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    checkpoint.write_atomic(csv_path, text.getvalue().encode())
-
-    groups_envs = {e for g in groups for e in g.envs}
-    cells: dict[tuple, list[dict]] = {}
-    for row in rows:
-        cells.setdefault((row["agent"], row["options"], row["dataset"]), []).append(row)
-    lines = [
-        "| agent | options | dataset | seeds | success | return | updates/s | status |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for (agent, options, dataset), members in cells.items():
-        done = [m for m in members if m["status"] == "finished"]
-        stat = [_mean_std([m[k] for m in done]) for k in ("success", "return")]
-        if dataset in groups_envs and not reports_success(dataset):  # Gymnasium's envs: compare the returns
-            stat[0] = "–"
-        speed = f"{np.mean([m['updates_per_sec'] for m in done]):.0f}" if done else "—"
-        states = sorted({m["status"].split(":")[0] for m in members})
-        lines.append(
-            f"| {agent} | {options} | {dataset} | {len(done)}/{len(members)} | {stat[0]} | {stat[1]} | {speed} "
-            f"| {', '.join(states)} |"
-        )
-    summary = "\n".join(lines) + "\n"
-    md_path = sweep_dir / "results.md"
-    checkpoint.write_atomic(md_path, summary.encode())
-    return csv_path, md_path
-
-
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{np.mean(values):.3g} ± {np.std(values):.2g}" if len(values) > 1 else f"{values[0]:.3g}"

@@ -46,6 +46,7 @@ LAYERS = {
     "sscp.demo": 5,
     "sscp.report": 5,
     "sscp.sweep_spec": 5,  # sweep specs read, checked and expanded into groups
+    "sscp.sweep_results": 5,  # a sweep's attempts records, its per-group line and its results tables
     "sscp.sweep": 5,
     "sscp.export": 5,
     # 6: the command line

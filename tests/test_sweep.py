@@ -16,7 +16,8 @@ from conftest import TASKS, TINY_AGENT, killable
 
 from sscp.errors import ConfigError
 from sscp.runlog import read_csv
-from sscp.sweep import ATTEMPTS_FILE, expand, load_spec
+from sscp.sweep import expand, load_spec
+from sscp.sweep_results import ATTEMPTS_FILE
 
 TINY_BC = {"batch_size": 32, "hidden_dims": [16, 16]}
 
@@ -253,7 +254,8 @@ def test_only_runs_the_groups_it_names_and_an_unmatched_text_is_a_clear_error(tm
 
 def test_online_group_records_its_updates_and_their_rate(tmp_path, capsys):
     # online, the updates are one per env step after the random phase (the offline step counter stays 0)
-    from sscp.sweep import _report, run_group, write_tables
+    from sscp.sweep import run_group
+    from sscp.sweep_results import report_group, write_tables
     from sscp.sweep_spec import Group
 
     train = {"online_steps": 60, "random_steps": 20, "utd": 2, "log_every": 20, "eval_every": 0, "save_every": 0}
@@ -262,7 +264,7 @@ def test_online_group_records_its_updates_and_their_rate(tmp_path, capsys):
     record = run_group(group.record(), str(tmp_path))
     assert record["steps"] == 0 and record["env_steps"] == 60 and record["updates"] == (60 - 20) * 2
     assert record["updates_per_sec"] == pytest.approx(80 / record["train_s"])
-    _report(record, group)  # Pendulum measures no success: the line and the table give the return instead
+    report_group(record, group)  # Pendulum measures no success: the line and the table give the return instead
     assert f"return {record['runs'][0]['return']:.1f}, " in capsys.readouterr().out
     write_tables([group], {group.key: record}, tmp_path, {})
     assert "| sscp | default | Pendulum-v1 | 1/1 | – | " in (tmp_path / "results.md").read_text()
