@@ -56,6 +56,9 @@ class Trainer:
         self.goal_conditioned = is_goal_conditioned(cfg.agent)
         self.preset_note = self._apply_preset(cfg, set(agent_overrides or {}))
         check(cfg, self.agent_cfg)
+        if cfg.online_agent and not cfg.online_steps:
+            raise ConfigError("--online-agent sets options of the online phase: it needs --online-steps")
+        self.online_cfg = self.agent_cfg.for_online(cfg.online_agent, cfg.agent) if cfg.online_agent else None
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)
         self.chunking = None if self.agent_cfg.chunking() == (1, 1, 1) else self.agent_cfg.chunking()
@@ -372,6 +375,9 @@ class Trainer:
             if done or (cfg.save_every and self.step % cfg.save_every < n):
                 self.save()
         if cfg.online_steps and self.env_steps < cfg.online_steps:
+            if self.online_cfg is not None:  # --online-agent: the online phase's options (a resumed one's too)
+                self.agents = self.agents.replace(config=self.online_cfg)
+                bar.write(f"online phase with {' '.join(cfg.online_agent)}")
             saved, self._saved_online = self._saved_online, None
             self.online = OnlinePhase(self, saved)
             try:

@@ -53,6 +53,11 @@ class TrainConfig:
     """With --env-steps-per-call K > 1: the host acts for the next K env steps while the device makes the current
     K steps' updates, with the agent from before them (actions up to 2K − 1 env steps stale instead of K − 1). The
     host's and the device's time per call then overlap instead of adding up (a speed option, off by default)."""
+    online_agent: tuple[str, ...] = ()
+    """Agent options that change when the online phase starts, as FIELD=VALUE (`--online-agent
+    normalize_q_loss=False exploration_noise=0.1`): the offline phase trains with --agent.*, the online phase with
+    these on top; only fields that change no parameter shape or optimiser (SSCP's losses, exploration and target
+    noise; the error lists them). Not the paper's (its online phase keeps the offline settings): docs/online.md."""
     buffer_size: int | None = None
     """Capacity of each run's online replay buffer; default --online-steps (every transition is kept, as SAC's 1M
     buffer for 1M steps). Smaller makes it a ring that overwrites the oldest online transitions."""

@@ -2,6 +2,7 @@
 updates per env step, appending to the dataset, learning, exact resume after SIGKILL, env snapshots, bad configs."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -361,6 +362,33 @@ def test_offline_to_online_appends_the_online_transitions_to_the_dataset(tiny_co
     _, _, meta = checkpoint.load(checkpoint.list_checkpoints(run_dir / "checkpoints")[-1], trainer.agents)
     assert meta["offline_steps"] == 20 and meta["env_steps"] == 30
     assert meta["online"]["buffer"]["observations"].shape == (1, 30, buffer.observations.shape[1])
+
+
+@pytest.mark.slow
+def test_online_agent_options_take_over_at_the_online_phase_only(tiny_config, tmp_path):
+    """--online-agent alpha_flow=0 alpha_completion=0: the offline updates keep the imitation terms (actor loss ≠ its
+    Q term in train.csv), the online ones drop them (actor loss = Q term in online.csv); the offline config stays
+    the run's agent config, the items are recorded in config.json; bad items and a missing online phase are refused."""
+    items = ("alpha_flow=0", "alpha_completion=0")
+    cfg = tiny_config(tmp_path / "run", steps=20, online_steps=20, log_every=10, online_agent=items)
+    trainer = Trainer(cfg, TINY_AGENT)
+    trainer.train()
+    online_cfg = trainer.agents.config
+    assert trainer.agent_cfg.alpha_flow == 1.0 and (online_cfg.alpha_flow, online_cfg.alpha_completion) == (0.0, 0.0)
+    offline, online = read_csv(tmp_path / "run" / "train.csv"), read_csv(tmp_path / "run" / "online.csv")
+    assert all(abs(float(r["train/actor_loss"]) - float(r["train/q_loss"])) > 1e-4 for r in offline)
+    np.testing.assert_allclose(
+        [float(r["train/actor_loss"]) for r in online], [float(r["train/q_loss"]) for r in online]
+    )
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["online_agent"] == list(items)
+    with pytest.raises(ConfigError, match="--online-agent 'actor_hidden_dims=8': give FIELD=VALUE with a field"):
+        Trainer(dataclasses.replace(cfg, online_agent=("actor_hidden_dims=8",)), TINY_AGENT)
+    with pytest.raises(ConfigError, match="--online-agent 'alpha_flow': give FIELD=VALUE"):
+        Trainer(dataclasses.replace(cfg, online_agent=("alpha_flow",)), TINY_AGENT)
+    with pytest.raises(ConfigError, match="it needs --online-steps"):
+        Trainer(dataclasses.replace(cfg, online_steps=0), TINY_AGENT)
+    with pytest.raises(ConfigError, match="agent 'bc' that may change at the online phase \\(none\\)"):
+        Trainer(dataclasses.replace(cfg, agent="bc", online_agent=("lr=1",)), {"hidden_dims": (8,), "batch_size": 4})
 
 
 def test_online_rewards_and_masks_match_ogbench_relabelling():

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import jax
 
 from sscp.errors import ConfigError
+from sscp.options import parse_agent_overrides
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,23 @@ class AgentConfig:
     """Adam learning rate."""
     batch_size: int = 256
     """Transitions per gradient step."""
+
+    ONLINE_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    """The fields `--online-agent FIELD=VALUE` may change when the online phase starts: those that change neither a
+    parameter's shape nor the optimiser (an agent without such fields takes none)."""
+
+    def for_online(self, items: tuple[str, ...] | list[str], agent: str) -> "AgentConfig":
+        """Returns the config with `--online-agent` items (FIELD=VALUE, as `--agent.FIELD VALUE` takes them) applied,
+        or a ConfigError naming the item and the fields this agent allows."""
+        args = []
+        for item in items:
+            name, eq, value = item.partition("=")
+            if not eq or name.replace("-", "_") not in self.ONLINE_OPTIONS:
+                allowed = ", ".join(self.ONLINE_OPTIONS) or "none"
+                raise ConfigError(f"--online-agent {item!r}: give FIELD=VALUE with a field of agent {agent!r} that may "
+                                  f"change at the online phase ({allowed})")  # fmt: skip
+            args += ["--" + name.replace("_", "-"), value]
+        return dataclasses.replace(self, **parse_agent_overrides(type(self), args, agent))
 
     def chunking(self) -> tuple[int, int, int]:
         """Returns (H, n, m): actions predicted per call, actions executed of them, observations seen; (1, 1, 1)

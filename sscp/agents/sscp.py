@@ -153,6 +153,11 @@ class SSCPConfig(PresetConfig):
     integrates the velocity head for k − 1 Euler steps before the completion jump, which keeps more of the spread
     over z that the one-step jump loses (docs/expressiveness.md)."""
 
+    ONLINE_OPTIONS: ClassVar[tuple[str, ...]] = (
+        "alpha_flow", "alpha_completion", "normalize_q_loss", "q_action", "policy_noise", "noise_clip",
+        "exploration_noise", "exploration_noise_decay", "exploration_noise_final", "explore_actor",
+        "explore_sample_steps",
+    )  # fmt: skip
     PRESETS: ClassVar[dict[str, dict]] = sscp_presets()
     PRESET_SOURCES: ClassVar[dict[str, str]] = sscp_preset_sources()
 
