@@ -16,8 +16,10 @@
 # SAC run's kept policies, the candidates for "medium"; default 10,000) and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
-# generating an OGBench dataset (default: every core). TRAIN_EXTRA: more options for the SSCP runs (e.g.
-# "--online-overlap").
+# generating an OGBench dataset (default: every core). TRAIN_EXTRA: more options for the fine-tuned SSCP runs, which
+# the control does not take (e.g. "--online-overlap", or "--online-agent normalize_q_loss=False explore_actor=online
+# exploration_noise=0.1 policy_noise=0.2" to fine-tune with the online preset's losses and noise; RUNS=runs/o2o-td3
+# keeps those runs apart).
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
