@@ -56,8 +56,6 @@ class Trainer:
         self.goal_conditioned = is_goal_conditioned(cfg.agent)
         self.preset_note = self._apply_preset(cfg, set(agent_overrides or {}))
         check(cfg, self.agent_cfg)
-        if cfg.online_agent and not cfg.online_steps:
-            raise ConfigError("--online-agent sets options of the online phase: it needs --online-steps")
         self.online_cfg = self.agent_cfg.for_online(cfg.online_agent, cfg.agent) if cfg.online_agent else None
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg)

@@ -162,6 +162,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         )
     if cfg.online_overlap and cfg.env_steps_per_call == 1:
         raise ConfigError("--online-overlap needs --env-steps-per-call K > 1 (the host acts while the device updates)")
+    if cfg.online_agent and not cfg.online_steps:
+        raise ConfigError("--online-agent sets options of the online phase: it needs --online-steps")
     random_steps = cfg.random_steps
     if random_steps is None:
         random_steps = min(DEFAULT_RANDOM_STEPS, cfg.online_steps // 10) if cfg.env else 0
