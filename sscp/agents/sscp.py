@@ -55,9 +55,9 @@ def sscp_presets() -> dict[str, dict]:
 def sscp_preset_sources() -> dict[str, str]:
     """Returns where each preset of sscp_presets comes from, printed with the values a run uses."""
     swept = "tuned here, not the paper's: a sweep kept the paper's values (docs/results.md)"
-    sources = {name: swept if name in SWEPT_DOMAINS else "the paper's α₂ for D4RL" for name in sscp_presets()}
     online = "tuned here, not the paper's: TD3's recipe around SSCP's losses, screened online (docs/online.md)"
-    return {**sources, "online": online}
+    sources = {**dict.fromkeys(SWEPT_DOMAINS, swept), "online": online}
+    return {name: sources.get(name, "the paper's α₂ for D4RL") for name in sscp_presets()}
 
 
 @dataclass(frozen=True)
