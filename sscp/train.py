@@ -337,6 +337,18 @@ class Trainer:
         with self.folder.lock():
             return self._train()
 
+    def _switch_agent(self, bar, step: int) -> None:
+        """--online-agent: puts its options in place once the run reaches their offline update (--online-agent-at,
+        else the online phase's start), a resumed run's too."""
+        if self.online_cfg is None or self.agents.config == self.online_cfg:
+            return
+        at = self.cfg.steps if self.cfg.online_agent_at is None else self.cfg.online_agent_at
+        if step < at:
+            return
+        self.agents = self.agents.replace(config=self.online_cfg)
+        phase = "online phase" if at == self.cfg.steps and self.cfg.online_steps else f"offline update {at} on"
+        bar.write(f"{phase} with {' '.join(self.cfg.online_agent)}")
+
     def _train(self) -> list[dict]:
         from tqdm import tqdm
 
@@ -357,6 +369,9 @@ class Trainer:
             bar.write(f"compiling the training step for {jax.default_backend()} (first call only; slowest on a CPU)")
         while self.step < cfg.steps:
             n = min(cfg.log_every, cfg.steps - self.step)
+            self._switch_agent(bar, self.step)
+            if cfg.online_agent_at is not None and self.step < cfg.online_agent_at:
+                n = min(n, cfg.online_agent_at - self.step)  # a chunk ends where --online-agent-at switches
             start = time.perf_counter()
             self.agents, info = self.update_scan(self.agents, self.tasks, self.data, n)
             info = jax.device_get(info)  # the one host sync per chunk
@@ -373,9 +388,7 @@ class Trainer:
             if done or (cfg.save_every and self.step % cfg.save_every < n):
                 self.save()
         if cfg.online_steps and self.env_steps < cfg.online_steps:
-            if self.online_cfg is not None:  # --online-agent: the online phase's options (a resumed one's too)
-                self.agents = self.agents.replace(config=self.online_cfg)
-                bar.write(f"online phase with {' '.join(cfg.online_agent)}")
+            self._switch_agent(bar, cfg.steps)
             saved, self._saved_online = self._saved_online, None
             self.online = OnlinePhase(self, saved)
             try:

@@ -58,6 +58,10 @@ class TrainConfig:
     normalize_q_loss=False exploration_noise=0.1`): the offline phase trains with --agent.*, the online phase with
     these on top; only fields that change no parameter shape or optimiser (SSCP's losses, exploration and target
     noise; the error lists them). Not the paper's (its online phase keeps the offline settings): docs/online.md."""
+    online_agent_at: int | None = None
+    """Apply --online-agent's options from offline update N on instead of when the online phase starts. Without
+    --online-steps this is the offline-only control of a fine-tuning with changed options: the same change at the
+    same update, offline data only (benchmarks/gpu/offline_to_online.sh's control)."""
     buffer_size: int | None = None
     """Capacity of each run's online replay buffer; default --online-steps (every transition is kept, as SAC's 1M
     buffer for 1M steps). Smaller makes it a ring that overwrites the oldest online transitions."""
@@ -162,8 +166,16 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         )
     if cfg.online_overlap and cfg.env_steps_per_call == 1:
         raise ConfigError("--online-overlap needs --env-steps-per-call K > 1 (the host acts while the device updates)")
-    if cfg.online_agent and not cfg.online_steps:
-        raise ConfigError("--online-agent sets options of the online phase: it needs --online-steps")
+    if cfg.online_agent and not cfg.online_steps and cfg.online_agent_at is None:
+        raise ConfigError(
+            "--online-agent sets options of the online phase: it needs --online-steps (or --online-agent-at N, "
+            "the offline update they take over at)"
+        )
+    if cfg.online_agent_at is not None:
+        if not cfg.online_agent:
+            raise ConfigError("--online-agent-at N says when --online-agent's options take over: give --online-agent")
+        if not 0 <= cfg.online_agent_at <= steps:
+            raise ConfigError(f"--online-agent-at must be in [0, --steps = {steps}], got {cfg.online_agent_at}")
     random_steps = cfg.random_steps
     if random_steps is None:
         random_steps = min(DEFAULT_RANDOM_STEPS, cfg.online_steps // 10) if cfg.env else 0

@@ -391,6 +391,31 @@ def test_online_agent_options_take_over_at_the_online_phase_only(tiny_config, tm
         Trainer(dataclasses.replace(cfg, agent="bc", online_agent=("lr=1",)), {"hidden_dims": (8,), "batch_size": 4})
 
 
+@pytest.mark.slow
+def test_online_agent_at_switches_offline_for_the_control(tiny_config, tmp_path):
+    """--online-agent-at 10 without an online phase (the offline-only control of a fine-tuning with changed options):
+    a chunk ends at update 10 even with --log-every 20, the updates before keep the imitation terms and those after
+    drop them; a run resumed after the switch trains with the changed options; a missing --online-agent and a step
+    past --steps are refused."""
+    items = ("alpha_flow=0", "alpha_completion=0")
+    cfg = tiny_config(tmp_path / "run", steps=20, log_every=20, save_every=10, online_agent=items, online_agent_at=10)
+    trainer = Trainer(cfg, TINY_AGENT)
+    trainer.train()
+    rows = read_csv(tmp_path / "run" / "train.csv")
+    assert [int(r["step"]) for r in rows] == [10, 20]
+    gaps = [abs(float(r["train/actor_loss"]) - float(r["train/q_loss"])) for r in rows]
+    assert gaps[0] > 1e-4 and gaps[1] < 1e-5
+    resumed = Trainer(dataclasses.replace(cfg, steps=30), TINY_AGENT)
+    resumed.train()
+    assert resumed.agents.config.alpha_flow == 0.0 and resumed.agent_cfg.alpha_flow == 1.0
+    last = read_csv(tmp_path / "run" / "train.csv")[-1]
+    assert int(last["step"]) == 30 and abs(float(last["train/actor_loss"]) - float(last["train/q_loss"])) < 1e-5
+    with pytest.raises(ConfigError, match="--online-agent-at N says when"):
+        Trainer(dataclasses.replace(cfg, online_agent=()), TINY_AGENT)
+    with pytest.raises(ConfigError, match="--online-agent-at must be in \\[0, --steps = 20\\], got 21"):
+        Trainer(dataclasses.replace(cfg, online_agent_at=21), TINY_AGENT)
+
+
 def test_online_rewards_and_masks_match_ogbench_relabelling():
     """The single-task env's step reward and termination equal ogbench's relabelling of the same states, the
     convention of the offline data (reward -1 / 0, mask 0 at the goal), goal states included."""

@@ -17,9 +17,11 @@
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
 # generating an OGBench dataset (default: every core). TRAIN_EXTRA: more options for the fine-tuned SSCP runs, which
-# the control does not take (e.g. "--online-overlap", or "--online-agent normalize_q_loss=False explore_actor=online
-# exploration_noise=0.1 policy_noise=0.2" to fine-tune with the online preset's losses and noise; RUNS=runs/o2o-td3
-# keeps those runs apart).
+# the control does not take (e.g. "--online-overlap"). ONLINE_AGENT: agent options that change after the offline
+# phase, for both (e.g. "normalize_q_loss=False explore_actor=online exploration_noise=0.1 policy_noise=0.2", the
+# online preset's losses and noise): the fine-tuned runs take them as --online-agent, the control from the same
+# update on (--online-agent-at OFFLINE_STEPS), so it tells the gain of the online data from that of the option
+# change; RUNS=runs/o2o-td3 keeps those runs apart.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
@@ -62,6 +64,8 @@ start() {
       # under a lock: with BUFFERS="append separate" two processes need the same dataset; one makes it
       job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
       read -r -a opts <<<"${TRAIN_EXTRA:-}"
+      read -r -a changed <<<"${ONLINE_AGENT:-}"
+      [ ${#changed[@]} -gt 0 ] && opts+=(--online-agent "${changed[@]}")
       [ -n "${alpha[$d]:-}" ] && opts+=(--agent.alpha-completion "${alpha[$d]}")
       # shellcheck disable=SC2086
       job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds $SEEDS \
@@ -73,7 +77,9 @@ start() {
     if [ "$CONTROL" = 1 ]; then  # offline only, as many updates as the fine-tuned run makes in all
       dir="$RUNS/sscp-control/$d"
       job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
-      copts=(); [ -n "${alpha[$d]:-}" ] && copts+=(--agent.alpha-completion "${alpha[$d]}")  # no online options
+      copts=(); [ -n "${alpha[$d]:-}" ] && copts+=(--agent.alpha-completion "${alpha[$d]}")  # no TRAIN_EXTRA
+      read -r -a changed <<<"${ONLINE_AGENT:-}"
+      [ ${#changed[@]} -gt 0 ] && copts+=(--online-agent "${changed[@]}" --online-agent-at "$OFFLINE_STEPS")
       # shellcheck disable=SC2086
       job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds $SEEDS \
         --steps $(( OFFLINE_STEPS + ONLINE_STEPS * UTD )) --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
