@@ -372,6 +372,21 @@ def test_results_table_shows_the_normalized_score_where_tasks_have_one(capsys, t
     assert capsys.readouterr().out.splitlines()[1].split()[2] == "success"
 
 
+def test_evaluation_progress_line_shows_the_score_each_task_measures():
+    """The line printed at each evaluation: the normalised return for locomotion data, the return for envs without a
+    success measure, the success (and online the return) elsewhere; not a success of 0.00 for a MuJoCo task."""
+    from types import SimpleNamespace
+
+    from sscp.train import _evaluation_scores
+
+    hopper, cube = SimpleNamespace(env_name="Hopper-v5"), SimpleNamespace(env_name="cube-single-singletask-task2-v0")
+    res = {"success": 0.0, "return": 1500.04, "normalized_return": 46.71}
+    assert _evaluation_scores([hopper], [res], online=False) == "normalized 46.7"
+    assert _evaluation_scores([hopper], [{"success": 0.0, "return": 1500.04}], online=True) == "return 1500.0"
+    assert _evaluation_scores([cube], [{"success": 0.5, "return": -80.0}], online=False) == "success 0.50"
+    assert _evaluation_scores([cube], [{"success": 0.5, "return": -80.0}], online=True) == "success 0.50, return -80.0"
+
+
 def test_results_table_shows_no_success_rate_for_envs_that_measure_none(capsys, tmp_path):
     """An online run from scratch on a Gymnasium MuJoCo env has no success measure: its cell is "–" with a note,
     not a success rate of 0.00; an OGBench env keeps its success rate."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The offline-to-online measurement with its control: SSCP trained offline, then fine-tuned online in the dataset's
-# env (docs/online.md), on locally made locomotion datasets and an OGBench task, SEEDS seeds each, on a GPU machine;
-# beside it (CONTROL=1, the default) the same agent, seeds and data trained offline only for the same number of
+# The offline-to-online measurement with its control: SSCP (and the other AGENTS, e.g. AGENTS="sscp fql") trained
+# offline, then fine-tuned online in the dataset's env (docs/online.md), on locally made locomotion datasets and an
+# OGBench task, SEEDS seeds each, on a GPU machine;
+# beside each (CONTROL=1, the default) the same agent, seeds and data trained offline only for the same number of
 # updates in all (OFFLINE_STEPS + ONLINE_STEPS x UTD), so that a gain of fine-tuning is told from a gain of more
 # offline training. One background process per (run, dataset) (jobs_lib.sh): it makes the dataset if missing (a
 # locomotion dataset: its env's SAC run and rollouts, `sscp data make`, under a lock), then trains. The score at the
@@ -11,17 +12,18 @@
 #   PHASE=wait / finish / collect / all ...                                # as the other GPU scripts (jobs_lib.sh)
 #   SMALL=1 ...                                                            # a smoke test on a CPU machine
 #
-# DATASETS, OFFLINE_STEPS, ONLINE_STEPS, EVAL_EVERY, BUFFERS ("append", "separate" or both: one process each),
+# AGENTS (default sscp; fql takes its published α per OGBench domain, --agent.preset auto, and its default
+# elsewhere), DATASETS, OFFLINE_STEPS, ONLINE_STEPS, EVAL_EVERY, BUFFERS ("append", "separate" or both: one process each),
 # ONLINE_CHUNK (the SAC data run's and the fine-tuning's --env-steps-per-call), SAC_STEPS, SAC_EVAL (env steps between the
 # SAC run's kept policies, the candidates for "medium"; default 10,000) and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
-# generating an OGBench dataset (default: every core). TRAIN_EXTRA: more options for the fine-tuned SSCP runs, which
-# the control does not take (e.g. "--online-overlap"). ONLINE_AGENT: agent options that change after the offline
-# phase, for both (e.g. "normalize_q_loss=False explore_actor=online exploration_noise=0.1 policy_noise=0.2", the
-# online preset's losses and noise): the fine-tuned runs take them as --online-agent, the control from the same
-# update on (--online-agent-at OFFLINE_STEPS), so it tells the gain of the online data from that of the option
-# change; RUNS=runs/o2o-td3 keeps those runs apart.
+# generating an OGBench dataset (default: every core). TRAIN_EXTRA: more options for the fine-tuned runs, which
+# the control does not take (e.g. "--online-overlap"). ONLINE_AGENT: SSCP's agent options that change after the
+# offline phase (e.g. "normalize_q_loss=False explore_actor=online exploration_noise=0.1 policy_noise=0.2", the online
+# preset's losses and noise): the fine-tuned runs take them as --online-agent, the control from the same update on
+# (--online-agent-at OFFLINE_STEPS), so it tells the gain of the online data from that of the option change;
+# RUNS=runs/o2o-td3 keeps those runs apart.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
@@ -30,6 +32,7 @@ RUNS=${RUNS:-runs/o2o}
 DATA=${DATA:-data}
 DATASETS=${DATASETS:-"hopper-medium-v5 halfcheetah-medium-v5 cube-single-play-singletask-task2-v0"}
 BUFFERS=${BUFFERS:-append}
+AGENTS=${AGENTS:-sscp}
 SEEDS=${SEEDS:-"0 1 2 3"}
 CONTROL=${CONTROL:-1}
 UTD=${UTD:-1}
@@ -54,38 +57,42 @@ mkdir -p "$DATA"
 start() {
   local i=0
   for d in $DATASETS; do
-    for buffer in $BUFFERS; do
-      dir="$RUNS/sscp-$buffer/$d"
-      # make the dataset unless it is there (a locomotion name: its env's SAC run and rollouts)
-      make=(python3 -m sscp.cli data make "$d" --out "$DATA" "${EPISODES[@]}" ${DATA_WORKERS:+--workers "$DATA_WORKERS"})
-      [[ $d == *-v5 ]] && make=(python3 -m sscp.cli data make "$d" --out "$DATA" --train-steps "$SAC_STEPS" \
-        --transitions "$TRANSITIONS" --eval-every "$SAC_EVAL" --eval-episodes "$SAC_EPS" --env-steps-per-call "$ONLINE_CHUNK" --workers 2)
-      file="$DATA/$d.npz"; [[ $d == *-singletask-* ]] && file="$DATA/${d%-singletask-*}-v0.npz"
-      # under a lock: with BUFFERS="append separate" two processes need the same dataset; one makes it
-      job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
-      read -r -a opts <<<"${TRAIN_EXTRA:-}"
-      read -r -a changed <<<"${ONLINE_AGENT:-}"
-      [ ${#changed[@]} -gt 0 ] && opts+=(--online-agent "${changed[@]}")
-      [ -n "${alpha[$d]:-}" ] && opts+=(--agent.alpha-completion "${alpha[$d]}")
-      # shellcheck disable=SC2086
-      job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds $SEEDS \
-        --steps "$OFFLINE_STEPS" --online-steps "$ONLINE_STEPS" --utd "$UTD" --online-buffer "$buffer" \
-        --env-steps-per-call "$ONLINE_CHUNK" --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
-        --eval-episodes "$EVAL_EPS" --eval-workers 2 --run-dir "$dir" --no-progress "${small[@]}" "${opts[@]}"
-      i=$(( i + 1 ))
+    # make the dataset unless it is there (a locomotion name: its env's SAC run and rollouts)
+    make=(python3 -m sscp.cli data make "$d" --out "$DATA" "${EPISODES[@]}" ${DATA_WORKERS:+--workers "$DATA_WORKERS"})
+    [[ $d == *-v5 ]] && make=(python3 -m sscp.cli data make "$d" --out "$DATA" --train-steps "$SAC_STEPS" \
+      --transitions "$TRANSITIONS" --eval-every "$SAC_EVAL" --eval-episodes "$SAC_EPS" --env-steps-per-call "$ONLINE_CHUNK" --workers 2)
+    file="$DATA/$d.npz"; [[ $d == *-singletask-* ]] && file="$DATA/${d%-singletask-*}-v0.npz"
+    for agent in $AGENTS; do
+      # per agent: SSCP's α₂ for the locomotion kinds and ONLINE_AGENT; FQL's published α per OGBench domain
+      base=(); changed=()
+      if [ "$agent" = sscp ]; then
+        [ -n "${alpha[$d]:-}" ] && base+=(--agent.alpha-completion "${alpha[$d]}")
+        read -r -a changed <<<"${ONLINE_AGENT:-}"
+      elif [ "$agent" = fql ]; then
+        base+=(--agent.preset auto)
+      fi
+      # shellcheck disable=SC2206
+      train=(python3 -m sscp.cli train --agent "$agent" --dataset "$d" --data-dir "$DATA" --seeds $SEEDS
+        --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPS" --eval-workers 2 --no-progress
+        "${small[@]}" "${base[@]}")
+      for buffer in $BUFFERS; do
+        dir="$RUNS/$agent-$buffer/$d"
+        # under a lock: several processes need the same dataset; one makes it
+        job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
+        read -r -a opts <<<"${TRAIN_EXTRA:-}"
+        [ ${#changed[@]} -gt 0 ] && opts+=(--online-agent "${changed[@]}")
+        job_then "$dir" "${train[@]}" --steps "$OFFLINE_STEPS" --online-steps "$ONLINE_STEPS" --utd "$UTD" \
+          --online-buffer "$buffer" --env-steps-per-call "$ONLINE_CHUNK" --run-dir "$dir" "${opts[@]}"
+        i=$(( i + 1 ))
+      done
+      if [ "$CONTROL" = 1 ]; then  # offline only, as many updates as the fine-tuned run makes in all; no TRAIN_EXTRA
+        dir="$RUNS/$agent-control/$d"
+        job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
+        copts=(); [ ${#changed[@]} -gt 0 ] && copts+=(--online-agent "${changed[@]}" --online-agent-at "$OFFLINE_STEPS")
+        job_then "$dir" "${train[@]}" --steps $(( OFFLINE_STEPS + ONLINE_STEPS * UTD )) --run-dir "$dir" "${copts[@]}"
+        i=$(( i + 1 ))
+      fi
     done
-    if [ "$CONTROL" = 1 ]; then  # offline only, as many updates as the fine-tuned run makes in all
-      dir="$RUNS/sscp-control/$d"
-      job_add "$dir" "$i" flock "$file.lock" bash -c '[ -f "$0" ] || "$@"' "$file" "${make[@]}"
-      copts=(); [ -n "${alpha[$d]:-}" ] && copts+=(--agent.alpha-completion "${alpha[$d]}")  # no TRAIN_EXTRA
-      read -r -a changed <<<"${ONLINE_AGENT:-}"
-      [ ${#changed[@]} -gt 0 ] && copts+=(--online-agent "${changed[@]}" --online-agent-at "$OFFLINE_STEPS")
-      # shellcheck disable=SC2086
-      job_then "$dir" python3 -m sscp.cli train --agent sscp --dataset "$d" --data-dir "$DATA" --seeds $SEEDS \
-        --steps $(( OFFLINE_STEPS + ONLINE_STEPS * UTD )) --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" \
-        --eval-episodes "$EVAL_EPS" --eval-workers 2 --run-dir "$dir" --no-progress "${small[@]}" "${copts[@]}"
-      i=$(( i + 1 ))
-    fi
   done
   jobs_start "$i"
   sleep 5
@@ -111,7 +118,7 @@ for d, _, files in sorted(os.walk(runs)):
         values = [float(r[key]) for r in rows if int(r["step"]) == step]
         return f"{sum(values) / len(values):.3f}" if values else ""
     last = max(int(r["step"]) for r in rows)
-    online = "(control: offline only)" if name.startswith("sscp-control/") else max(0, last - offline)
+    online = "(control: offline only)" if "-control/" in name else max(0, last - offline)
     print(f"| {name} | {offline} | {mean_at(offline)} | {online} | {mean_at(last)} | {key} |")
 EOF
 }
