@@ -42,7 +42,7 @@ if [ "${SMALL:-0}" = 1 ]; then
   OFFLINE_STEPS=${OFFLINE_STEPS:-200}; ONLINE_STEPS=${ONLINE_STEPS:-200}; EVAL_EVERY=${EVAL_EVERY:-100}
   SAC_STEPS=${SAC_STEPS:-400}; TRANSITIONS=${TRANSITIONS:-400}; SAC_EVAL=200; EVAL_EPS=1; EPISODES=(--episodes 20); SAC_EPS=1
   small=(--eval-max-steps 30 --log-every 100 --agent.batch-size 32 --agent.actor-hidden-dims 16 16
-         --agent.critic-hidden-dims 16 16 --agent.time-embed-dim 16)
+         --agent.critic-hidden-dims 16 16)
 else
   OFFLINE_STEPS=${OFFLINE_STEPS:-100000}; ONLINE_STEPS=${ONLINE_STEPS:-100000}; EVAL_EVERY=${EVAL_EVERY:-25000}
   SAC_STEPS=${SAC_STEPS:-300000}; TRANSITIONS=${TRANSITIONS:-1000000}; SAC_EVAL=${SAC_EVAL:-10000}; SAC_EPS=10; EVAL_EPS=${EVAL_EPS:-10}
@@ -67,6 +67,7 @@ start() {
       base=(); changed=()
       if [ "$agent" = sscp ]; then
         [ -n "${alpha[$d]:-}" ] && base+=(--agent.alpha-completion "${alpha[$d]}")
+        [ "${SMALL:-0}" = 1 ] && base+=(--agent.time-embed-dim 16)
         read -r -a changed <<<"${ONLINE_AGENT:-}"
       elif [ "$agent" = fql ]; then
         base+=(--agent.preset auto)
