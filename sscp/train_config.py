@@ -174,8 +174,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     if cfg.online_agent_at is not None:
         if not cfg.online_agent:
             raise ConfigError("--online-agent-at N says when --online-agent's options take over: give --online-agent")
-        if not 0 <= cfg.online_agent_at <= steps:
-            raise ConfigError(f"--online-agent-at must be in [0, --steps = {steps}], got {cfg.online_agent_at}")
+        last = steps if cfg.online_steps else steps - 1  # offline only: a switch at the end would change nothing
+        if not 0 <= cfg.online_agent_at <= last:
+            raise ConfigError(f"--online-agent-at must be in [0, {last}] (--steps {steps}), got {cfg.online_agent_at}")
     random_steps = cfg.random_steps
     if random_steps is None:
         random_steps = min(DEFAULT_RANDOM_STEPS, cfg.online_steps // 10) if cfg.env else 0

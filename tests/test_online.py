@@ -412,8 +412,8 @@ def test_online_agent_at_switches_offline_for_the_control(tiny_config, tmp_path)
     assert int(last["step"]) == 30 and abs(float(last["train/actor_loss"]) - float(last["train/q_loss"])) < 1e-5
     with pytest.raises(ConfigError, match="--online-agent-at N says when"):
         Trainer(dataclasses.replace(cfg, online_agent=()), TINY_AGENT)
-    with pytest.raises(ConfigError, match="--online-agent-at must be in \\[0, --steps = 20\\], got 21"):
-        Trainer(dataclasses.replace(cfg, online_agent_at=21), TINY_AGENT)
+    with pytest.raises(ConfigError, match="--online-agent-at must be in \\[0, 19\\] \\(--steps 20\\), got 20"):
+        Trainer(dataclasses.replace(cfg, online_agent_at=20), TINY_AGENT)
 
 
 def test_online_rewards_and_masks_match_ogbench_relabelling():
