@@ -1,4 +1,5 @@
-"""What `sscp train` and `sscp demo` print when training ends: one line per run, where the run folder is."""
+"""What `sscp train` and `sscp demo` print: the scores at each evaluation and, when training ends, one line per run
+and where the run folder is."""
 
 import math
 import time
@@ -23,6 +24,26 @@ def without_success(runs) -> list[str]:
     return sorted({r.env_name for r in runs if r.env_name and not reports_success(r.env_name)})
 
 
+def all_normalized(results: list[dict]) -> bool:
+    """Returns whether every result has D4RL's normalised score (data with reference returns: D4RL, locomotion), the
+    score those tasks are reported by, as their MuJoCo envs measure no success."""
+    return all(not math.isnan(res.get("normalized_return", math.nan)) for res in results)
+
+
+def evaluation_line(runs, results: list[dict], online: bool) -> str:
+    """Returns the scores of one evaluation's progress line, one per run: the normalised return where the data has
+    reference returns, the return where the environments measure no success, else the success (and the return too
+    in online runs)."""
+    if all_normalized(results):
+        return "normalized " + " ".join(f"{res['normalized_return']:.1f}" for res in results)
+    returns = "return " + " ".join(f"{res['return']:.1f}" for res in results)
+    no_success = without_success(runs)
+    if all(r.env_name in no_success for r in runs):
+        return returns
+    success = "success " + " ".join(f"{res['success']:.2f}" for res in results)
+    return f"{success}, {returns}" if online else success
+
+
 def success_note(no_success: list[str]) -> str:
     """Returns the line under a table that says which environments' "–" cells measure no success."""
     return f"(–: {', '.join(no_success)} report no success; compare the returns)"
@@ -39,7 +60,7 @@ def print_results(trainer, results: list[dict], wall: float) -> None:
     speeds = [float(r[key]) for r in rows[len(trainer.runs) :]] or [float("nan")]  # the first row holds compiling
     ups = sorted(speeds)[len(speeds) // 2]
     # data with reference returns (D4RL, locomotion): its normalised score, as those tasks have no success measure
-    normalized = all(not math.isnan(res.get("normalized_return", math.nan)) for res in results)
+    normalized = all_normalized(results)
     score = "normalized" if normalized else "success"
     # environments without a success measure (Gymnasium's MuJoCo and classic-control ones): "–", compare returns
     no_success = without_success(trainer.runs)

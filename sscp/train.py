@@ -4,7 +4,6 @@ process, periodic evaluation, CSV logs, atomic checkpoints and exact resume; the
 sscp.run_folder's."""
 
 import dataclasses
-import math
 import os
 import time
 from pathlib import Path
@@ -19,12 +18,13 @@ from sscp.data import registry
 from sscp.data.chunks import ChunkedData
 from sscp.data.dataset import OfflineData, load_offline_data
 from sscp.data.goals import GoalData, load_goal_data
-from sscp.envs import EnvPool, eval_goal_count, normalized_score, reports_success
+from sscp.envs import EnvPool, eval_goal_count, normalized_score
 from sscp.errors import ConfigError, DivergenceError
 from sscp.evaluate import ChunkedActor, evaluate
 from sscp.online import env_shapes, example_batch
 from sscp.online_phase import OnlinePhase
 from sscp.plot import plot_run
+from sscp.report import evaluation_line
 from sscp.run_folder import CURVES, RunFolder, provenance
 from sscp.runlog import Trackers
 from sscp.steps import init_agents, make_act_fn, make_step_fn, make_update_scan, place_data, place_runs, run_sharding
@@ -320,7 +320,7 @@ class Trainer:
             t0 = time.perf_counter()
             results = self.evaluate()
             self._log_eval(results, time.perf_counter() - t0)
-            bar.write(f"step {self.total_step}: {_evaluation_scores(self.runs, results, bool(self.cfg.online_steps))}")
+            bar.write(f"step {self.total_step}: {evaluation_line(self.runs, results, bool(self.cfg.online_steps))}")
         if not self.cfg.plot:
             return results
         try:
@@ -399,19 +399,6 @@ class Trainer:
         if self.trackers is not None:
             self.trackers.close()
         return results
-
-
-def _evaluation_scores(runs, results: list[dict], online: bool) -> str:
-    """Returns the scores of one evaluation's progress line, one per run: the normalised return where the data has
-    reference returns (locomotion), the return where the environments measure no success, else the success (and
-    the return too in online runs)."""
-    if all(not math.isnan(res.get("normalized_return", math.nan)) for res in results):
-        return "normalized " + " ".join(f"{res['normalized_return']:.1f}" for res in results)
-    returns = "return " + " ".join(f"{res['return']:.1f}" for res in results)
-    if all(r.env_name and not reports_success(r.env_name) for r in runs):
-        return returns
-    success = "success " + " ".join(f"{res['success']:.2f}" for res in results)
-    return f"{success}, {returns}" if online else success
 
 
 def _per_goal_summary(results: list[dict]) -> dict:

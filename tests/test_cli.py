@@ -377,14 +377,14 @@ def test_evaluation_progress_line_shows_the_score_each_task_measures():
     success measure, the success (and online the return) elsewhere; not a success of 0.00 for a MuJoCo task."""
     from types import SimpleNamespace
 
-    from sscp.train import _evaluation_scores
+    from sscp.report import evaluation_line
 
     hopper, cube = SimpleNamespace(env_name="Hopper-v5"), SimpleNamespace(env_name="cube-single-singletask-task2-v0")
     res = {"success": 0.0, "return": 1500.04, "normalized_return": 46.71}
-    assert _evaluation_scores([hopper], [res], online=False) == "normalized 46.7"
-    assert _evaluation_scores([hopper], [{"success": 0.0, "return": 1500.04}], online=True) == "return 1500.0"
-    assert _evaluation_scores([cube], [{"success": 0.5, "return": -80.0}], online=False) == "success 0.50"
-    assert _evaluation_scores([cube], [{"success": 0.5, "return": -80.0}], online=True) == "success 0.50, return -80.0"
+    assert evaluation_line([hopper], [res], online=False) == "normalized 46.7"
+    assert evaluation_line([hopper], [{"success": 0.0, "return": 1500.04}], online=True) == "return 1500.0"
+    assert evaluation_line([cube], [{"success": 0.5, "return": -80.0}], online=False) == "success 0.50"
+    assert evaluation_line([cube], [{"success": 0.5, "return": -80.0}], online=True) == "success 0.50, return -80.0"
 
 
 def test_results_table_shows_no_success_rate_for_envs_that_measure_none(capsys, tmp_path):

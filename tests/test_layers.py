@@ -41,10 +41,10 @@ LAYERS = {
     "sscp.steps": 4,  # the jitted update, scan, acting and run placement
     "sscp.online_phase": 4,
     "sscp.train": 4,
+    "sscp.report": 4,  # what training prints (the line at each evaluation, the final table): imports layer 1 only
     # 5: recipes (data made by training, the demo) and commands
     "sscp.recipes": 5,
     "sscp.demo": 5,
-    "sscp.report": 5,
     "sscp.sweep_spec": 5,  # sweep specs read, checked and expanded into groups
     "sscp.sweep_results": 5,  # a sweep's attempts records, its per-group line and its results tables
     "sscp.sweep": 5,
