@@ -14,7 +14,8 @@
 #
 # AGENTS (default sscp; fql takes its published α per OGBench domain, --agent.preset auto, and its default
 # elsewhere), DATASETS, OFFLINE_STEPS, ONLINE_STEPS, EVAL_EVERY, BUFFERS ("append", "separate" or both: one process each),
-# ONLINE_CHUNK (the SAC data run's and the fine-tuning's --env-steps-per-call), SAC_STEPS, SAC_EVAL (env steps between the
+# EVAL_EPS (evaluation episodes, default the protocol's 50), ONLINE_CHUNK (the SAC data run's and the fine-tuning's
+# --env-steps-per-call), SAC_STEPS, SAC_EVAL (env steps between the
 # SAC run's kept policies, the candidates for "medium"; default 10,000) and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
@@ -45,7 +46,7 @@ if [ "${SMALL:-0}" = 1 ]; then
          --agent.critic-hidden-dims 16 16)
 else
   OFFLINE_STEPS=${OFFLINE_STEPS:-100000}; ONLINE_STEPS=${ONLINE_STEPS:-100000}; EVAL_EVERY=${EVAL_EVERY:-25000}
-  SAC_STEPS=${SAC_STEPS:-300000}; TRANSITIONS=${TRANSITIONS:-1000000}; SAC_EVAL=${SAC_EVAL:-10000}; SAC_EPS=10; EVAL_EPS=${EVAL_EPS:-10}
+  SAC_STEPS=${SAC_STEPS:-300000}; TRANSITIONS=${TRANSITIONS:-1000000}; SAC_EVAL=${SAC_EVAL:-10000}; SAC_EPS=10; EVAL_EPS=${EVAL_EPS:-50}
   EPISODES=(); small=(--log-every 1000)
 fi
 declare -A alpha=([halfcheetah-medium-v5]=0.20 [halfcheetah-medium-replay-v5]=0.05 [halfcheetah-medium-expert-v5]=0.10

@@ -14,6 +14,8 @@
 #   AGENTS=sscp SSCP_EXTRA="--agent.exploration-noise 0.1" TAG=-noise0.1 ...   # SSCP alone, with extra options, in
 #                                                               # runs named ...-noise0.1
 #   TRAIN_EXTRA="--env-steps-per-call 50" ...                         # options for every agent
+#   EVAL_EPS=50                                                 # evaluation episodes (the protocol's 50; the
+#                                                               # runs of 2026-11-26/27 used 10)
 #
 # A process stopped at WAIT_S resumes from its last checkpoint (SAVE_EVERY) when started again on the same machine.
 set -uo pipefail
@@ -32,7 +34,7 @@ if [ "${SMALL:-0}" = 1 ]; then
   sscp=(--agent.actor-hidden-dims 16 16 --agent.critic-hidden-dims 16 16 --agent.batch-size 32 --agent.time-embed-dim 16)
   sac=(--agent.actor-hidden-dims 16 16 --agent.critic-hidden-dims 16 16 --agent.batch-size 32)
 else
-  eval_eps=${EVAL_EPS:-10}; tiny=(); sscp=(); sac=()
+  eval_eps=${EVAL_EPS:-50}; tiny=(); sscp=(); sac=()
 fi
 source "$(dirname "$0")/jobs_lib.sh"
 
