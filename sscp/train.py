@@ -112,7 +112,8 @@ class Trainer:
         self.agent_cfg = self.agent_cfg.with_preset(names, explicit)
         if asked == "auto" and self.agent_cfg.preset == "none":
             return f"--agent.preset auto: no preset for {', '.join(names)}; the defaults"
-        return self.agent_cfg.preset_note()
+        warning = self.agent_cfg.offline_warning() if cfg.dataset and cfg.steps > 0 else None
+        return "\n".join(filter(None, [self.agent_cfg.preset_note(), warning])) or None
 
     def _load_data(self) -> OfflineData | ChunkedData | GoalData | None:
         """Returns the dataset on the host (None online from scratch), with action chunks or observation histories

@@ -200,6 +200,22 @@ def test_the_online_preset_applies_to_runs_from_scratch_and_yields_to_explicit_o
     auto = Trainer(_online_config(tmp_path / "auto"), {**TINY_AGENT, "preset": "auto"})
     assert auto.agent_cfg.preset == "none" and auto.agent_cfg.normalize_q_loss
     assert auto.preset_note == f"--agent.preset auto: no preset for {COUNTDOWN}; the defaults"
+    assert "warning" not in trainer.preset_note  # no offline phase
+
+
+def test_the_online_preset_in_an_offline_phase_prints_a_warning_and_the_online_agent_form(tiny_config, tmp_path):
+    """With a dataset and offline steps the online preset still applies (a user may mean it), but the run warns that
+    its losses collapsed offline training where measured and names the --online-agent form of the same options; a
+    dataset with --steps 0 (fine-tuning a fresh agent) has no offline phase and no warning."""
+    trainer = Trainer(tiny_config(tmp_path / "run", online_steps=16), {**TINY_AGENT, "preset": "online"})
+    assert trainer.agent_cfg.normalize_q_loss is False
+    note = trainer.preset_note.splitlines()
+    assert note[0].startswith("preset online:") and note[1].startswith("warning: preset online is tuned for online")
+    assert note[1].endswith(
+        "--online-agent normalize_q_loss=False explore_actor=online exploration_noise=0.1 policy_noise=0.2"
+    )
+    fresh = Trainer(tiny_config(tmp_path / "fresh", steps=0, online_steps=16), {**TINY_AGENT, "preset": "online"})
+    assert "warning" not in fresh.preset_note
 
 
 @pytest.mark.slow

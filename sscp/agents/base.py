@@ -84,6 +84,9 @@ class PresetConfig(AgentConfig):
     """Preset name -> field values; each agent sets its own."""
     PRESET_SOURCES: ClassVar[dict[str, str]] = {}
     """Preset name -> where its values come from, printed after them (optional)."""
+    FROM_SCRATCH_PRESETS: ClassVar[dict[str, str]] = {}
+    """Preset name -> what to do instead, for presets tuned for online runs from scratch: a run that would use one in
+    an offline phase prints a warning with it."""
 
     def check_preset(self) -> None:
         """Raises a ConfigError for a preset name that is not none, auto or one of PRESETS."""
@@ -123,6 +126,11 @@ class PresetConfig(AgentConfig):
         values = ", ".join(f"{k} {getattr(self, k)}" for k in self.PRESETS[self.preset])
         source = self.PRESET_SOURCES.get(self.preset)
         return f"preset {self.preset}: {values}" + (f" ({source})" if source else "")
+
+    def offline_warning(self) -> str | None:
+        """Returns the warning a run with an offline phase prints when its preset is tuned for runs from scratch."""
+        advice = self.FROM_SCRATCH_PRESETS.get(self.preset)
+        return f"warning: preset {self.preset} is tuned for online runs from scratch; {advice}" if advice else None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ ONLINE_PRESET = {
 """`--agent.preset online`, online from scratch: TD3's recipe around SSCP's losses (the Q term unscaled, collecting with
 the trained actor plus noise 0.1, target-policy smoothing 0.2) at SAC's network and batch size, the best of the
 combinations screened on Hopper and Walker2d (docs/online.md, "What makes SSCP learn online"); never picked by auto."""
+ONLINE_LOSSES = ("normalize_q_loss", "explore_actor", "exploration_noise", "policy_noise")
+"""The online preset's options that an agent trained offline can take for its online phase (`--online-agent`): all
+but the network and batch size, which cannot change after the offline phase."""
 
 
 def sscp_presets() -> dict[str, dict]:
@@ -160,6 +163,11 @@ class SSCPConfig(PresetConfig):
     )  # fmt: skip
     PRESETS: ClassVar[dict[str, dict]] = sscp_presets()
     PRESET_SOURCES: ClassVar[dict[str, str]] = sscp_preset_sources()
+    FROM_SCRATCH_PRESETS: ClassVar[dict[str, str]] = {
+        "online": "offline, its losses collapsed the policy where measured (docs/online.md); to fine-tune with "
+        "them, give them to the online phase alone: --online-agent "
+        + " ".join(f"{k}={ONLINE_PRESET[k]}" for k in ONLINE_LOSSES)
+    }
 
     def __post_init__(self):
         self.check_preset()
