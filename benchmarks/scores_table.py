@@ -4,6 +4,7 @@ folders.
     python benchmarks/scores_table.py RUNS [--step N] [--agents A B ...] [--json OUT.json] [--ci]
     python benchmarks/scores_table.py SWEEP_FOLDER [--step N] [--only A B ...] [--json OUT.json]   # `sscp sweep --out`
     python benchmarks/scores_table.py TABLES.json [--ci] [--key KEY]    # render tables written earlier by --json
+    python benchmarks/scores_table.py RUNS_A RUNS_B ... [...]           # the seeds of several folders, one table
 
 Cells are success rates unless `--metric` names another eval.csv column (`eval/normalized_return` for the locomotion
 datasets, `eval/return`): the table's heading then names it, its cells have one decimal, and its JSON keeps it.
@@ -23,6 +24,10 @@ resampled with replacement; "all", a stratified bootstrap (each task's seeds res
 (sscp.stats.aggregate, as `sscp plot` reports it). `--paired A B` adds a line per family: row A minus row B seed by
 seed (rows trained on the same seeds, such as a fine-tuned run and its offline-only control), the mean difference
 and its 95 % bootstrap interval, which is narrower than the two rows' intervals when the pairs share their spread.
+
+Several folders (run folders or sweep folders) make one set of tables: a row (label, family) found in more than one
+takes the seeds of each, so seeds 4-7 run later by the same spec join seeds 0-3; a seed found twice at the compared
+step is refused.
 
 A JSON file whose tables sit under one of its keys (several result files keep them under "suites" or "datasets"
 beside their metadata) is read with `--key KEY`; the first files' layout ("agents" for "rows",
@@ -118,8 +123,35 @@ def updates_per_sec(folder: str) -> float | None:
     return float(np.median(values[1:] if len(values) > 1 else values)) if values else None
 
 
+def load_all(paths: list[str]) -> dict[tuple[str, str], list[str]]:
+    """Returns {(label, family): [run folder, ...]} over the folders (load of each): a row in several folders has
+    them all, in the order given."""
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for path in paths:
+        for key, folder in load(path).items():
+            out[key].append(folder)
+    return dict(out)
+
+
+def _merged_evals(label: str, family: str, folders: list[str]) -> list[dict]:
+    """Returns the evaluation rows (_eval_csv) of one row's folders, each with its folder; a seed of a task that
+    two folders evaluated at the same step is an error (merged folders must hold different seeds)."""
+    rows, seen = [], {}
+    for folder in folders:
+        for r in _eval_csv(folder):
+            key = (int(r["step"]), r["task"], int(r["seed"]))
+            if key in seen and seen[key] != folder:
+                raise SystemExit(
+                    f"error: {label} {family}: seed {key[2]} at step {key[0]} is in {seen[key]} and in {folder}; "
+                    "folders merged into one table must hold different seeds"
+                )
+            seen[key] = folder
+            rows.append(r | {"_folder": folder})
+    return rows
+
+
 def gather(
-    runs: str,
+    runs: str | list[str],
     step: int | None = None,
     order: list[str] | None = None,
     metric: str = SUCCESS,
@@ -128,21 +160,25 @@ def gather(
     """Returns {family: {"step": N, "rows": {label: {"tasks": {task: [metric per seed]}, "updates_per_sec": v}}}}
     at the given or the last common step; rows in `order` first, the k=K rows after their own label; with `only`,
     just those labels (so a step that a dropped row never reached can still be compared). A metric other than
-    success (eval.csv's column, e.g. eval/normalized_return) is recorded as the table's "metric"."""
-    folders = load(runs)
+    success (eval.csv's column, e.g. eval/normalized_return) is recorded as the table's "metric". Several folders in
+    `runs` merge their seeds (load_all)."""
+    paths = [runs] if isinstance(runs, str) else list(runs)
+    folders = load_all(paths)
     if not folders:
-        raise SystemExit(f"no eval.csv under {runs}/<label>/<family>/")
+        raise SystemExit(f"no eval.csv under {' or '.join(paths)}/<label>/<family>/")
     if only is not None:
         missing = sorted(set(only) - {label for label, _ in folders})
         if missing:
             known = ", ".join(sorted({label for label, _ in folders}))
-            raise SystemExit(f"error: --only {', '.join(missing)}: no such row under {runs} (it has: {known})")
+            raise SystemExit(
+                f"error: --only {', '.join(missing)}: no such row under {' '.join(paths)} (it has: {known})"
+            )
         folders = {key: folder for key, folder in folders.items() if key[0] in only}
     rank = {label: i for i, label in enumerate(order or [])}
     out = {}
     for family in sorted({family for _, family in folders}):
         labels = sorted((lb for lb, fam in folders if fam == family), key=lambda lb: (rank.get(lb, len(rank)), lb))
-        evals = {lb: _eval_csv(folders[(lb, family)]) for lb in labels}
+        evals = {lb: _merged_evals(lb, family, folders[(lb, family)]) for lb in labels}
         common = set.intersection(*({int(r["step"]) for r in evals[lb]} for lb in labels))
         at = step if step is not None else (max(common) if common else None)
         if at is None or at not in common:
@@ -159,10 +195,12 @@ def gather(
                     for k in goals:
                         tasks[k[len("eval/success_") :]].append((int(r["seed"]), float(r[k])))
                 else:
-                    tasks[r["task"]].append((int(r["seed"]), _value(r, metric, folders[(lb, family)])))
-            speed = updates_per_sec(folders[(lb, family)])
+                    tasks[r["task"]].append((int(r["seed"]), _value(r, metric, r["_folder"])))
+            speeds = [v for v in map(updates_per_sec, folders[(lb, family)]) if v is not None]
+            speed = float(np.median(speeds)) if speeds else None
             rows[lb] = {"tasks": _by_seed(tasks), "updates_per_sec": speed}
-            for path in sorted(glob.glob(os.path.join(folders[(lb, family)], f"eval_{at}_steps*.json"))):
+            steps_files = (glob.glob(os.path.join(d, f"eval_{at}_steps*.json")) for d in folders[(lb, family)])
+            for path in sorted(p for found in steps_files for p in found):
                 k = int(re.search(r"_steps(\d+)\.json$", path).group(1))
                 extra = defaultdict(list)
                 with open(path) as f:
@@ -170,7 +208,9 @@ def gather(
                         extra[r["dataset"]].append((int(r["seed"]), _value(r, metric, path)))
                 rows[f"{lb} k={k}"] = {"tasks": _by_seed(extra), "updates_per_sec": speed}
         out[family] = {"step": at, "rows": rows} | ({} if metric == SUCCESS else {"metric": metric})
-        if all(_online_only(folders[(lb, family)]) for lb in labels):  # its step counts env steps, not updates
+        if all(
+            _online_only(d) for lb in labels for d in folders[(lb, family)]
+        ):  # its step counts env steps, not updates
             out[family]["unit"] = "env steps"
     return out
 
@@ -184,7 +224,7 @@ def _value(row: dict, metric: str, where: str) -> float:
     """Returns the row's metric (an eval.csv column, or the same name without `eval/` in an `sscp eval` JSON)."""
     value = row.get(metric, row.get(metric.removeprefix("eval/")))
     if value in (None, ""):
-        names = sorted(k for k in row if k not in ("step", "run", "task", "seed", "env", "dataset"))
+        names = sorted(k for k in row if k not in ("step", "run", "task", "seed", "env", "dataset", "_folder"))
         raise SystemExit(f"error: {where} has no {metric} (it has: {', '.join(names)})")
     return float(value)
 
@@ -333,7 +373,9 @@ def _is_table(value) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", help="a folder of run folders, or a JSON file written earlier by --json")
+    parser.add_argument(
+        "runs", nargs="+", help="folders of run folders (several: their seeds merged), or one JSON file from --json"
+    )
     parser.add_argument("--step", type=int, default=None, help="the step to compare at (default: the last common)")
     parser.add_argument("--agents", nargs="*", default=None, help="row order (default: alphabetical)")
     parser.add_argument("--only", nargs="+", default=None, help="with run folders: only these rows (labels)")
@@ -350,12 +392,14 @@ def main(argv: list[str] | None = None) -> None:
         "--metric", default=SUCCESS, help="with run folders: the eval.csv column to tabulate (eval/normalized_return)"
     )
     args = parser.parse_args(argv)
-    if os.path.isfile(args.runs) and args.runs.endswith(".json"):
-        tables = read_tables(args.runs, args.key)
-    elif os.path.isdir(args.runs):
+    first = args.runs[0]
+    if len(args.runs) == 1 and os.path.isfile(first) and first.endswith(".json"):
+        tables = read_tables(first, args.key)
+    elif all(os.path.isdir(path) for path in args.runs):
         tables = gather(args.runs, args.step, args.agents, args.metric, args.only)
     else:
-        sys.exit(f"error: {args.runs} is neither a folder of run folders nor a JSON file of tables")
+        bad = next(path for path in args.runs if not os.path.isdir(path))
+        sys.exit(f"error: {bad} is neither a folder of run folders nor a JSON file of tables (read alone)")
     print(render(tables, args.ci, args.iqm))
     if args.summary:
         print(render_summary(tables, args.ci))

@@ -48,6 +48,26 @@ def test_rows_are_compared_at_the_last_common_step_with_their_extra_sampling_ste
     assert scores_table.gather(str(tmp_path), step=200)["fam"]["step"] is None  # b has no 200
 
 
+def test_several_folders_merge_their_seeds_into_one_row_and_refuse_a_seed_twice(tmp_path, capsys):
+    """Seeds 2-3 run later by the same spec (a second folder) join seeds 0-1 of the first into one row per
+    (label, family); a row in one folder only keeps its seeds; the same seed at the compared step in two folders is
+    refused with both folders named."""
+    first, later = tmp_path / "first", tmp_path / "later"
+    _eval_csv(first / "a" / "fam", [(100, r, 1, seed, 0.1 * seed) for r, seed in enumerate((0, 1))])
+    _eval_csv(later / "a" / "fam", [(100, r, 1, seed, 0.1 * seed) for r, seed in enumerate((2, 3))])
+    _eval_csv(first / "b" / "fam", [(100, r, 1, seed, 0.5) for r, seed in enumerate((0, 1))])
+    table = scores_table.gather([str(first), str(later)])["fam"]
+    assert table["rows"]["a"]["tasks"] == {"fam-task1-demos-v0": pytest.approx([0.0, 0.1, 0.2, 0.3])}
+    assert table["rows"]["b"]["tasks"] == {"fam-task1-demos-v0": [0.5, 0.5]}
+    scores_table.main([str(first), str(later)])
+    assert "| a | 0.15 ± 0.11 | **0.15 ± 0.11** | – |" in capsys.readouterr().out
+    _eval_csv(tmp_path / "again" / "a" / "fam", [(100, 0, 1, 1, 0.9)])
+    with pytest.raises(SystemExit, match=r"a fam: seed 1 at step 100 is in .*first/a/fam and in .*again/a/fam"):
+        scores_table.gather([str(first), str(tmp_path / "again")])
+    with pytest.raises(SystemExit, match="missing is neither a folder of run folders"):
+        scores_table.main([str(first), str(tmp_path / "missing")])
+
+
 def test_only_keeps_the_named_rows_so_a_step_a_dropped_row_never_reached_compares(tmp_path):
     runs = [(t, seed) for t in (1, 2) for seed in (0, 1)]
     _eval_csv(tmp_path / "a" / "fam", [(s, r, t, seed, 0.5) for s in (100, 200) for r, (t, seed) in enumerate(runs)])
