@@ -70,8 +70,9 @@ class SSCPConfig(PresetConfig):
     preset: str = "none"
     """Per-dataset settings: "none" keeps the defaults below; "auto" looks the datasets' settings up by name (the
     paper's α₂ for the D4RL locomotion datasets, the values swept here per OGBench domain: docs/method.md,
-    "Presets"); or a preset name. Options given on the command line win over the preset; the values used are printed
-    and saved in config.json."""
+    "Presets"); or a preset name, such as "online" for online runs from scratch (TD3's recipe around SSCP's losses at
+    SAC's network size; tuned here, not the paper's: docs/online.md). Options given on the command line win over the
+    preset; the values used are printed and saved in config.json."""
 
     lr: float = 3e-4
     """Adam learning rate of the one optimiser on critic + actor loss."""
