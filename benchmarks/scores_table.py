@@ -208,9 +208,8 @@ def gather(
                         extra[r["dataset"]].append((int(r["seed"]), _value(r, metric, path)))
                 rows[f"{lb} k={k}"] = {"tasks": _by_seed(extra), "updates_per_sec": speed}
         out[family] = {"step": at, "rows": rows} | ({} if metric == SUCCESS else {"metric": metric})
-        if all(
-            _online_only(d) for lb in labels for d in folders[(lb, family)]
-        ):  # its step counts env steps, not updates
+        # runs trained online from scratch: the table's step counts env steps, not updates
+        if all(_online_only(d) for lb in labels for d in folders[(lb, family)]):
             out[family]["unit"] = "env steps"
     return out
 
