@@ -14,9 +14,10 @@
 # checkpoints as $OUT/NAME-sweep.tar.gz. A sweep that was ended early resumes from its checkpoints when PHASE=start
 # runs again with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished
 # group (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside
-# each run, in the archive), unless EVAL_S=0. With EVAL_STEP (a number of updates, or `common`: the largest step that
-# every group has a checkpoint of; the spec must keep them, keep_checkpoints) PHASE=finish evaluates every group at
-# that one step instead, so agents that a time limit stopped at different steps are compared at an equal budget.
+# each run, in the archive), unless EVAL_S=0. With EVAL_STEP (a number of updates, or `common`: per dataset or env, the
+# largest step that every group of it has a checkpoint of, benchmarks/sweep_steps.py; the spec must keep them,
+# keep_checkpoints) PHASE=finish evaluates every group at that step instead, so agents that a time limit stopped at
+# different steps are compared at an equal budget in each dataset's table.
 # ONLY (texts, space-separated: `sscp sweep --only`) starts only the groups whose folder contains one of them.
 set -uo pipefail
 OUT=${OUT:?set OUT}
@@ -87,16 +88,16 @@ stop() {
   return 0
 }
 
-evaluate_groups() {  # `sscp eval` of the group folders after the first two arguments, all at once, at most EVAL_S each;
-  # $1: env-stepping workers per group, $2: further eval options ("" or "--step N"); the logs: <group>/eval_checkpoint.log
-  local workers=$1 options=$2 d; shift 2
-  for d in "$@"; do
-    # shellcheck disable=SC2086  # options is empty or two words
-    timeout "$EVAL_S" python3 -m sscp.cli eval "$d" $options --episodes "$EVAL_EPISODES" --workers "$workers" \
-      >"$d/eval_checkpoint.log" 2>&1 &
+evaluate_groups() {  # `sscp eval` of group folders, all at once, at most EVAL_S each; $1: env-stepping workers per
+  # group, then the groups, each DIR (its newest checkpoint) or DIR@STEP (sscp eval --step STEP); logs: DIR/eval_checkpoint.log
+  local workers=$1 item d step; shift
+  for item in "$@"; do
+    d=${item%@*}; step=${item#"$d"}; step=${step#@}
+    timeout "$EVAL_S" python3 -m sscp.cli eval "$d" ${step:+--step "$step"} --episodes "$EVAL_EPISODES" \
+      --workers "$workers" >"$d/eval_checkpoint.log" 2>&1 &
   done
   wait
-  for d in "$@"; do tail -n 2 "$d/eval_checkpoint.log"; done
+  for item in "$@"; do tail -n 2 "${item%@*}/eval_checkpoint.log"; done
 }
 
 evaluate_unfinished() {  # the newest checkpoint of every group without result.json
@@ -106,32 +107,23 @@ evaluate_unfinished() {  # the newest checkpoint of every group without result.j
     [ -f "$d/result.json" ] || [ ! -d "$d/checkpoints" ] || groups+=("$d")
   done
   echo "evaluating the newest checkpoints of ${#groups[@]} unfinished group(s)"
-  evaluate_groups 2 "" "${groups[@]}"
+  evaluate_groups 2 "${groups[@]}"
   return 0
 }
 
-common_step() {  # the largest step of which every group in the sweep has a checkpoint (empty if none)
-  python3 - "$SWEEP" <<'PY'
-import glob, os, sys
-from sscp import checkpoint
-kept = [{checkpoint.step_of(p) for p in checkpoint.list_checkpoints(d)}
-        for d in glob.glob(os.path.join(sys.argv[1], "runs", "*", "*", "*", "checkpoints"))]
-both = set.intersection(*kept) if kept else set()
-print(max(both) if both else "")
-PY
-}
-
-evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eval --step)
+evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eval --step); EVAL_STEP=common: each
+  # group at the largest step that every group of its dataset kept (benchmarks/sweep_steps.py)
   [ "$EVAL_S" -gt 0 ] || return 0
-  local step=$EVAL_STEP d groups=() workers
-  [ "$step" = common ] && step=$(common_step)
-  [ -n "$step" ] || { echo "EVAL_STEP=common: no step has a checkpoint in every group"; return 0; }
-  for d in "$SWEEP"/runs/*/*/*/; do
-    grep -q "^$step," "$d/eval.csv" 2>/dev/null || groups+=("$d")  # not evaluated at that step in training
-  done
+  local d step groups=() workers
+  while IFS=$'\t' read -r d step; do
+    [ "$EVAL_STEP" = common ] || step=$EVAL_STEP
+    if [ -z "$step" ]; then echo "EVAL_STEP=common: no step has a checkpoint in every group of $(basename "$(dirname "$d")")"
+    elif ! grep -q "^$step," "$d/eval.csv" 2>/dev/null; then groups+=("$d@$step")  # not evaluated there in training
+    fi
+  done < <(python3 benchmarks/sweep_steps.py "$SWEEP")
   workers=$(( $(nproc) / (${#groups[@]} > 0 ? ${#groups[@]} : 1) )); [ "$workers" -ge 1 ] || workers=1
-  echo "evaluating ${#groups[@]} group(s) at step $step (the others evaluated there in training)"
-  evaluate_groups "$workers" "--step $step" "${groups[@]}"
+  echo "evaluating ${#groups[@]} group(s) from their checkpoints: ${groups[*]##*/runs/}"
+  evaluate_groups "$workers" "${groups[@]}"
   return 0
 }
 
