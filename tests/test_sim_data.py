@@ -32,6 +32,15 @@ def test_making_without_the_simulator_names_the_extra(tmp_path, monkeypatch, cap
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_making_push_t_demonstrations_without_zarr_stops_before_playing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sims, "available", lambda module: module != "zarr")
+    code = cli.main(["data", "make", "pusht-demos-v0", "--episodes", "1", "--out", str(tmp_path)])
+    assert code != 0 and "pusht-demos-v0 needs zarr, which is not installed: pip install 'sscp[pusht]'" in (
+        capsys.readouterr().err
+    )
+    assert not list(tmp_path.iterdir())
+
+
 def test_make_env_names_the_extra_when_the_simulator_is_missing(monkeypatch):
     from sscp.envs import make_env
 

@@ -41,8 +41,10 @@ def make(name: str, folder: Path, episodes: int | None = None, seed: int = 0, wo
     the share of each mode); a ConfigError names the extra to install when the simulator is missing. `workers` plays
     the robosuite demonstrators' episodes in that many processes (default: every core; the same file for any
     number); Push-T's planner runs in one."""
-    env_id, _, module_name = DATASETS[name]
+    env_id, suffix, module_name = DATASETS[name]
     sims.require_for(env_id, name)
+    if suffix == ".zarr":  # checked before any episode is played: the store is written at the end
+        sims.require("zarr", name)
     module = importlib.import_module(f"sscp.data.{module_name}")
     if module_name == "robosuite_demos":
         cores = os.cpu_count() or 1  # like the OGBench datasets: every core unless told (the same file either way)

@@ -21,8 +21,8 @@ ROBOSUITE_TASKS = {"Lift": "sscp/Lift-v0", "PickPlaceCan": "sscp/PickPlaceCan-v0
 """robosuite's environment name -> the id registered here."""
 PUSHT_ID = "sscp/PushT-v0"
 
-EXTRAS = {"robosuite": "robomimic", "gym_pusht": "pusht"}
-"""The module each simulator needs -> the extra of sscp that installs it."""
+EXTRAS = {"robosuite": "robomimic", "gym_pusht": "pusht", "zarr": "pusht"}
+"""The module each simulator (or its demonstrations' store) needs -> the extra of sscp that installs it."""
 
 
 def available(module: str) -> bool:
