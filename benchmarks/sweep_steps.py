@@ -1,7 +1,7 @@
 """Where to compare the groups of a sweep that a time limit ended: for each dataset (or env), the largest number of
-updates of which every group training on it kept a checkpoint. `benchmarks/gpu/sweep.sh` (`EVAL_STEP=common`)
-evaluates each group there, so the rows of each table (one table per dataset, scores_table.py) are compared at an
-equal budget even when the datasets' groups ran at different speeds.
+updates of which every group training on it kept a checkpoint. `benchmarks/gpu/sweep.sh` (`EVAL_STEP=auto`, its
+default, or `common`) evaluates each group there, so the rows of each table (one table per dataset, scores_table.py)
+are compared at an equal budget even when the datasets' groups ran at different speeds.
 
     python benchmarks/sweep_steps.py SWEEP_FOLDER     # prints "GROUP_FOLDER<TAB>STEP" per group, STEP empty if none
 """

@@ -12,12 +12,15 @@
 # results.csv when it finished, NAME-scores.json/.md (benchmarks/scores_table.py on the sweep: success, or the
 # eval.csv column METRIC, with 95 % intervals at the last step every group evaluated), and the sweep folder without
 # checkpoints as $OUT/NAME-sweep.tar.gz. A sweep that was ended early resumes from its checkpoints when PHASE=start
-# runs again with the same SWEEP folder; PHASE=finish then first evaluates the newest checkpoint of every unfinished
-# group (`sscp eval`, EVAL_EPISODES episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside
-# each run, in the archive), unless EVAL_S=0. With EVAL_STEP (a number of updates, or `common`: per dataset or env, the
-# largest step that every group of it has a checkpoint of, benchmarks/sweep_steps.py; the spec must keep them,
-# keep_checkpoints) PHASE=finish evaluates every group at that step instead, so agents that a time limit stopped at
-# different steps are compared at an equal budget in each dataset's table.
+# runs again with the same SWEEP folder. PHASE=finish first evaluates from checkpoints (`sscp eval`, EVAL_EPISODES
+# episodes, all groups at once, for at most EVAL_S seconds; eval_<step>.json beside each run, in the archive; EVAL_S=0
+# skips it) where EVAL_STEP says: `auto` (the default) evaluates, per dataset or env, every group at the largest step
+# of which every group of it kept a checkpoint (benchmarks/sweep_steps.py), so agents that a time limit stopped at
+# different steps are compared at an equal budget in each dataset's table, and where no such step exists the newest
+# checkpoint of each unfinished group (saying so); `common` the same without that fallback; `newest` the newest
+# checkpoint of each unfinished group; a number of updates every group at that step. A step needs the spec to keep
+# the checkpoints (keep_checkpoints); a group evaluated there already (in training or by an earlier PHASE=finish) is
+# not evaluated again.
 # ONLY (texts, space-separated: `sscp sweep --only`) starts only the groups whose folder contains one of them.
 set -uo pipefail
 OUT=${OUT:?set OUT}
@@ -26,7 +29,7 @@ PHASE=${PHASE:-start}
 WAIT_S=${WAIT_S:-560}
 EVAL_S=${EVAL_S:-240}
 EVAL_EPISODES=${EVAL_EPISODES:-50}
-EVAL_STEP=${EVAL_STEP:-}  # empty: the newest checkpoint of each unfinished group; N or common: every group at one step
+EVAL_STEP=${EVAL_STEP:-auto}  # auto, common, newest or a number of updates (above)
 PARALLEL=${PARALLEL:-8}
 METRIC=${METRIC:-eval/success}  # the scores' eval.csv column (eval/normalized_return for locomotion datasets)
 NAME=$(basename "$SPEC" .yaml)
@@ -111,14 +114,23 @@ evaluate_unfinished() {  # the newest checkpoint of every group without result.j
   return 0
 }
 
-evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eval --step); EVAL_STEP=common: each
-  # group at the largest step that every group of its dataset kept (benchmarks/sweep_steps.py)
+evaluate_at() {  # every group at update EVAL_STEP from its checkpoint (sscp eval --step); EVAL_STEP=common or auto:
+  # each group at the largest step that every group of its dataset kept (benchmarks/sweep_steps.py); auto falls back
+  # to the newest checkpoint of each unfinished group of a dataset without one
   [ "$EVAL_S" -gt 0 ] || return 0
-  local d step groups=() workers
+  local d step dataset groups=() said=" " workers
   while IFS=$'\t' read -r d step; do
-    [ "$EVAL_STEP" = common ] || step=$EVAL_STEP
-    if [ -z "$step" ]; then echo "EVAL_STEP=common: no step has a checkpoint in every group of $(basename "$(dirname "$d")")"
-    elif ! grep -q "^$step," "$d/eval.csv" 2>/dev/null; then groups+=("$d@$step")  # not evaluated there in training
+    case "$EVAL_STEP" in common | auto) ;; *) step=$EVAL_STEP ;; esac
+    dataset=$(basename "$(dirname "$d")")
+    if [ -z "$step" ]; then
+      case "$said" in *" $dataset "*) ;; *)
+        said+="$dataset "
+        echo "EVAL_STEP=$EVAL_STEP: no step has a checkpoint in every group of $dataset"
+        [ "$EVAL_STEP" = auto ] && echo "  its unfinished groups are evaluated at their newest checkpoints (unequal budgets)" ;;
+      esac
+      [ "$EVAL_STEP" = auto ] && [ ! -f "$d/result.json" ] && groups+=("$d")
+    elif ! grep -q "^$step," "$d/eval.csv" 2>/dev/null && [ ! -f "$d/eval_$step.json" ]; then
+      groups+=("$d@$step")  # not evaluated there, in training or by an earlier PHASE=finish
     fi
   done < <(python3 benchmarks/sweep_steps.py "$SWEEP")
   workers=$(( $(nproc) / (${#groups[@]} > 0 ? ${#groups[@]} : 1) )); [ "$workers" -ge 1 ] || workers=1
@@ -139,7 +151,7 @@ collect() {
 case "$PHASE" in
   start) start; sleep 5; wait_for ;;
   wait) wait_for ;;
-  finish) wait_for; stop; if [ -n "$EVAL_STEP" ]; then evaluate_at; else evaluate_unfinished; fi; collect ;;
+  finish) wait_for; stop; if [ "$EVAL_STEP" = newest ]; then evaluate_unfinished; else evaluate_at; fi; collect ;;
   collect) collect ;;
   *) echo "unknown PHASE=$PHASE (start, wait, finish, collect)"; exit 2 ;;
 esac

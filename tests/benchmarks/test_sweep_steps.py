@@ -1,6 +1,11 @@
-"""benchmarks/sweep_steps.py: the step at which sweep.sh's EVAL_STEP=common compares a sweep's groups."""
+"""benchmarks/sweep_steps.py and sweep.sh's PHASE=finish: the step at which a sweep's groups are compared."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from benchmarks import sweep_steps
 
@@ -26,3 +31,33 @@ def test_each_dataset_gets_the_largest_step_all_its_groups_kept(tmp_path, capsys
     sweep_steps.main([str(tmp_path)])
     lines = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
     assert lines[str(b)] == "260000" and lines[str(d)] == "280000" and lines[str(e)] == ""
+
+
+def _finish(sweep: Path, tmp_path: Path, eval_step: str) -> str:
+    """Runs sweep.sh's PHASE=finish on a sweep folder and returns its line naming the groups it evaluates."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.update(SPEC="tiny.yaml", SWEEP=str(sweep), PHASE="finish", WAIT_S="0", EVAL_S="1", OUT=str(tmp_path / "out"))
+    env.update(EVAL_STEP=eval_step) if eval_step else env.pop("EVAL_STEP", None)
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu" / "sweep.sh"
+    done = subprocess.run(["bash", str(script)], env=env, cwd=script.parents[2], capture_output=True, text=True)
+    return "\n".join(line for line in done.stdout.splitlines() if "EVAL_STEP" in line or "evaluating" in line)
+
+
+@pytest.mark.slow
+def test_sweep_sh_finish_evaluates_at_the_common_step_by_default(tmp_path):
+    sweep = tmp_path / "sweep"
+    _group(sweep, "sac", "Walker2d-v5", [240000, 260000, 280000])
+    done = _group(sweep, "sscp", "Walker2d-v5", [240000, 260000])
+    (done / "eval.csv").write_text("step,eval/return\n260000,1.0\n")  # evaluated there in training: not again
+    _group(sweep, "sscp", "Ant-v5", [20000])
+    ant = _group(sweep, "sac", "Ant-v5", [40000])
+    (ant / "result.json").write_text("{}")  # finished: without a common step, only unfinished groups are evaluated
+    shown = _finish(sweep, tmp_path, "")
+    assert "evaluating 2 group(s) from their checkpoints: sac/Walker2d-v5/default@260000 sscp/Ant-v5/default\n" in (
+        shown + "\n"
+    )
+    assert shown.count("no step has a checkpoint in every group of Ant-v5") == 1  # once per dataset, not per group
+    assert "evaluating 1 group(s) from their checkpoints: sac/Walker2d-v5/default@260000" in _finish(
+        sweep, tmp_path, "common"
+    )
+    assert "newest checkpoints of 3 unfinished group(s)" in _finish(sweep, tmp_path, "newest")
