@@ -20,7 +20,7 @@
 # checkpoint of each unfinished group (saying so); `common` the same without that fallback; `newest` the newest
 # checkpoint of each unfinished group; a number of updates every group at that step. A step needs the spec to keep
 # the checkpoints (keep_checkpoints); a group evaluated there already (in training or by an earlier PHASE=finish) is
-# not evaluated again.
+# not evaluated again; an evaluation that EVAL_S cuts off is named in the output, with no score.
 # ONLY (texts, space-separated: `sscp sweep --only`) starts only the groups whose folder contains one of them.
 set -uo pipefail
 OUT=${OUT:?set OUT}
@@ -93,14 +93,20 @@ stop() {
 
 evaluate_groups() {  # `sscp eval` of group folders, all at once, at most EVAL_S each; $1: env-stepping workers per
   # group, then the groups, each DIR (its newest checkpoint) or DIR@STEP (sscp eval --step STEP); logs: DIR/eval_checkpoint.log
-  local workers=$1 item d step; shift
+  local workers=$1 item d step pids=() i=0; shift
   for item in "$@"; do
     d=${item%@*}; step=${item#"$d"}; step=${step#@}
     timeout "$EVAL_S" python3 -m sscp.cli eval "$d" ${step:+--step "$step"} --episodes "$EVAL_EPISODES" \
       --workers "$workers" >"$d/eval_checkpoint.log" 2>&1 &
+    pids+=($!)
   done
-  wait
-  for item in "$@"; do tail -n 2 "${item%@*}/eval_checkpoint.log"; done
+  for item in "$@"; do
+    if wait "${pids[i]}"; then tail -n 2 "${item%@*}/eval_checkpoint.log"
+    elif [ $? -eq 124 ]; then echo "the evaluation of ${item##*/runs/} was stopped after EVAL_S=$EVAL_S s: no score (raise EVAL_S)"
+    else tail -n 2 "${item%@*}/eval_checkpoint.log"
+    fi
+    i=$((i + 1))
+  done
 }
 
 evaluate_unfinished() {  # the newest checkpoint of every group without result.json
