@@ -93,7 +93,7 @@ stop() {
 
 evaluate_groups() {  # `sscp eval` of group folders, all at once, at most EVAL_S each; $1: env-stepping workers per
   # group, then the groups, each DIR (its newest checkpoint) or DIR@STEP (sscp eval --step STEP); logs: DIR/eval_checkpoint.log
-  local workers=$1 item d step pids=() i=0; shift
+  local workers=$1 item d step pids=() i=0 rc; shift
   for item in "$@"; do
     d=${item%@*}; step=${item#"$d"}; step=${step#@}
     timeout "$EVAL_S" python3 -m sscp.cli eval "$d" ${step:+--step "$step"} --episodes "$EVAL_EPISODES" \
@@ -101,11 +101,10 @@ evaluate_groups() {  # `sscp eval` of group folders, all at once, at most EVAL_S
     pids+=($!)
   done
   for item in "$@"; do
-    if wait "${pids[i]}"; then tail -n 2 "${item%@*}/eval_checkpoint.log"
-    elif [ $? -eq 124 ]; then echo "the evaluation of ${item##*/runs/} was stopped after EVAL_S=$EVAL_S s: no score (raise EVAL_S)"
+    wait "${pids[i]}"; rc=$?; i=$((i + 1))
+    if [ "$rc" -eq 124 ]; then echo "the evaluation of ${item##*/runs/} was stopped after EVAL_S=$EVAL_S s: no score (raise EVAL_S)"
     else tail -n 2 "${item%@*}/eval_checkpoint.log"
     fi
-    i=$((i + 1))
   done
 }
 

@@ -37,7 +37,9 @@ def _finish(sweep: Path, tmp_path: Path, eval_step: str) -> str:
     """Runs sweep.sh's PHASE=finish on a sweep folder and returns its lines on the groups it evaluates."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.update(SPEC="tiny.yaml", SWEEP=str(sweep), PHASE="finish", WAIT_S="0", EVAL_S="1", OUT=str(tmp_path / "out"))
-    env.update(EVAL_STEP=eval_step) if eval_step else env.pop("EVAL_STEP", None)
+    env.pop("EVAL_STEP", None)
+    if eval_step:
+        env["EVAL_STEP"] = eval_step
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu" / "sweep.sh"
     done = subprocess.run(["bash", str(script)], env=env, cwd=script.parents[2], capture_output=True, text=True)
     return "\n".join(line for line in done.stdout.splitlines() if "EVAL_S" in line or "evaluating" in line)
