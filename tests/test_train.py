@@ -554,8 +554,8 @@ def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(caps
     assert (resolved.preset, resolved.alpha_completion) == ("walker2d-medium-expert", 0.10)
     assert resolved.with_preset(["walker2d-medium-expert-v5"]) == resolved
     assert resolved.preset_note() == "preset walker2d-medium-expert: alpha_completion 0.1 (the paper's α₂ for D4RL)"
-    for name in ("cube-single-play-singletask-task4-v0", "/data/scene-play-v0.npz"):  # swept here: the paper's won
-        swept = SSCPConfig(preset="auto", actor_ema=0.005).with_preset([name])
+    for name in ("cube-single-play-singletask-task4-v0", "/data/scene-play-v0.npz", "puzzle-3x3-play-singletask-v0"):
+        swept = SSCPConfig(preset="auto", actor_ema=0.005).with_preset([name])  # swept here: the paper's won or tied
         assert (swept.preset, swept.alpha_completion, swept.actor_ema) == (domain_key(name), 1.0, 0.0005), name
         assert "tuned here, not the paper's" in swept.preset_note()
     assert auto.with_preset(["cube-double-play-singletask-task2-v0"]).preset == "none"  # not swept yet
