@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# halfcheetah-medium-expert made here: SSCP fine-tuned with --online-agent and its offline-only control (10k + 10k, 4 seeds)
+cd /work/o2o-cpu2
+export SSCP_COMMIT=$(git -C /work/main rev-parse --short HEAD)
+PY=/work/main/.venv/bin/python
+date > hc-me-driver.log
+name=halfcheetah-medium-expert-v5
+mkdir -p runs/sscp-append-td3 runs/sscp-control
+COMMON="--dataset $name --data-dir data --seeds 0 1 2 3 --eval-every 5000 --save-every 5000 --eval-episodes 10 --eval-workers 2 --no-progress --no-plot --log-every 1000 --agent.actor-hidden-dims 256 256 --agent.critic-hidden-dims 256 256 --agent.batch-size 256"
+$PY -m sscp.cli train --agent sscp $COMMON --agent.alpha-completion 0.1 --steps 10000 --online-steps 10000 --utd 1 --online-buffer append \
+  --env-steps-per-call 50 --online-overlap \
+  --online-agent normalize_q_loss=False explore_actor=online exploration_noise=0.1 policy_noise=0.2 \
+  --run-dir runs/sscp-append-td3/$name > runs/sscp-append-td3/$name.log 2>&1
+date >> hc-me-driver.log
+$PY -m sscp.cli train --agent sscp $COMMON --agent.alpha-completion 0.1 --steps 20000 --run-dir runs/sscp-control/$name > runs/sscp-control/$name.log 2>&1
+date >> hc-me-driver.log
