@@ -111,7 +111,7 @@ class Trainer:
         asked = self.agent_cfg.preset
         self.agent_cfg = self.agent_cfg.with_preset(names, explicit)
         if asked == "auto" and self.agent_cfg.preset == "none":
-            return f"--agent.preset auto: no preset for {', '.join(names)}; the defaults"
+            return self.agent_cfg.no_preset_note(names)
         warning = self.agent_cfg.offline_warning() if cfg.dataset and cfg.steps > 0 else None
         return "\n".join(filter(None, [self.agent_cfg.preset_note(), warning])) or None
 

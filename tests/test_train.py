@@ -558,7 +558,15 @@ def test_sscp_presets_resolve_by_dataset_name_and_yield_to_explicit_options(caps
         swept = SSCPConfig(preset="auto", actor_ema=0.005).with_preset([name])  # swept here: the paper's won or tied
         assert (swept.preset, swept.alpha_completion, swept.actor_ema) == (domain_key(name), 1.0, 0.0005), name
         assert "tuned here, not the paper's" in swept.preset_note()
-    assert auto.with_preset(["cube-double-play-singletask-task2-v0"]).preset == "none"  # not swept yet
+    unsettled = auto.with_preset(["cube-double-play-singletask-task2-v0"])  # swept, no setting succeeded
+    assert (unsettled.preset, unsettled.alpha_completion, unsettled.actor_ema) == ("none", 1.0, 0.0005)
+    note = unsettled.no_preset_note(["cube-double-play-singletask-task2-v0"])
+    assert note.startswith("--agent.preset auto: no preset for cube-double-play-singletask-task2-v0; the defaults; ")
+    assert "cube-double: swept on task 2" in note
+    assert (
+        auto.no_preset_note(["puzzle-4x4-play-v0"])
+        == "--agent.preset auto: no preset for puzzle-4x4-play-v0; the defaults"
+    )
     kept = SSCPConfig(preset="auto", alpha_completion=0.3).with_preset(["hopper-medium-v2"], {"alpha_completion"})
     assert kept.alpha_completion == 0.3
     assert SSCPConfig().with_preset(["hopper-medium-v2"]).alpha_completion == 1.0  # "none", the default

@@ -84,6 +84,9 @@ class PresetConfig(AgentConfig):
     """Preset name -> field values; each agent sets its own."""
     PRESET_SOURCES: ClassVar[dict[str, str]] = {}
     """Preset name -> where its values come from, printed after them (optional)."""
+    UNSETTLED: ClassVar[dict[str, str]] = {}
+    """Domain -> why it has no preset although it was swept (e.g. no setting succeeded), printed when "auto" finds
+    none for it."""
     FROM_SCRATCH_PRESETS: ClassVar[dict[str, str]] = {}
     """Preset name -> what to do instead, for presets tuned for online runs from scratch: a run that would use one in
     an offline phase prints a warning with it."""
@@ -118,6 +121,13 @@ class PresetConfig(AgentConfig):
             name = found.pop()
         values = {k: v for k, v in self.PRESETS.get(name, {}).items() if k not in explicit}
         return dataclasses.replace(self, preset=name, **values)
+
+    def no_preset_note(self, datasets: list[str]) -> str:
+        """Returns the line a run with "auto" prints when its datasets have no preset: the defaults, and why for a
+        domain that a sweep could not settle."""
+        why = {domain_key(d): self.UNSETTLED[domain_key(d)] for d in datasets if domain_key(d) in self.UNSETTLED}
+        reasons = "".join(f"; {domain}: {text}" for domain, text in why.items())
+        return f"--agent.preset auto: no preset for {', '.join(datasets)}; the defaults{reasons}"
 
     def preset_note(self) -> str | None:
         """Returns the line a run prints about its preset, or None when none was asked for."""
