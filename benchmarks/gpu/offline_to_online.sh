@@ -19,8 +19,8 @@
 # SAC run's kept policies, the candidates for "medium"; default 10,000) and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
-# generating an OGBench dataset (default: every core). EXTRA: options for every run, the control's included (e.g.
-# network sizes: "--agent.actor-hidden-dims 256 256"). TRAIN_EXTRA: more options for the fine-tuned runs, which the
+# generating an OGBench dataset (default: every core). EXTRA: options for every run, the control's included, given
+# last so that they win (e.g. network sizes: "--agent.actor-hidden-dims 256 256"). TRAIN_EXTRA: more options for the fine-tuned runs, which the
 # control does not take (e.g. "--online-overlap"). ONLINE_AGENT: SSCP's agent options that change after the
 # offline phase (e.g. "normalize_q_loss=False explore_actor=online exploration_noise=0.1 policy_noise=0.2", the online
 # preset's losses and noise): the fine-tuned runs take them as --online-agent, the control from the same update on
@@ -53,6 +53,7 @@ fi
 declare -A alpha=([halfcheetah-medium-v5]=0.20 [halfcheetah-medium-replay-v5]=0.05 [halfcheetah-medium-expert-v5]=0.10
   [hopper-medium-v5]=0.05 [hopper-medium-replay-v5]=0.10 [hopper-medium-expert-v5]=0.75
   [walker2d-medium-v5]=0.50 [walker2d-medium-replay-v5]=0.10 [walker2d-medium-expert-v5]=0.10)
+read -r -a extra <<<"${EXTRA:-}"
 source "$(dirname "$0")/jobs_lib.sh"
 mkdir -p "$DATA"
 
@@ -66,7 +67,7 @@ start() {
     file="$DATA/$d.npz"; [[ $d == *-singletask-* ]] && file="$DATA/${d%-singletask-*}-v0.npz"
     for agent in $AGENTS; do
       # per agent: SSCP's α₂ for the locomotion kinds and ONLINE_AGENT; FQL's published α per OGBench domain
-      read -r -a base <<<"${EXTRA:-}"; changed=()
+      base=(); changed=()
       if [ "$agent" = sscp ]; then
         [ -n "${alpha[$d]:-}" ] && base+=(--agent.alpha-completion "${alpha[$d]}")
         [ "${SMALL:-0}" = 1 ] && base+=(--agent.time-embed-dim 16)
@@ -77,7 +78,7 @@ start() {
       # shellcheck disable=SC2206
       train=(python3 -m sscp.cli train --agent "$agent" --dataset "$d" --data-dir "$DATA" --seeds $SEEDS
         --eval-every "$EVAL_EVERY" --save-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPS" --eval-workers 2 --no-progress
-        "${small[@]}" "${base[@]}")
+        "${small[@]}" "${base[@]}" "${extra[@]}")
       for buffer in $BUFFERS; do
         dir="$RUNS/$agent-$buffer/$d"
         # under a lock: several processes need the same dataset; one makes it

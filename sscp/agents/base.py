@@ -125,8 +125,8 @@ class PresetConfig(AgentConfig):
     def no_preset_note(self, datasets: list[str]) -> str:
         """Returns the line a run with "auto" prints when its datasets have no preset: the defaults, and why for a
         domain that a sweep could not settle."""
-        why = {domain_key(d): self.UNSETTLED[domain_key(d)] for d in datasets if domain_key(d) in self.UNSETTLED}
-        reasons = "".join(f"; {domain}: {text}" for domain, text in why.items())
+        domains = dict.fromkeys(domain_key(d) for d in datasets)  # each once, in order
+        reasons = "".join(f"; {domain}: {self.UNSETTLED[domain]}" for domain in domains if domain in self.UNSETTLED)
         return f"--agent.preset auto: no preset for {', '.join(datasets)}; the defaults{reasons}"
 
     def preset_note(self) -> str | None:
