@@ -19,13 +19,13 @@
 # SAC run's kept policies, the candidates for "medium"; default 10,000) and TRANSITIONS (the locomotion
 # data), GPUS. α₂ (--agent.alpha-completion) follows method.md's D4RL values for the locomotion datasets of the same
 # kind (these are Gymnasium v5 datasets made here, not D4RL's); 1.0 (the default) elsewhere. DATA_WORKERS: processes
-# generating an OGBench dataset (default: every core). EXTRA: options for every run, the control's included, given
-# last so that they win (e.g. network sizes: "--agent.actor-hidden-dims 256 256"). TRAIN_EXTRA: more options for the fine-tuned runs, which the
-# control does not take (e.g. "--online-overlap"). ONLINE_AGENT: SSCP's agent options that change after the
-# offline phase (e.g. "normalize_q_loss=False explore_actor=online exploration_noise=0.1 policy_noise=0.2", the online
-# preset's losses and noise): the fine-tuned runs take them as --online-agent, the control from the same update on
-# (--online-agent-at OFFLINE_STEPS), so it tells the gain of the online data from that of the option change;
-# RUNS=runs/o2o-td3 keeps those runs apart.
+# generating an OGBench dataset (default: every core). EXTRA: options for every run, the control's included, given last
+# so that they win (e.g. network sizes: "--agent.actor-hidden-dims 256 256"). TRAIN_EXTRA: more options for the
+# fine-tuned runs, which the control does not take (e.g. "--online-overlap"). ONLINE_AGENT: SSCP's agent options that
+# change after the offline phase (e.g. "normalize_q_loss=False explore_actor=online exploration_noise=0.1
+# policy_noise=0.2", the online preset's losses and noise): the fine-tuned runs take them as --online-agent, the control
+# from the same update on (--online-agent-at OFFLINE_STEPS), so it tells the gain of the online data from that of the
+# option change; RUNS=runs/o2o-td3 keeps those runs apart.
 set -uo pipefail
 OUT=${OUT:?set OUT}
 PHASE=${PHASE:-start}
